@@ -1,0 +1,109 @@
+"""Time gateway.features.extract_features on realistic 10 KB, 1 MB and 10 MB prompts.
+
+    python bench/features_bench.py [--quick]
+
+Prompts are built from the calibration corpus (tests/features/data/token_corpus.jsonl):
+English prose, Chinese prose, source code and JSON, each as a multi-turn chat (messages of
+2-20 KB) and, for the largest size, also as one single huge message. "+pii" variants
+sprinkle an email, a card number and an API key through the text (the scanner keeps
+scanning: not every kind is present, so there is no early exit). Budget: 1 MB < 20 ms,
+10 MB < 150 ms on the 2-core reference machine.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.features import extract_features  # noqa: E402
+from gateway.features.language import warm_up  # noqa: E402
+
+CORPUS = ROOT / "tests" / "features" / "data" / "token_corpus.jsonl"
+KINDS = {"english": ("en",), "chinese": ("zh",), "code": ("python", "javascript"), "json": ("json",)}
+PII_SNIPPETS = [
+    " please reply to maria.garcia@example.com ",
+    " card 4111 1111 1111 1111 exp 12/27 ",
+    ' OPENAI_API_KEY="sk-proj-Zx8kq2LmP9wRt5Yb3Nc7Vd1Hf6Jg4Ks0Qa2We4" ',
+]
+
+
+def load_text(kind: str) -> str:
+    rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
+    return "\n\n".join(r["text"] for r in rows if r["category"] in KINDS[kind])
+
+
+def make_text(base: str, size: int, pii: bool, rng: random.Random) -> str:
+    # Grow by whole copies of the corpus, then trim to `size` UTF-8 bytes.
+    text = base * (size // len(base.encode()) + 1)
+    text = text.encode()[:size].decode(errors="ignore")
+    if pii:
+        chunks = [text]
+        for snippet in PII_SNIPPETS:
+            big = max(chunks, key=len)
+            i = chunks.index(big)
+            cut = rng.randrange(len(big))
+            chunks[i:i + 1] = [big[:cut], snippet, big[cut:]]
+        text = "".join(chunks)
+    return text
+
+
+def make_body(text: str, single: bool, rng: random.Random) -> dict[str, Any]:
+    if single:
+        parts = [text]
+    else:
+        parts, i = [], 0
+        while i < len(text):
+            n = rng.randint(2_000, 20_000)
+            parts.append(text[i:i + n])
+            i += n
+    messages: list[dict[str, Any]] = [{"role": "system", "content": "You are a helpful assistant."}]
+    for j, part in enumerate(parts):
+        messages.append({"role": "user" if j % 2 == 0 else "assistant", "content": part})
+    if messages[-1]["role"] != "user":
+        messages.append({"role": "user", "content": "Please summarise the above."})
+    return {"model": "bench", "messages": messages, "max_tokens": 1024, "stream": True}
+
+
+def time_it(body: dict[str, Any], runs: int) -> tuple[float, float, Any]:
+    times = []
+    features = None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        features = extract_features(body)
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+    return statistics.median(times), p99, features
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    rng = random.Random(7)
+    warm_up()  # load lingua once, as a server would at start-up
+    sizes = [(10_000, "10KB", 200), (1_000_000, "1MB", 25), (10_000_000, "10MB", 7)]
+    if quick:
+        sizes = [(s, n, max(3, r // 5)) for s, n, r in sizes]
+    print(f"{'prompt':<26}{'size':>6}{'median ms':>11}{'p99 ms':>9}{'tokens':>11}  lang  pii")
+    for kind in KINDS:
+        base = load_text(kind)
+        for size, label, runs in sizes:
+            shapes = [("chat", False)] + ([("1 msg", True)] if size >= 10_000_000 else [])
+            for shape, single in shapes:
+                for pii in (False, True):
+                    body = make_body(make_text(base, size, pii, rng), single, rng)
+                    med, p99, f = time_it(body, runs)
+                    name = f"{kind} {shape}{' +pii' if pii else ''}"
+                    print(f"{name:<26}{label:>6}{med:>11.2f}{p99:>9.2f}{f.tokens:>11}  "
+                          f"{f.language or '-':<5} {','.join(sorted(f.pii)) or '-'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Shared request pipeline of the two proxy surfaces.
+
+    auth -> body -> validate -> features -> decide -> admit -> cache -> engine
+
+The surface-specific parts (key header, body validation, feature surface, error
+shape) are passed in; everything else is one code path so both surfaces route,
+limit, cache and measure identically.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..auth import Caller
+from ..errors import GatewayError
+from ..features import extract_features
+from ..http import ClientGone, error_response, json_response, read_body, request_id
+from ..jsonutil import parse_body as parse_request_body
+from ..proxy import Engine, Exchange
+from ..routing import RouteRequest, decide
+from ..streaming import SSEResponse
+from ..surfaces.base import Surface
+from .context import Services
+
+log = logging.getLogger("gateway")
+
+
+async def proxy_request(
+    request: Request,
+    svc: Services,
+    surface: Surface,
+    presented_key: Callable[[Request], str | None],
+    validate: Callable[[Any], dict[str, Any]],
+) -> Response:
+    t0 = time.perf_counter()
+    rt = svc.rt
+    snap = rt.snapshot
+    rid = request_id(request.headers)
+    base_headers = {"x-request-id": rid}
+    if rt.demo:
+        base_headers["x-gateway-demo"] = "true"
+    ex: Exchange | None = None
+    admission = None
+    handed_off = False  # a stream's own finish hook ends its bookkeeping
+    inflight = svc.metrics.inflight.labels(surface=surface.name) if svc.metrics else None
+    if inflight is not None:
+        inflight.inc()
+    try:
+        caller: Caller = snap.keyring.identify(presented_key(request))
+        raw = await read_body(request, snap.cfg.server.max_body_bytes, snap.cfg.server.body_timeout_s)
+        body = validate(parse_request_body(raw))
+        feats = extract_features(body, surface=surface.name,
+                                 image_tokens=snap.cfg.server.image_tokens)
+        route_req = RouteRequest(
+            model=body["model"], key_name=caller.name, key_policy=caller.policy,
+            header_policy=request.headers.get("x-gateway-policy"),
+            headers=request.headers, metadata=body.get("metadata") or {})
+        decision = decide(snap.cfg, feats, route_req)
+        stream = bool(body.get("stream"))
+        ex = Exchange(surface=surface, snap=snap, body=body, request_id=rid,
+                      client_headers={k: v for k, v in request.headers.items()
+                                      if k.startswith("anthropic-")},
+                      t0=t0, stream=stream, decision=decision, caller=caller, features=feats)
+        if svc.metrics is not None:
+            svc.metrics.routing_decisions.labels(rule=decision.rule, model=decision.model).inc()
+        admission = await svc.admit(ex)
+        cached = await svc.cache_lookup(ex, request.headers)
+        if cached is not None:
+            handed_off = True
+            return svc.serve_cached(ex, cached, base_headers, admission, inflight)
+        engine: Engine = svc.engine
+        if stream:
+            up, tr, events, first = await engine.open_stream(ex, svc.cache_store_wanted(ex))
+            headers = {**base_headers, **ex.headers(), **svc.limit_headers(admission),
+                       "x-gateway-overhead-ms": f"{ex.overhead_ms:.2f}"}
+            ex.on_done.append(svc.finish_hook(admission, inflight))
+            admission = None  # the stream's finish hook owns it now
+            handed_off = True
+            return SSEResponse(engine.relay(ex, up, tr, events, first,
+                                            on_complete=svc.cache_store_hook(ex)), headers)
+        out = await engine.complete(ex)
+        await svc.cache_store(ex, out)
+        headers = {**base_headers, **ex.headers(), **svc.limit_headers(admission),
+                   "x-gateway-overhead-ms": f"{ex.overhead_ms:.2f}"}
+        await svc.finish(ex, admission)
+        admission = None
+        return json_response(out, 200, headers)
+    except ClientGone:
+        if ex is not None:
+            ex.status = 499
+        return Response(status_code=400)
+    except GatewayError as e:
+        headers = dict(base_headers)
+        if ex is not None:
+            ex.status = e.status
+            ex.error = e
+            headers.update(ex.headers())
+        else:
+            svc.count_early_error(surface.name, e)
+        if admission is not None:
+            headers.update(svc.limit_headers(admission))
+        return error_response(e, surface.name, headers)
+    finally:
+        if admission is not None and ex is not None:
+            await svc.finish(ex, admission)
+        if inflight is not None and not handed_off:
+            inflight.dec()

@@ -1,0 +1,172 @@
+"""Per-process services the request pipeline uses: limits, cache, metrics, access log."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from starlette.background import BackgroundTask
+from starlette.responses import Response
+
+from ..cache_layer import CacheLayer
+from ..errors import GatewayError
+from ..limits import Limits
+from ..http import json_response
+from ..proxy import Engine, Exchange
+from ..runtime import Runtime
+from ..streaming import SSEResponse
+
+log = logging.getLogger("gateway")
+access = logging.getLogger("gateway.access")
+
+
+def _status_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+def cost_usd(ex: Exchange) -> float:
+    if ex.alias is None:
+        return 0.0
+    m = ex.snap.cfg.models[ex.alias]
+    p = m.price_per_mtok
+    cached = ex.usage.cached
+    cached_price = p.cached_input if p.cached_input is not None else p.input
+    return ((ex.usage.input - cached) * p.input + cached * cached_price
+            + ex.usage.output * p.output) / 1e6
+
+
+class Services:
+    def __init__(self, rt: Runtime, *, log_prompts: bool = False) -> None:
+        self.rt = rt
+        self.metrics = rt.metrics
+        self.log_prompts = log_prompts
+        self.limits = Limits(rt.store, rt.metrics) if rt.store is not None else None
+        self.cache = CacheLayer(rt.store, rt.metrics) if rt.store is not None else None
+        self.engine = Engine(rt, self.limits)
+
+    # -- limits -------------------------------------------------------------------
+    async def admit(self, ex: Exchange) -> Any:
+        if self.limits is None:
+            return None
+        return await self.limits.admit(ex)
+
+    def limit_headers(self, admission: Any) -> dict[str, str]:
+        return admission.headers() if admission is not None else {}
+
+    # -- cache --------------------------------------------------------------------
+    async def cache_lookup(self, ex: Exchange, headers: Mapping[str, str]) -> Any:
+        if self.cache is None:
+            ex.cache = "bypass"
+            return None
+        return await self.cache.lookup(ex, headers)
+
+    def cache_store_wanted(self, ex: Exchange) -> bool:
+        return self.cache is not None and self.cache.store_wanted(ex)
+
+    def cache_store_hook(self, ex: Exchange) -> Callable[[dict[str, Any] | None], Any] | None:
+        if not self.cache_store_wanted(ex):
+            return None
+
+        async def store(assembled: dict[str, Any] | None) -> None:
+            if assembled is not None:
+                await self.cache.store(ex, assembled)
+        return store
+
+    async def cache_store(self, ex: Exchange, out: dict[str, Any]) -> None:
+        if self.cache_store_wanted(ex):
+            await self.cache.store(ex, out)
+
+    def serve_cached(self, ex: Exchange, cached: Any, base: dict[str, str],
+                     admission: Any, inflight: Any = None) -> Response:
+        ex.provider = cached.provider
+        ex.upstream_model = cached.upstream_model
+        body = cached.body
+        headers = {**base, **ex.headers(), **self.limit_headers(admission),
+                   "x-gateway-overhead-ms": f"{ex.overhead_ms:.2f}"}
+        if ex.stream:
+            parts = ex.surface.replay(body, ex.body)
+
+            async def gen() -> Any:
+                try:
+                    for p in parts:
+                        yield p
+                finally:
+                    await self.finish(ex, admission, inflight)
+            return SSEResponse(gen(), headers)
+        resp = json_response(body, 200, headers)
+        resp.background = BackgroundTask(self.finish, ex, admission, inflight)
+        return resp
+
+    # -- finish: reconcile, release, observe -----------------------------------------
+    def finish_hook(self, admission: Any, inflight: Any = None) -> Callable[[Exchange], Any]:
+        async def hook(ex: Exchange) -> None:
+            await self.finish(ex, admission, inflight)
+        return hook
+
+    async def finish(self, ex: Exchange, admission: Any, inflight: Any = None) -> None:
+        if inflight is not None:
+            inflight.dec()
+        try:
+            if admission is not None:
+                # A cache hit spent no upstream tokens: its estimate is refunded.
+                await admission.reconcile(ex.usage.total, cost_usd(ex))
+                await admission.release()
+        finally:
+            self._finish_sync(ex)
+
+    def _finish_sync(self, ex: Exchange) -> None:
+        status = ex.status
+        elapsed = time.perf_counter() - ex.t0
+        m = self.metrics
+        provider = ex.provider or "none"
+        model = ex.upstream_model or "none"
+        cost = cost_usd(ex) if ex.cache != "hit" else 0.0
+        if m is not None:
+            m.requests.labels(surface=ex.surface.name, provider=provider, model=model,
+                              route=ex.decision.rule if ex.decision else "none",
+                              status_class=_status_class(status),
+                              stream=str(ex.stream).lower()).inc()
+            m.request_duration.labels(surface=ex.surface.name, provider=provider,
+                                      model=model).observe(elapsed)
+            m.overhead.labels(surface=ex.surface.name).observe(ex.overhead_ms / 1000)
+            if ex.provider and ex.cache != "hit":
+                m.upstream_duration.labels(provider=provider, model=model).observe(ex.upstream_s)
+                if ex.ttft_s is not None:
+                    m.ttft.labels(provider=provider, model=model).observe(ex.ttft_s)
+                u = ex.usage
+                m.tokens.labels(provider=provider, model=model, kind="input").inc(u.input)
+                m.tokens.labels(provider=provider, model=model, kind="output").inc(u.output)
+                m.tokens.labels(provider=provider, model=model, kind="cached").inc(u.cached)
+                caller = ex.caller
+                m.cost.labels(provider=provider, model=model,
+                              key=(caller.name if caller and caller.name else "anonymous")).inc(cost)
+        caller = ex.caller
+        rec: dict[str, Any] = {
+            "request_id": ex.request_id, "surface": ex.surface.name,
+            "key": caller.name if caller else None,
+            "route": ex.decision.rule if ex.decision else None,
+            "provider": ex.provider, "model": ex.upstream_model, "alias": ex.alias,
+            "status": status, "stream": ex.stream, "cache": ex.cache,
+            "tokens_in": ex.usage.input, "tokens_out": ex.usage.output,
+            "tokens_cached": ex.usage.cached, "cost_usd": round(cost, 8),
+            "duration_ms": round(elapsed * 1000, 2),
+            "upstream_ms": round(ex.upstream_s * 1000, 2),
+            "overhead_ms": round(ex.overhead_ms, 3),
+            "ttft_ms": round(ex.ttft_s * 1000, 2) if ex.ttft_s is not None else None,
+            "attempts": ex.attempts,
+        }
+        if ex.error is not None:
+            rec["error"] = ex.error.message
+        if self.log_prompts:
+            rec["prompt"] = ex.body.get("messages")
+        access.info("request", extra={"access": rec})
+
+    def count_early_error(self, surface: str, e: GatewayError) -> None:
+        if self.metrics is not None:
+            self.metrics.requests.labels(surface=surface, provider="none", model="none",
+                                         route="none", status_class=_status_class(e.status),
+                                         stream="false").inc()
+        access.info("request", extra={"access": {"surface": surface, "status": e.status,
+                                                 "error": e.message}})

@@ -1,0 +1,66 @@
+"""Gateway keys: who is calling, compared in constant time, storable as hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from .config import KeyConfig
+from .errors import AuthError
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    name: str | None  # None: open access (no keys configured)
+    policy: str | None
+    key: KeyConfig | None
+
+    @property
+    def tenant(self) -> str:
+        return self.name or "anonymous"
+
+
+ANONYMOUS = Caller(None, None, None)
+
+
+class KeyRing:
+    """Matches a presented key against the configured ones.
+
+    Every configured digest is compared with ``hmac.compare_digest`` on every call
+    (no early exit), so the time taken does not depend on which key, if any, matched
+    or on how much of it was right. Only SHA-256 digests are kept in memory.
+    """
+
+    def __init__(self, keys: list[KeyConfig]) -> None:
+        self._entries = [(k.digest, k) for k in keys if k.digest is not None]
+
+    @property
+    def open(self) -> bool:
+        return not self._entries
+
+    def identify(self, presented: str | None) -> Caller:
+        if self.open:
+            return ANONYMOUS
+        if not presented:
+            raise AuthError(
+                "Missing gateway key: send it as `Authorization: Bearer <key>` "
+                "(or `x-api-key` on /v1/messages)."
+            )
+        digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
+        found: KeyConfig | None = None
+        for d, k in self._entries:
+            if hmac.compare_digest(d, digest) and found is None:  # type: ignore[arg-type]
+                found = k
+        if found is None:
+            raise AuthError("Invalid gateway key.")
+        return Caller(found.name, found.policy, found)
+
+
+def bearer(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None

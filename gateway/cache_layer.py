@@ -1,0 +1,92 @@
+"""The response cache applied to an exchange (see ``cache.py`` for keys and entries).
+
+- Mode ``deterministic`` caches requests with temperature 0 or a seed; ``all`` every
+  request; ``off`` none. ``Cache-Control: no-cache`` skips the lookup (and refreshes
+  the entry), ``no-store`` skips the write; ``x-gateway-cache-ttl: SECONDS`` sets the
+  entry's TTL.
+- The key covers the canonical request, the chosen upstream model and the tenant
+  (the gateway key's name, or ``cache.shared_namespace``), so tenants never share.
+- Only a response from the model the key names is stored (not a fallback's), and a
+  stream only when it completed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .cache import CachedResponse, ResponseCache, cache_key, is_cacheable
+from .config import CacheConfig
+from .proxy import Exchange
+from .stores import Store
+
+MAX_TTL_S = 30 * 86400
+
+
+class CacheLayer:
+    def __init__(self, store: Store, metrics: Any = None) -> None:
+        self.store = store
+        self.metrics = metrics
+        self._caches: dict[tuple[int, int], ResponseCache] = {}
+
+    def _cache(self, cfg: CacheConfig) -> ResponseCache:
+        k = (cfg.ttl_s, cfg.max_entry_bytes)
+        c = self._caches.get(k)
+        if c is None:
+            c = self._caches[k] = ResponseCache(self.store, ttl_s=cfg.ttl_s,
+                                                max_entry_bytes=cfg.max_entry_bytes)
+        return c
+
+    def _count(self, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.cache_lookups.labels(result=result).inc()
+
+    async def lookup(self, ex: Exchange, headers: Mapping[str, str]) -> CachedResponse | None:
+        cfg = ex.snap.cfg.cache
+        mode = cfg.mode if cfg.enabled else "off"
+        degraded = getattr(self.store, "degraded", False)
+        if mode == "off" or degraded or not is_cacheable(ex.body, mode):
+            ex.cache = "bypass"
+            self._count("bypass")
+            return None
+        cc = headers.get("cache-control", "").lower()
+        assert ex.decision is not None
+        model = ex.snap.cfg.models[ex.decision.model]
+        caller = ex.caller
+        tenant = cfg.shared_namespace or caller.tenant
+        ex.cache_key = cache_key(ex.body, upstream_model=model.upstream,
+                                 tenant=tenant, surface=ex.surface.name)
+        ex.cache_model = model.upstream
+        ex.cache_store = "no-store" not in cc
+        ex.cache_ttl = _ttl(headers.get("x-gateway-cache-ttl"), cfg.ttl_s)
+        ex.cache = "miss"
+        if "no-cache" in cc:
+            self._count("miss")
+            return None
+        hit = await self._cache(cfg).get(ex.cache_key)
+        if hit is None or hit.surface != ex.surface.name:
+            self._count("miss")
+            return None
+        ex.cache = "hit"
+        self._count("hit")
+        return hit
+
+    def store_wanted(self, ex: Exchange) -> bool:
+        return ex.cache == "miss" and getattr(ex, "cache_store", False)
+
+    async def store(self, ex: Exchange, out: dict[str, Any]) -> None:
+        if not self.store_wanted(ex) or ex.upstream_model != getattr(ex, "cache_model", None):
+            return
+        assert ex.decision is not None
+        entry = CachedResponse(body=out, provider=ex.provider or "",
+                               upstream_model=ex.upstream_model or "", route=ex.decision.rule,
+                               surface=ex.surface.name, created=time.time())
+        await self._cache(ex.snap.cfg.cache).put(ex.cache_key, entry,
+                                                 ex.cache_ttl)
+
+
+def _ttl(header: str | None, default: int) -> int:
+    if header and header.strip().isdigit():
+        return max(1, min(int(header.strip()), MAX_TTL_S))
+    return default

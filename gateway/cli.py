@@ -1,0 +1,145 @@
+"""``gateway serve | check-config | route``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from typing import Any
+
+import orjson
+import uvicorn
+
+from .api.explain import explain_body
+from .config import ConfigError, GatewayConfig, load_config
+from .metrics import setup_multiprocess_dir
+
+DEFAULT_CONFIG = "config/gateway.yaml"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _config_path(arg: str | None) -> str:
+    return arg or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG
+
+
+def routing_table(cfg: GatewayConfig) -> str:
+    lines = ["models:"]
+    for alias, m in cfg.models.items():
+        lines.append(f"  {alias:<16} {m.provider}/{m.upstream}  window {m.context_window}  "
+                     f"default_max_tokens {m.default_max_tokens}")
+    lines.append("policies:")
+    for name, p in cfg.policies.items():
+        mark = " (default)" if name == cfg.routing.default_policy else ""
+        lines.append(f"  {name:<16} providers={p.providers or 'any'} "
+                     f"pii_providers={p.pii_providers or 'any'}{mark}")
+    lines.append("rules (first that holds and keeps a candidate wins):")
+    for i, r in enumerate(cfg.routing.rules, 1):
+        when = r.when.model_dump(exclude_none=True, by_alias=True) or "always"
+        w = f" weights={r.weights}" if r.weights else ""
+        lines.append(f"  {i}. {r.name:<14} when {when} -> {' | '.join(r.to)}{w}")
+    keys = cfg.active_keys()
+    lines.append(f"keys: {', '.join(k.name for k in keys) if keys else 'none (open access)'}")
+    return "\n".join(lines)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = _config_path(args.path)
+    try:
+        cfg = load_config(path, os.environ)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{path}: OK")
+    print(routing_table(cfg))
+    return 0
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(_config_path(args.config), os.environ)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    raw = sys.stdin.buffer.read()
+    try:
+        body: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        print(f"error: the request on stdin is not valid JSON: {exc}", file=sys.stderr)
+        return 1
+    status, out = explain_body(cfg, body, header_policy=args.policy)
+    sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0 if status == 200 else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    path = _config_path(args.config)
+    try:
+        cfg = load_config(path, os.environ)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    os.environ["GATEWAY_CONFIG"] = path
+    workers = args.workers
+    if args.demo:
+        if workers > 1:
+            print("warning: --demo runs one worker (the emulators live in-process)", file=sys.stderr)
+            workers = 1
+        kp, ap = _free_port(), _free_port()
+        os.environ["GATEWAY_DEMO_PORTS"] = f"{kp},{ap}"
+        print(f"DEMO MODE: providers point at in-process emulators of the Moonshot API "
+              f"(http://127.0.0.1:{kp}/v1) and the Anthropic API (http://127.0.0.1:{ap}); "
+              "no real model answers. Responses carry `x-gateway-demo: true`.", file=sys.stderr)
+    redis_url = cfg.redis.url or os.environ.get("REDIS_URL", "")
+    if workers > 1:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = setup_multiprocess_dir(None)
+        if not redis_url:
+            print(f"warning: {workers} workers with the memory store: rate limits and cache are "
+                  "per process (each worker admits the full limit). Set REDIS_URL for exact "
+                  "limits across processes.", file=sys.stderr)
+    print(f"gateway listening on http://{args.host}:{args.port} "
+          f"(config {path}, {workers} worker{'s' if workers > 1 else ''}, "
+          f"store {'redis' if redis_url else 'memory'})", file=sys.stderr)
+    uvicorn.run(
+        "gateway.entry:app_from_env", factory=True, host=args.host, port=args.port,
+        workers=workers, loop="uvloop", http="httptools", lifespan="on",
+        log_level="warning", access_log=False, proxy_headers=False,
+        timeout_graceful_shutdown=int(cfg.server.graceful_shutdown_s) or None,
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gateway", description="LLM gateway for Kimi and Claude")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="run the gateway")
+    s.add_argument("--config", help=f"config file (default $GATEWAY_CONFIG or {DEFAULT_CONFIG})")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--demo", action="store_true",
+                   help="serve from in-process emulators of the Moonshot and Anthropic APIs")
+    s.set_defaults(fn=cmd_serve)
+    c = sub.add_parser("check-config", help="validate a config and print the routing table")
+    c.add_argument("path", nargs="?")
+    c.set_defaults(fn=cmd_check_config)
+    r = sub.add_parser("route", help="print the routing decision for a request on stdin")
+    r.add_argument("--config")
+    r.add_argument("--policy", help="as the x-gateway-policy header")
+    r.set_defaults(fn=cmd_route)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

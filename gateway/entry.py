@@ -1,0 +1,78 @@
+"""Entry points that read the environment (once) and build the app.
+
+uvicorn imports ``gateway.entry:app_from_env`` (a factory) in every worker, so the
+same code path serves one process and ``--workers N``. The CLI passes its choices
+through environment variables (``GATEWAY_*``), which workers inherit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from starlette.applications import Starlette
+
+from .app import create_app
+from .config import GatewayConfig, ProviderConfig, load_config
+from .logs import setup_logging
+from .metrics import Metrics
+from .runtime import Runtime
+from .settings import Settings
+from .stores.factory import build_store
+
+log = logging.getLogger("gateway")
+
+DEMO_ENV = "GATEWAY_DEMO_PORTS"  # "kimi_port,anthropic_port" when --demo
+DEMO_KIMI_KEY = "sk-emu-kimi"
+DEMO_ANTHROPIC_KEY = "sk-ant-emu"
+
+
+def demo_config(cfg: GatewayConfig, kimi_port: int, anthropic_port: int) -> GatewayConfig:
+    """Point every provider at the in-process emulators (by provider type)."""
+    providers: dict[str, ProviderConfig] = {}
+    for name, p in cfg.providers.items():
+        if p.type == "openai":
+            upd = {"base_url": f"http://127.0.0.1:{kimi_port}/v1", "api_key": DEMO_KIMI_KEY}
+        else:
+            upd = {"base_url": f"http://127.0.0.1:{anthropic_port}",
+                   "api_key": DEMO_ANTHROPIC_KEY}
+        providers[name] = p.model_copy(update=upd)
+    return cfg.model_copy(update={"providers": providers})
+
+
+def secrets_of(cfg: GatewayConfig) -> list[str]:
+    out = [p.api_key for p in cfg.providers.values() if p.api_key]
+    out += [k.key for k in cfg.keys if k.key]
+    return out
+
+
+def build_runtime(settings: Settings, env: dict[str, str], *,
+                  demo_ports: tuple[int, int] | None = None) -> Runtime:
+    cfg = load_config(settings.gateway_config, env)
+    if demo_ports is not None:
+        cfg = demo_config(cfg, *demo_ports)
+    metrics = Metrics()
+    store = build_store(cfg.redis, settings.redis_url, metrics=metrics)
+    rt = Runtime(cfg, config_path=settings.gateway_config, env=env,
+                 demo=demo_ports is not None, metrics=metrics, store=store)
+    return rt
+
+
+def app_from_env() -> Starlette:
+    settings = Settings()
+    env = dict(os.environ)
+    demo: tuple[int, int] | None = None
+    if env.get(DEMO_ENV):
+        a, b = env[DEMO_ENV].split(",")
+        demo = (int(a), int(b))
+    rt = build_runtime(settings, env, demo_ports=demo)
+    redactor = setup_logging(settings.gateway_log_level, settings.gateway_log_format,
+                             secrets_of(rt.snapshot.cfg))
+    rt.redactor = redactor  # type: ignore[attr-defined]
+    for w in rt.warnings():
+        log.warning(w)
+    extra: dict[str, Any] = {}
+    if demo is not None:
+        extra["demo_ports"] = demo
+    return create_app(rt, log_prompts=settings.gateway_log_prompts, **extra)

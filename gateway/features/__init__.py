@@ -1,0 +1,194 @@
+"""Request features for routing: estimated tokens, dominant language, PII kinds.
+
+``extract_features`` walks a Chat Completions (``surface="openai"``) or Messages
+(``surface="anthropic"``) body once. Every string is handed, without copying or
+concatenating, to three bounded-cost consumers:
+
+- ``tokens.TokenTally``: C-speed character-class counts and a linear model calibrated
+  against cl100k (no tokenizer on the hot path);
+- ``pii.PiiScanner``: one combined-regex pass per string, validators on candidates only;
+- the language sampler: keeps references to user text, from which a sample of at most
+  ``language.SAMPLE_CHARS`` characters is taken (latest user turn first and largest).
+
+Measured accuracy and cost are in ``gateway/features/README.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ._walk import walk_anthropic, walk_openai
+from .language import SAMPLE_CHARS, detect_language
+from .pii import PII_KINDS, PiiScanner, find_pii
+from .tokens import TokenTally, estimate_tokens
+
+__all__ = [
+    "Features", "PII_KINDS", "detect_language", "estimate_tokens", "extract_features",
+    "find_pii",
+]
+
+# Chat formats wrap every message in role/separator tokens (3-4 in OpenAI's and
+# Anthropic's published counting guides) and prime the reply with a few more.
+MESSAGE_OVERHEAD = 4
+REQUEST_OVERHEAD = 3
+# Default cost of one image. Real costs depend on size and detail (OpenAI: 85 for "low",
+# up to ~1,100 for a 1024x1024 "high"; Anthropic: width*height/750, ~1,600 at most), which
+# the gateway does not know without decoding the image, so callers pass their own figure.
+DEFAULT_IMAGE_TOKENS = 1000
+
+# Language sample: the latest user turn's start and end, then the start of earlier turns.
+_LATEST_HEAD = 1200
+_LATEST_TAIL = 400
+_EARLIER_HEAD = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    tokens: int  # estimated prompt (input) tokens of the whole request
+    requested_output: int | None  # max_completion_tokens or max_tokens, else None
+    language: str | None  # ISO 639-1 of the dominant user text, None if no text
+    pii: frozenset[str]  # kinds found, a subset of PII_KINDS
+    has_images: bool
+    has_tools: bool
+    stream: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tokens": self.tokens,
+            "requested_output": self.requested_output,
+            "language": self.language,
+            "pii": sorted(self.pii),
+            "has_images": self.has_images,
+            "has_tools": self.has_tools,
+            "stream": self.stream,
+        }
+
+
+class _Collector:
+    """The walkers' sink: feeds the tally and the scanner, remembers user text."""
+
+    __slots__ = ("tally", "scanner", "language", "user_turns", "system_parts", "_turn",
+                 "messages", "images", "tools")
+
+    def __init__(self, scanner: PiiScanner | None, language: bool) -> None:
+        self.tally = TokenTally()
+        self.scanner = scanner
+        self.language = language
+        self.user_turns: list[list[str]] = []
+        self.system_parts: list[str] = []
+        self._turn: list[str] | None = None
+        self.messages = 0
+        self.images = 0
+        self.tools = False
+
+    def message(self) -> None:
+        self.messages += 1
+        self._turn = None
+
+    def image(self) -> None:
+        self.images += 1
+
+    def tool(self) -> None:
+        self.tools = True
+
+    def text(self, s: str, *, user: bool = False, system: bool = False) -> None:
+        if not s:
+            return
+        self.tally.add_text(s)
+        if self.scanner is not None:
+            self.scanner.scan(s)
+        if self.language:
+            if user:
+                if self._turn is None:
+                    self._turn = []
+                    self.user_turns.append(self._turn)
+                self._turn.append(s)
+            elif system:
+                self.system_parts.append(s)
+
+
+def _head(parts: list[str], limit: int) -> str:
+    out: list[str] = []
+    for p in parts:
+        if limit <= 0:
+            break
+        out.append(p[:limit])
+        limit -= len(out[-1]) + 1
+    return "\n".join(out)
+
+
+def _tail(parts: list[str], limit: int) -> str:
+    out: list[str] = []
+    for p in reversed(parts):
+        if limit <= 0:
+            break
+        out.append(p[-limit:])
+        limit -= len(out[-1]) + 1
+    return "\n".join(reversed(out))
+
+
+def _language_sample(turns: list[list[str]]) -> str:
+    latest = turns[-1]
+    size = sum(len(p) + 1 for p in latest)
+    if size <= _LATEST_HEAD + _LATEST_TAIL:
+        pieces = [_head(latest, size)]
+    else:
+        pieces = [_head(latest, _LATEST_HEAD), _tail(latest, _LATEST_TAIL)]
+    budget = SAMPLE_CHARS - sum(map(len, pieces))
+    for turn in reversed(turns[:-1]):
+        if budget <= 0:
+            break
+        piece = _head(turn, min(_EARLIER_HEAD, budget))
+        pieces.append(piece)
+        budget -= len(piece) + 1
+    return "\n".join(pieces)
+
+
+def _requested_output(body: dict[str, Any], surface: str) -> int | None:
+    keys = ("max_completion_tokens", "max_tokens") if surface == "openai" else ("max_tokens",)
+    for key in keys:
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return None
+
+
+# ``extract_features`` has a keyword argument named like the module-level function.
+_detect = detect_language
+
+
+def extract_features(
+    body: dict[str, Any],
+    *,
+    surface: str = "openai",
+    image_tokens: int = DEFAULT_IMAGE_TOKENS,
+    detect_pii: bool = True,
+    detect_language: bool = True,
+) -> Features:
+    """Features of a request body; never raises on unexpected shapes (they are skipped)."""
+    if not isinstance(body, dict):
+        body = {}
+    collector = _Collector(PiiScanner() if detect_pii else None, detect_language)
+    if surface == "anthropic":
+        walk_anthropic(body, collector)
+    else:
+        walk_openai(body, collector)
+    tally = collector.tally
+    tally.add_fixed(REQUEST_OVERHEAD + MESSAGE_OVERHEAD * collector.messages)
+    tally.add_fixed(max(0, image_tokens) * collector.images)
+    language = None
+    if detect_language:
+        turns = collector.user_turns or ([collector.system_parts] if collector.system_parts else [])
+        if turns:
+            language = _detect(_language_sample(turns))
+    return Features(
+        tokens=tally.total(),
+        requested_output=_requested_output(body, surface),
+        language=language,
+        pii=frozenset(collector.scanner.found) if collector.scanner is not None else frozenset(),
+        has_images=collector.images > 0,
+        has_tools=collector.tools,
+        stream=body.get("stream") is True,
+    )
+

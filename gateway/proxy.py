@@ -1,0 +1,333 @@
+"""The proxy engine, the same for every surface.
+
+    handle -> admit (limits) -> cache -> with_fallbacks -> send_once (per provider type)
+
+``with_fallbacks`` walks the routing decision's candidates in order: it skips models
+whose circuit is open or whose provider has no key, falls back on retryable upstream
+failures (connect, timeout, 408/409/429/5xx/529; not quota-exhausted 429s, not client
+errors) but only before any byte reached the client, and honours ``retry-after`` within
+a budget when it retries the same model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .auth import ANONYMOUS, Caller
+from .config import GatewayConfig, ModelConfig
+from .errors import (
+    BadRequest,
+    GatewayError,
+    ProviderNotConfigured,
+    RateLimited,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamStatusError,
+)
+from .providers.client import ProviderClient, UpstreamStream
+from .routing import Decision, requested_output
+from .runtime import Runtime, Snapshot
+from .sse import SSEEvent
+from .surfaces.base import Prepared, StreamTranslator, Surface, Usage
+
+log = logging.getLogger("gateway")
+
+
+@dataclass(slots=True)
+class Exchange:
+    """Everything known about one client request as it moves through the engine."""
+
+    surface: Surface
+    snap: Snapshot
+    body: dict[str, Any]
+    request_id: str
+    client_headers: dict[str, str]
+    t0: float
+    stream: bool
+    decision: Decision | None = None
+    alias: str | None = None
+    provider: str | None = None
+    upstream_model: str | None = None
+    upstream_s: float = 0.0
+    ttft_s: float | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    cache: str = "bypass"
+    status: int = 200
+    error: GatewayError | None = None
+    on_done: list[Callable[[Exchange], Any]] = field(default_factory=list)
+    caller: Caller = ANONYMOUS
+    features: Any = None
+    # cache bookkeeping (cache_layer.py)
+    cache_key: str = ""
+    cache_model: str | None = None
+    cache_store: bool = False
+    cache_ttl: int = 0
+
+    @property
+    def overhead_ms(self) -> float:
+        return max(0.0, (time.perf_counter() - self.t0 - self.upstream_s) * 1000)
+
+    def headers(self) -> dict[str, str]:
+        h = {"x-request-id": self.request_id, "x-gateway-cache": self.cache}
+        if self.provider:
+            h["x-gateway-provider"] = self.provider
+            h["x-gateway-model"] = self.upstream_model or ""
+        if self.decision is not None:
+            h["x-gateway-route"] = self.decision.rule
+        if len(self.attempts) > 1:
+            h["x-gateway-attempts"] = str(len(self.attempts))
+        return h
+
+
+def _fallback_reason(e: GatewayError) -> str:
+    return getattr(e, "kind", type(e).__name__)
+
+
+class Engine:
+    def __init__(self, rt: Runtime, limits: Any = None) -> None:
+        self.rt = rt
+        self.limits = limits  # gateway.limits.Limits: provider quotas
+
+    # -- candidate iteration --------------------------------------------------
+    def _plan(self, ex: Exchange) -> list[str]:
+        assert ex.decision is not None
+        return ex.decision.candidates
+
+    async def _attempts(self, ex: Exchange) -> AsyncIterator[tuple[str, ModelConfig, ProviderClient]]:
+        """Yields (alias, model, client) to try, in order, with bounded retries."""
+        cfg: GatewayConfig = ex.snap.cfg
+        budget_s = cfg.server.retry_after_budget_s
+        max_attempts = cfg.server.max_attempts
+        unconfigured: list[ProviderClient] = []
+        open_circuits: list[str] = []
+        exhausted: list[RateLimited] = []
+        tried = 0
+        cands = self._plan(ex)
+        i = 0
+        while i < len(cands) and tried < max_attempts:
+            alias = cands[i]
+            model = cfg.models[alias]
+            client = ex.snap.providers[model.provider]
+            if not client.configured:
+                unconfigured.append(client)
+                ex.attempts.append({"model": alias, "skipped": "provider has no API key"})
+                i += 1
+                continue
+            quota_err = await self._quota_ok(ex, alias, model)
+            if quota_err is not None:
+                exhausted.append(quota_err)
+                i += 1
+                continue
+            breaker = self.rt.breakers[alias]
+            if not breaker.allow():
+                open_circuits.append(alias)
+                ex.attempts.append({"model": alias, "skipped": "circuit open"})
+                i += 1
+                continue
+            tried += 1
+            err = yield alias, model, client
+            if err is None:
+                return
+            last_alias_retry = (i == len(cands) - 1)
+            ra = getattr(err, "retry_after", None)
+            if last_alias_retry and ra is not None and ra <= budget_s and tried < max_attempts:
+                await asyncio.sleep(ra)  # same model again, after the wait it asked for
+                continue
+            i += 1
+        if tried == 0:
+            if exhausted:
+                raise exhausted[0]
+            if unconfigured:
+                c = unconfigured[0]
+                raise ProviderNotConfigured(
+                    f"provider {c.name!r} has no API key configured: set {c.key_setting}")
+            raise UpstreamStatusError(
+                f"every candidate model is unavailable (circuit open: {', '.join(open_circuits)})",
+                upstream_status=503, upstream_type=None, retryable=False)
+
+    @staticmethod
+    def _prepare(ex: Exchange, model: ModelConfig, client: ProviderClient) -> Prepared:
+        try:
+            return ex.surface.prepare(ex.body, model, client.kind, ex.client_headers)
+        except BadRequest as e:
+            # What one provider type cannot take (n > 1 for Claude, an image URL for
+            # Kimi) another candidate may serve: mark it so the engine falls back.
+            e.provider_specific = True  # type: ignore[attr-defined]
+            raise
+
+    async def _quota_ok(self, ex: Exchange, alias: str, model: ModelConfig) -> RateLimited | None:
+        """Charge the provider's shared quota; an exhausted one is skipped, not hit."""
+        q = self.limits.quota(ex, model.provider) if self.limits is not None else None
+        if q is None:
+            return None
+        f = ex.features
+        try:
+            await q.admit(f.tokens + requested_output(f, model) if f is not None else 0)
+        except RateLimited as e:
+            self.limits.count_quota_rejection(e)
+            ex.attempts.append({"model": alias, "skipped": "provider quota exhausted"})
+            return e
+        return None
+
+    def _send_failed(self, ex: Exchange, alias: str, e: GatewayError) -> bool:
+        """Record a failed attempt; True if the engine should try the next candidate."""
+        ex.attempts.append({"model": alias, "error": _fallback_reason(e), "status": e.status})
+        m = self.rt.metrics
+        if isinstance(e, UpstreamError):
+            if m is not None:
+                m.upstream_errors.labels(provider=ex.snap.cfg.models[alias].provider,
+                                         kind=e.kind).inc()
+            if e.retryable:
+                self.rt.breakers[alias].failure()
+            else:
+                self.rt.breakers[alias].release_probe()
+            return e.retryable
+        self.rt.breakers[alias].release_probe()
+        # A translation the provider type cannot take (e.g. an image URL for Kimi):
+        # another candidate may well serve it.
+        return isinstance(e, BadRequest) and getattr(e, "provider_specific", False)
+
+    def _served(self, ex: Exchange, alias: str, model: ModelConfig) -> None:
+        ex.alias = alias
+        ex.provider = model.provider
+        ex.upstream_model = model.upstream
+        self.rt.breakers[alias].success()
+        m = self.rt.metrics
+        if m is not None and len(ex.attempts) > 1:
+            prev = [a for a in ex.attempts[:-1] if "error" in a or "skipped" in a]
+            if prev:
+                m.fallbacks.labels(from_model=prev[0]["model"], to_model=alias,
+                                   reason=prev[0].get("error") or "skipped").inc()
+
+    # -- non-streaming -----------------------------------------------------------
+    async def complete(self, ex: Exchange) -> dict[str, Any]:
+        gen = self._attempts(ex)
+        first_error: GatewayError | None = None
+        try:
+            alias, model, client = await gen.__anext__()
+            while True:
+                try:
+                    prep = self._prepare(ex, model, client)
+                    res = await client.post_json(prep.body, prep.headers or None)
+                    ex.upstream_s += res.elapsed_s
+                    out = ex.surface.response(client.kind, res.body, prep, model.upstream)
+                except GatewayError as e:
+                    first_error = first_error or e
+                    if not self._send_failed(ex, alias, e):
+                        raise e from None
+                    alias, model, client = await gen.asend(e)
+                    continue
+                ex.attempts.append({"model": alias, "status": 200})
+                self._served(ex, alias, model)
+                ex.usage = ex.surface.usage(out)
+                return out
+        except StopAsyncIteration:
+            assert first_error is not None
+            raise first_error from None
+        finally:
+            await gen.aclose()
+
+    # -- streaming --------------------------------------------------------------
+    async def open_stream(self, ex: Exchange, cacheable: bool) -> tuple[
+            UpstreamStream, StreamTranslator, AsyncIterator[SSEEvent], bytes]:
+        """Open an upstream stream and read up to its first client bytes.
+
+        Fallback is possible until this returns: nothing has reached the client yet.
+        """
+        gen = self._attempts(ex)
+        first_error: GatewayError | None = None
+        try:
+            alias, model, client = await gen.__anext__()
+            while True:
+                up: UpstreamStream | None = None
+                try:
+                    prep = self._prepare(ex, model, client)
+                    body = dict(prep.body)
+                    body["stream"] = True
+                    if client.kind == "openai":
+                        # Moonshot and OpenAI-compatible servers report usage when asked.
+                        body["stream_options"] = {"include_usage": True}
+                    up = await client.open_stream(body, prep.headers or None)
+                    tr = ex.surface.stream(client.kind, prep, model.upstream, ex.body,
+                                           ex.request_id, cacheable)
+                    events = up.events()
+                    first = b""
+                    async for ev in events:
+                        first = tr.feed(ev)
+                        if first or tr.finished:
+                            break
+                    else:
+                        raise UpstreamBadResponse(f"upstream {client.name} ended the stream "
+                                                  "before sending anything", provider=client.name)
+                    ex.upstream_s += time.perf_counter() - up.t0
+                    ex.ttft_s = time.perf_counter() - up.t0
+                except GatewayError as e:
+                    if up is not None:
+                        await up.aclose()
+                    first_error = first_error or e
+                    if not self._send_failed(ex, alias, e):
+                        raise e from None
+                    alias, model, client = await gen.asend(e)
+                    continue
+                except BaseException:
+                    if up is not None:
+                        await up.aclose()
+                    raise
+                ex.attempts.append({"model": alias, "status": 200})
+                self._served(ex, alias, model)
+                return up, tr, events, first
+        except StopAsyncIteration:
+            assert first_error is not None
+            raise first_error from None
+        finally:
+            await gen.aclose()
+
+    async def relay(self, ex: Exchange, up: UpstreamStream, tr: StreamTranslator,
+                    events: AsyncIterator[SSEEvent], first: bytes,
+                    on_complete: Callable[[dict[str, Any] | None], Any] | None = None,
+                    ) -> AsyncIterator[bytes]:
+        """The client's byte stream; closes the upstream on every path."""
+        t_body = time.perf_counter()
+        completed = False
+        try:
+            if first:
+                yield first
+            if not tr.finished:
+                async for ev in events:
+                    out = tr.feed(ev)
+                    if out:
+                        yield out
+                    if tr.finished:
+                        break
+            if not tr.finished:
+                raise UpstreamBadResponse(f"upstream {ex.provider} ended the stream early",
+                                          provider=ex.provider or "")
+            completed = True
+            yield tr.close()
+        except GatewayError as e:
+            # Headers (200) are gone: the failure becomes the stream's last event.
+            ex.error = e
+            ex.status = e.status
+            if isinstance(e, UpstreamError) and self.rt.metrics is not None:
+                self.rt.metrics.upstream_errors.labels(provider=ex.provider or "",
+                                                       kind=e.kind).inc()
+            log.warning("stream %s failed after start: %s", ex.request_id, e.message)
+            yield ex.surface.error_event(e)
+        finally:
+            ex.upstream_s += time.perf_counter() - t_body
+            await up.aclose()
+            ex.usage = tr.usage()
+            if completed and on_complete is not None:
+                res = on_complete(tr.assembled())
+                if asyncio.iscoroutine(res):
+                    await res
+            for cb in ex.on_done:
+                r = cb(ex)
+                if asyncio.iscoroutine(r):
+                    await asyncio.shield(r)

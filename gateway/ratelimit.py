@@ -1,0 +1,290 @@
+"""Per-key rate limits, concurrency and daily budget; per-provider upstream quotas.
+
+``RateLimiter.admit`` is called before routing with an estimate (prompt tokens +
+max_tokens, estimated cost); ``Admission.reconcile`` corrects tpm and budget with
+the real usage afterwards; ``Admission.release`` frees the concurrency slot exactly
+once on every path (use ``async with``). A refused request consumes nothing.
+
+Limits: rpm and tpm are GCRA over 60 s (burst = the limit, continuous refill); the
+USD budget is a UTC calendar day (see ``gateway/stores/base.py`` for why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+
+from .errors import RateLimited, StoreUnavailable
+from .stores.base import RateCheck, RateDecision, Store, StoreError
+
+log = logging.getLogger("gateway.ratelimit")
+MINUTE, DAY = 60.0, 86400.0
+_HEADER_SUFFIX = {"rpm": "requests", "tpm": "tokens"}
+_DESCRIBE = {"rpm": "requests per minute (rpm)", "tpm": "tokens per minute (tpm)",
+             "budget_usd": "daily budget in USD (budget_usd, resets 00:00 UTC)"}
+_background: set[asyncio.Task[object]] = set()  # keeps shielded releases alive
+
+
+def fmt_duration(seconds: float) -> str:
+    """OpenAI's reset format (Go durations): ``12ms``, ``1s``, ``1.5s``, ``6m0s``, ``1h2m3s``.
+    Rounded up to the millisecond so a client waiting that long is never early."""
+    ms = max(0, math.ceil(seconds * 1000 - 1e-6))
+    if ms < 1000:
+        return f"{ms}ms" if ms else "0s"
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    sec = f"{rest // 1000}" if rest % 1000 == 0 else f"{rest / 1000:.3f}".rstrip("0")
+    return f"{h}h{m}m{sec}s" if h else f"{m}m{sec}s" if m else f"{sec}s"
+
+
+def rate_headers(decision: RateDecision | None) -> dict[str, str]:
+    """``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` from a decision."""
+    headers: dict[str, str] = {}
+    for st in decision.states if decision else []:
+        suffix = _HEADER_SUFFIX.get(st.name)
+        if suffix:
+            headers[f"x-ratelimit-limit-{suffix}"] = str(int(st.limit))
+            headers[f"x-ratelimit-remaining-{suffix}"] = str(int(math.floor(st.remaining + 1e-9)))
+            headers[f"x-ratelimit-reset-{suffix}"] = fmt_duration(st.reset_s)
+    return headers
+
+
+def _num(x: float) -> str:
+    # 15000 tokens, not 1.5e+04; $0.25, not 0.250000
+    return str(int(x)) if float(x).is_integer() else f"{x:.6f}".rstrip("0")
+
+
+def _refusal(decision: RateDecision, checks: list[RateCheck], *, who: str,
+             code: str = "rate_limit_exceeded") -> RateLimited:
+    name = decision.limited_by or "?"
+    check = next(c for c in checks if c.name == name)
+    what = _DESCRIBE.get(name, name)
+    headers = rate_headers(decision)
+    if math.isinf(decision.retry_after_s):
+        # Retrying cannot help: no retry-after, so clients do not loop.
+        msg = (f"Request too large for {what} on {who}: it needs {_num(check.cost)} but "
+               f"the limit is {_num(check.limit)}. Reduce the prompt or max_tokens.")
+    else:
+        headers["retry-after"] = str(max(1, math.ceil(decision.retry_after_s - 1e-9)))
+        headers["retry-after-ms"] = str(max(1, math.ceil(decision.retry_after_s * 1000 - 1e-6)))
+        wait = fmt_duration(decision.retry_after_s)
+        if name == "budget_usd":
+            msg = (f"Daily budget of ${_num(check.limit)} reached on {who} (this request "
+                   f"is estimated at ${_num(check.cost)}). It resets at 00:00 UTC, in {wait}.")
+        else:
+            msg = (f"Rate limit reached for {what} on {who}: limit {_num(check.limit)}, this "
+                   f"request needs {_num(check.cost)}. Please try again in {wait}.")
+    err = RateLimited(msg, code=code, headers=headers)
+    err.limit_kind = name  # type: ignore[attr-defined]  (metrics label)
+    return err
+
+
+def _concurrency_refusal(limit: int) -> RateLimited:
+    err = RateLimited(
+        f"Too many concurrent requests for this key: the limit is {limit} in flight. "
+        "Retry when one finishes.",
+        code="concurrency_limit_exceeded",
+        headers={"retry-after": "1", "retry-after-ms": "1000"})
+    err.limit_kind = "concurrency"  # type: ignore[attr-defined]
+    return err
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLimits:
+    rpm: int | None = None
+    tpm: int | None = None
+    concurrency: int | None = None
+    budget_usd_per_day: float | None = None
+
+
+async def _shielded(coro: object) -> None:
+    """Run a cleanup to completion even if the caller is being cancelled."""
+    task: asyncio.Task[object] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    await asyncio.shield(task)
+
+
+async def _release_quietly(store: Store, bucket: str, slot_id: str) -> None:
+    try:
+        await _shielded(store.slot_release(bucket, slot_id))
+    except (StoreError, StoreUnavailable) as exc:
+        log.warning("slot release for %s failed (TTL will free it): %s", bucket, exc)
+
+
+class Admission:
+    """One admitted request: its headers, reconciliation and its concurrency slot."""
+
+    def __init__(self, store: Store, bucket: str, limits: KeyLimits,
+                 decision: RateDecision | None, slot_id: str | None, est_tokens: int,
+                 est_cost_usd: float, clock: Callable[[], float] | None) -> None:
+        self.store, self.bucket, self.limits = store, bucket, limits
+        self.decision = decision
+        self.slot_id = slot_id
+        self.est_tokens, self.est_cost_usd = est_tokens, est_cost_usd
+        self._clock = clock
+        self._reconciled = False
+        self._released = slot_id is None
+
+    def headers(self) -> dict[str, str]:
+        return rate_headers(self.decision)
+
+    async def reconcile(self, actual_tokens: int, actual_cost_usd: float) -> None:
+        """Charge the difference between estimate and real usage (once)."""
+        if self._reconciled:
+            return
+        self._reconciled = True
+        now = self._clock() if self._clock else None
+        try:
+            if self.limits.tpm and actual_tokens != self.est_tokens:
+                await self.store.rate_adjust(self.bucket, "tpm", self.limits.tpm, MINUTE,
+                                             actual_tokens - self.est_tokens, now)
+            if self.limits.budget_usd_per_day and actual_cost_usd != self.est_cost_usd:
+                await self.store.rate_adjust(self.bucket, "budget_usd",
+                                             self.limits.budget_usd_per_day, DAY,
+                                             actual_cost_usd - self.est_cost_usd, now,
+                                             kind="fixed")
+        except (StoreError, StoreUnavailable) as exc:
+            # The response is already served; a lost correction is not worth a 5xx.
+            log.warning("rate reconcile for %s lost: %s", self.bucket, exc)
+
+    async def refresh(self, ttl_s: float) -> bool:
+        """Extend the slot's TTL (long streams)."""
+        if self._released or self.slot_id is None:
+            return False
+        now = self._clock() if self._clock else None
+        return await self.store.slot_refresh(self.bucket, self.slot_id, ttl_s, now)
+
+    async def release(self) -> None:
+        """Free the concurrency slot; idempotent and completes even under cancellation."""
+        if self._released:
+            return
+        self._released = True
+        await _release_quietly(self.store, self.bucket, self.slot_id or "")
+
+    async def __aenter__(self) -> "Admission":
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.release()
+
+
+class RateLimiter:
+    def __init__(self, store: Store, limits: KeyLimits | None = None, *,
+                 slot_ttl_s: float = 300.0, clock: Callable[[], float] | None = None) -> None:
+        self.store = store
+        self.limits = limits or KeyLimits()
+        self.slot_ttl_s = slot_ttl_s
+        self._clock = clock  # None: the store's clock (Redis server time)
+
+    @staticmethod
+    def bucket_for(tenant: str) -> str:
+        return f"t:{tenant}"
+
+    async def in_flight(self, tenant: str) -> int:
+        """Concurrency slots currently held by ``tenant`` (for metrics and tests)."""
+        now = self._clock() if self._clock else None
+        return await self.store.slot_count(self.bucket_for(tenant), now)
+
+    @staticmethod
+    def checks(limits: KeyLimits, est_tokens: int, est_cost_usd: float) -> list[RateCheck]:
+        out = []
+        if limits.rpm:
+            out.append(RateCheck("rpm", limits.rpm, MINUTE, 1))
+        if limits.tpm:
+            out.append(RateCheck("tpm", limits.tpm, MINUTE, max(0, est_tokens)))
+        if limits.budget_usd_per_day:
+            out.append(RateCheck("budget_usd", limits.budget_usd_per_day, DAY,
+                                 max(0.0, est_cost_usd), "fixed"))
+        return out
+
+    async def admit(self, tenant: str, est_tokens: int, est_cost_usd: float, *,
+                    limits: KeyLimits | None = None) -> Admission:
+        """Admit or raise ``RateLimited``; ``limits`` overrides the defaults per key."""
+        limits = limits or self.limits
+        bucket = self.bucket_for(tenant)
+        now = self._clock() if self._clock else None
+        slot_id: str | None = None
+        if limits.concurrency:
+            # Slot first: undoing a slot is exact, undoing a rate charge is not.
+            slot_id = uuid.uuid4().hex
+            try:
+                got = await self.store.slot_acquire(bucket, limits.concurrency, slot_id,
+                                                    self.slot_ttl_s, now)
+            except BaseException:
+                # Cancelled or failed mid-call: the script may have run anyway.
+                await _release_quietly(self.store, bucket, slot_id)
+                raise
+            if not got:
+                raise _concurrency_refusal(limits.concurrency)
+        checks = self.checks(limits, est_tokens, est_cost_usd)
+        try:
+            decision = await self.store.rate_acquire(bucket, checks, now) if checks else None
+        except BaseException:
+            if slot_id:
+                await _release_quietly(self.store, bucket, slot_id)
+            raise
+        if decision is not None and not decision.allowed:
+            if slot_id:
+                await _release_quietly(self.store, bucket, slot_id)
+            raise _refusal(decision, checks, who="this key")
+        return Admission(self.store, bucket, limits, decision, slot_id, est_tokens,
+                         est_cost_usd, self._clock)
+
+
+class ProviderAdmission:
+    def __init__(self, quota: "ProviderQuota", decision: RateDecision, est_tokens: int) -> None:
+        self.quota, self.decision, self.est_tokens = quota, decision, est_tokens
+        self._reconciled = False
+
+    def headers(self) -> dict[str, str]:
+        return rate_headers(self.decision)
+
+    async def reconcile(self, actual_tokens: int) -> None:
+        if self._reconciled or not self.quota.tpm or actual_tokens == self.est_tokens:
+            return
+        self._reconciled = True
+        now = self.quota._clock() if self.quota._clock else None
+        try:
+            await self.quota.store.rate_adjust(self.quota.bucket, "tpm", self.quota.tpm, MINUTE,
+                                               actual_tokens - self.est_tokens, now)
+        except (StoreError, StoreUnavailable) as exc:
+            log.warning("provider reconcile for %s lost: %s", self.quota.provider, exc)
+
+
+class ProviderQuota:
+    """The upstream account's rpm/tpm, shared by all replicas, so routing can skip a
+    provider before the provider answers 429."""
+
+    def __init__(self, store: Store, provider: str, *, rpm: int | None = None,
+                 tpm: int | None = None, clock: Callable[[], float] | None = None) -> None:
+        self.store, self.provider, self.rpm, self.tpm = store, provider, rpm, tpm
+        self.bucket = f"p:{provider}"
+        self._clock = clock
+
+    def _checks(self, est_tokens: int) -> list[RateCheck]:
+        return RateLimiter.checks(KeyLimits(rpm=self.rpm, tpm=self.tpm), est_tokens, 0.0)
+
+    async def would_admit(self, est_tokens: int) -> bool:
+        """Would ``admit`` succeed now? Changes nothing."""
+        checks = self._checks(est_tokens)
+        if not checks:
+            return True
+        now = self._clock() if self._clock else None
+        return (await self.store.rate_acquire(self.bucket, checks, now, consume=False)).allowed
+
+    async def admit(self, est_tokens: int) -> ProviderAdmission:
+        checks = self._checks(est_tokens)
+        now = self._clock() if self._clock else None
+        decision = (await self.store.rate_acquire(self.bucket, checks, now) if checks
+                    else RateDecision(True))
+        if not decision.allowed:
+            raise _refusal(decision, checks, who=f"provider {self.provider}",
+                           code="provider_quota_exhausted")
+        return ProviderAdmission(self, decision, est_tokens)

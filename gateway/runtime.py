@@ -1,0 +1,154 @@
+"""Long-lived state of one gateway process, and its config snapshots.
+
+A request takes the current ``Snapshot`` once at its start and uses it to the end,
+so a config reload (file change or SIGHUP) replaces the snapshot atomically for new
+requests while in-flight ones finish on the config they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .auth import KeyRing
+from .breaker import STATE_VALUE, Breaker
+from .config import ConfigError, GatewayConfig, ProviderConfig, load_config
+from .providers.client import ProviderClient
+
+log = logging.getLogger("gateway")
+
+
+@dataclass(slots=True)
+class Snapshot:
+    cfg: GatewayConfig
+    keyring: KeyRing
+    providers: dict[str, ProviderClient]
+    version: int = 0
+
+
+@dataclass(slots=True)
+class ReloadResult:
+    ok: bool
+    message: str
+
+
+class Runtime:
+    def __init__(self, cfg: GatewayConfig, *, config_path: str | None = None,
+                 env: dict[str, str] | None = None, demo: bool = False,
+                 metrics: Any = None, store: Any = None) -> None:
+        self.config_path = config_path
+        self.env = dict(env or {})
+        self.demo = demo
+        self.metrics = metrics
+        self.store = store
+        self.breakers: dict[str, Breaker] = {}
+        self._clients: dict[tuple[str, ProviderConfig], ProviderClient] = {}
+        self._retired: list[ProviderClient] = []
+        self.snapshot = self._build(cfg, 0)
+        self._mtime = self._stat()
+        self.draining = False
+
+    # -- snapshots ---------------------------------------------------------
+    def _client(self, name: str, pcfg: ProviderConfig) -> ProviderClient:
+        key = (name, pcfg)
+        c = self._clients.get(key)
+        if c is None:
+            c = self._clients[key] = ProviderClient(name, pcfg)
+        return c
+
+    def _build(self, cfg: GatewayConfig, version: int) -> Snapshot:
+        providers = {n: self._client(n, p) for n, p in cfg.providers.items()}
+        for alias in cfg.models:
+            if alias not in self.breakers:
+                self.breakers[alias] = Breaker(
+                    cfg.server.circuit_failures, cfg.server.circuit_cooldown_s,
+                    on_change=self._breaker_hook(alias))
+        return Snapshot(cfg, KeyRing(cfg.active_keys()), providers, version)
+
+    def _breaker_hook(self, alias: str) -> Any:
+        def hook(state: str) -> None:
+            log.warning("circuit for model %s is now %s", alias, state)
+            if self.metrics is not None:
+                self.metrics.circuit_state.labels(model=alias).set(STATE_VALUE[state])
+        return hook
+
+    def warnings(self) -> list[str]:
+        cfg = self.snapshot.cfg
+        out = []
+        for name, c in self.snapshot.providers.items():
+            if not c.configured:
+                out.append(f"provider {name!r} has no API key: requests routed there fail "
+                           f"until you set {c.key_setting}")
+        for k in cfg.keys:
+            if k.digest is None:
+                out.append(f"gateway key {k.name!r} has no key value (its env var is unset): "
+                           "it is disabled")
+        if self.snapshot.keyring.open:
+            out.append("no gateway keys configured: open access, any client key is accepted")
+        return out
+
+    # -- reload ------------------------------------------------------------
+    def _stat(self) -> float | None:
+        if not self.config_path:
+            return None
+        try:
+            return Path(self.config_path).stat().st_mtime
+        except OSError:
+            return None
+
+    def reload(self) -> ReloadResult:
+        if not self.config_path:
+            return ReloadResult(False, "no config file to reload")
+        try:
+            cfg = load_config(self.config_path, self.env)
+        except ConfigError as exc:
+            log.error("config reload refused, the old config keeps serving: %s", exc)
+            if self.metrics is not None:
+                self.metrics.config_reloads.labels(result="failure").inc()
+            return ReloadResult(False, str(exc))
+        if self.demo:
+            from_demo = self.snapshot.cfg.providers
+            cfg = cfg.model_copy(update={"providers": {
+                n: from_demo.get(n, p) for n, p in cfg.providers.items()}})
+        old = self.snapshot
+        self.snapshot = self._build(cfg, old.version + 1)
+        live = set(map(id, self.snapshot.providers.values()))
+        for c in old.providers.values():
+            if id(c) not in live:
+                self._retired.append(c)
+        self._clients = {k: c for k, c in self._clients.items() if id(c) in live}
+        if self.metrics is not None:
+            self.metrics.config_reloads.labels(result="success").inc()
+        log.info("config reloaded (version %d)", self.snapshot.version)
+        return ReloadResult(True, "reloaded")
+
+    async def watch(self, interval_s: float = 1.0) -> None:
+        """Poll the config file's mtime; reload on change."""
+        while True:
+            await asyncio.sleep(interval_s)
+            m = self._stat()
+            if m is not None and m != self._mtime:
+                self._mtime = m
+                self.reload()
+            await self._close_retired()
+
+    async def _close_retired(self) -> None:
+        # Old clients may still serve in-flight requests; close them once idle.
+        keep = []
+        for c in self._retired:
+            sess = c._session
+            if sess is None or sess.closed or not sess.connector or not getattr(
+                    sess.connector, "_acquired", None):
+                await c.close()
+            else:
+                keep.append(c)
+        self._retired = keep
+
+    async def close(self) -> None:
+        for c in list(self._clients.values()) + self._retired:
+            await c.close()
+        if self.store is not None:
+            await self.store.close()

@@ -1,0 +1,179 @@
+"""Server-sent events: an incremental parser for upstream streams, and encoders.
+
+The parser follows the WHATWG event-stream interpretation
+(https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):
+lines end in CRLF, LF or CR; ``:`` starts a comment; one space after the field's colon
+is dropped; ``data`` lines of one event are joined with ``\\n``; an event is dispatched
+at a blank line only if it had a ``data`` field; ``id`` persists across events.
+
+Chunks may split anywhere, also inside a CRLF pair or a multi-byte UTF-8 character.
+Work is O(total bytes): each chunk is decoded once and scanned once, and the pieces of
+an unfinished line are kept in a list and joined once, when the line ends. A line or
+an event larger than ``max_size`` characters (default 16 Mi) raises ``UpstreamBadResponse``,
+which bounds the memory one upstream can make us hold; so does invalid UTF-8.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+from .errors import UpstreamBadResponse
+
+DEFAULT_MAX_SIZE = 16 * 1024 * 1024
+
+_EOL = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    data: str
+    # None when the event had no ``event`` field (the spec's default type "message").
+    event: str | None = None
+    id: str | None = None
+
+
+class SSEParser:
+    __slots__ = (
+        "_bom_checked",
+        "_data",
+        "_data_size",
+        "_decoder",
+        "_event",
+        "_last_id",
+        "_max",
+        "_pending",
+        "_pieces",
+        "_provider",
+        "_skip_lf",
+    )
+
+    def __init__(self, *, max_size: int = DEFAULT_MAX_SIZE, provider: str = "") -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self._max = max_size
+        self._provider = provider
+        self._pieces: list[str] = []  # the unfinished line, in pieces
+        self._pending = 0  # total length of those pieces
+        self._skip_lf = False  # the last chunk ended in CR: a leading LF belongs to it
+        self._bom_checked = False
+        self._event: str | None = None
+        self._data: list[str] = []
+        self._data_size = 0
+        self._last_id: str | None = None
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        try:
+            text = self._decoder.decode(data)
+        except UnicodeDecodeError as exc:
+            raise UpstreamBadResponse(
+                f"upstream stream is not valid UTF-8: {exc.reason}", provider=self._provider
+            ) from None
+        return self._feed_text(text)
+
+    def finish(self) -> list[SSEEvent]:
+        """End of stream. Raises if it ended inside a UTF-8 character. An event that
+        lacks its closing blank line is dropped, as the spec and the openai SDK do, so
+        a connection cut mid-event never yields a truncated payload."""
+        try:
+            self._decoder.decode(b"", True)
+        except UnicodeDecodeError as exc:
+            raise UpstreamBadResponse(
+                f"upstream stream ended inside a UTF-8 character: {exc.reason}",
+                provider=self._provider,
+            ) from None
+        self._pieces.clear()
+        self._pending = 0
+        self._event = None
+        self._data = []
+        self._data_size = 0
+        return []
+
+    def _feed_text(self, text: str) -> list[SSEEvent]:
+        events: list[SSEEvent] = []
+        if not text:
+            return events
+        if not self._bom_checked:
+            self._bom_checked = True
+            if text[0] == "\ufeff":
+                text = text[1:]
+        start = 0
+        if self._skip_lf:
+            self._skip_lf = False
+            if text[:1] == "\n":
+                start = 1
+        for match in _EOL.finditer(text, start):
+            end = match.start()
+            if self._pieces:
+                self._pieces.append(text[start:end])
+                line = "".join(self._pieces)
+                self._pieces.clear()
+                self._pending = 0
+            else:
+                line = text[start:end]
+            if len(line) > self._max:
+                raise self._too_large("line")
+            self._line(line, events)
+            start = match.end()
+            if match.group() == "\r" and start == len(text):
+                self._skip_lf = True
+        if start < len(text):
+            rest = text[start:]
+            self._pending += len(rest)
+            if self._pending > self._max:
+                raise self._too_large("line")
+            self._pieces.append(rest)
+        return events
+
+    def _too_large(self, what: str) -> UpstreamBadResponse:
+        return UpstreamBadResponse(
+            f"upstream stream has an SSE {what} longer than {self._max} characters",
+            provider=self._provider,
+        )
+
+    def _line(self, line: str, events: list[SSEEvent]) -> None:
+        if not line:
+            if self._data:
+                events.append(SSEEvent("\n".join(self._data), self._event, self._last_id))
+            self._event = None
+            self._data = []
+            self._data_size = 0
+            return
+        if line[0] == ":":
+            return  # comment (keep-alive)
+        name, colon, value = line.partition(":")
+        if colon and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data_size += len(value) + 1
+            if self._data_size > self._max:
+                raise self._too_large("event")
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id" and "\0" not in value:
+            self._last_id = value
+        # "retry" and unknown fields are ignored, as the spec says.
+
+
+DONE = b"data: [DONE]\n\n"
+"""The terminator of an OpenAI chat completion stream."""
+
+
+def encode_event(data: bytes, event: str | None = None) -> bytes:
+    """One SSE event; multi-line data becomes several ``data:`` lines."""
+    if event is not None and ("\n" in event or "\r" in event):
+        raise ValueError("SSE event names cannot contain line breaks")
+    if b"\n" in data or b"\r" in data:
+        lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        body = b"".join(b"data: " + line + b"\n" for line in lines)
+    else:
+        body = b"data: " + data + b"\n"
+    if event is None:
+        return body + b"\n"
+    return b"event: " + event.encode() + b"\n" + body + b"\n"
+
+
+def encode_comment(text: str = "") -> bytes:
+    """A comment line, the usual keep-alive for idle streams."""
+    return b": " + text.replace("\r", " ").replace("\n", " ").encode() + b"\n\n"

@@ -1,0 +1,222 @@
+"""Redis store: exact rate limits and a shared cache across every gateway replica.
+
+URLs
+  redis://[user:pass@]host:port[/db]      standalone
+  rediss://...                            standalone over TLS (ssl_* kwargs pass through)
+  redis+cluster://host:port               Redis Cluster, seeded from one node
+  rediss+cluster://host:port              Redis Cluster over TLS
+  ...?cluster=true                        same as the +cluster scheme (for config systems
+                                          that only allow redis:// and rediss://)
+
+Every rate/slot operation is one Lua script (``rate.lua``, ``slot.lua`` beside this
+file) run by EVALSHA: loaded once with SCRIPT LOAD, reloaded if the server answers
+NOSCRIPT (restart, failover, SCRIPT FLUSH). Scripts read the server clock (TIME) unless
+the caller passes ``now``, so replicas with skewed clocks still share one timeline.
+
+Key layout (prefix ``gw:`` by default; ``{...}`` is the cluster hash tag)
+  gw:{<bucket>}:rl:<limit name>   hash {l, t}   one per limit of a bucket
+  gw:{<key>}:slots                zset          slot_id -> expires_at
+  gw:c:<cache key>                string        compressed cached response
+
+Every redis-py error is raised as ``StoreError``; nothing else leaves this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+
+from .base import LimitState, RateCheck, RateDecision, RateKind, StoreError
+
+T = TypeVar("T")
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def parse_store_url(url: str) -> tuple[str, bool]:
+    """Split the gateway's URL into (plain redis-py URL, is_cluster)."""
+    parts = urlsplit(url)
+    scheme, cluster = parts.scheme.lower(), False
+    if scheme.endswith("+cluster"):
+        scheme, cluster = scheme.removesuffix("+cluster"), True
+    query = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name == "cluster":
+            cluster = value.lower() in _TRUE
+        else:
+            query.append((name, value))
+    if scheme not in ("redis", "rediss"):
+        raise ValueError(f"unsupported store URL scheme {parts.scheme!r}: use redis://, "
+                         "rediss://, redis+cluster:// or rediss+cluster://")
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), "")), cluster
+
+
+class _Script:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.text = (resources.files(__package__) / f"{name}.lua").read_text()
+        self.sha = hashlib.sha1(self.text.encode()).hexdigest()
+
+
+_RATE = _Script("rate")
+_SLOT = _Script("slot")
+
+
+def _f(x: bytes | str) -> float:
+    return float(x)
+
+
+class RedisStore:
+    backend = "redis"
+
+    def __init__(self, client: aioredis.Redis | RedisCluster, *, prefix: str = "gw:",
+                 deadline_s: float = 0.5, cluster: bool = False) -> None:
+        self._r: Any = client
+        self.prefix = prefix
+        self.cluster = cluster
+        # Hard cap on one operation, including a reconnect: socket timeouts alone
+        # could add up (connect + handshake + command) on a half-dead server.
+        self.deadline_s = deadline_s
+        self._loaded: set[str] = set()
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout_s: float = 0.25, deadline_s: float | None = None,
+                 max_connections: int = 64, prefix: str = "gw:",
+                 **redis_kwargs: Any) -> "RedisStore":
+        """``redis_kwargs`` go to redis-py unchanged (``ssl_ca_certs``, ``ssl_certfile``,
+        ``ssl_keyfile``, ``ssl_cert_reqs``, ``password``, ``client_name`` ...)."""
+        plain, cluster = parse_store_url(url)
+        opts: dict[str, Any] = {
+            "socket_timeout": timeout_s,
+            "socket_connect_timeout": timeout_s,
+            # redis-py retries 3x with back-off by default; a rate-limit check must
+            # fail fast instead, and ResilientStore decides what failing means.
+            "retry": Retry(NoBackoff(), 0),
+            **redis_kwargs,
+        }
+        client: aioredis.Redis | RedisCluster
+        if cluster:
+            client = RedisCluster.from_url(plain, max_connections=max_connections, **opts)
+        else:
+            # Blocking pool: a burst waits (up to timeout_s) for a free connection
+            # instead of failing with "Too many connections".
+            pool = aioredis.BlockingConnectionPool.from_url(
+                plain, max_connections=max_connections, timeout=timeout_s, **opts)
+            client = aioredis.Redis.from_pool(pool)
+        return cls(client, prefix=prefix, cluster=cluster,
+                   deadline_s=deadline_s if deadline_s is not None else 2 * timeout_s)
+
+    @property
+    def client(self) -> Any:
+        return self._r
+
+    # -- plumbing --------------------------------------------------------------
+    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                return await fn()
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
+            raise StoreError(f"redis {type(exc).__name__}: {exc}") from exc
+
+    async def _eval(self, script: _Script, keys: list[str], args: list[Any]) -> Any:
+        async def run() -> Any:
+            if script.name not in self._loaded:
+                await self._r.script_load(script.text)  # every primary, on a cluster
+                self._loaded.add(script.name)
+            try:
+                return await self._r.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                # The server lost its script cache (restart, failover, SCRIPT FLUSH).
+                await self._r.script_load(script.text)
+                return await self._r.evalsha(script.sha, len(keys), *keys, *args)
+        return await self._call(run)
+
+    def rate_key(self, bucket_key: str, name: str) -> str:
+        return f"{self.prefix}{{{bucket_key}}}:rl:{name}"
+
+    def slot_key(self, key: str) -> str:
+        return f"{self.prefix}{{{key}}}:slots"
+
+    def cache_key(self, key: str) -> str:
+        return f"{self.prefix}c:{key}"
+
+    @staticmethod
+    def _now_arg(now: float | None) -> str:
+        return "" if now is None else repr(float(now))
+
+    # -- rate limits -----------------------------------------------------------
+    async def rate_acquire(self, bucket_key: str, checks: list[RateCheck],
+                           now: float | None = None, *, consume: bool = True) -> RateDecision:
+        if not checks:
+            return RateDecision(True)
+        args: list[Any] = [self._now_arg(now), "acquire" if consume else "peek"]
+        for c in checks:
+            args += [repr(float(c.limit)), repr(float(c.period_s)), repr(float(c.cost)), c.kind]
+        out = await self._eval(_RATE, [self.rate_key(bucket_key, c.name) for c in checks], args)
+        allowed, worst = out[0] in (b"1", "1"), int(out[1])
+        states = [LimitState(c.name, c.limit, _f(out[3 + 2 * i]), _f(out[4 + 2 * i]))
+                  for i, c in enumerate(checks)]
+        return RateDecision(allowed, None if allowed else checks[worst - 1].name,
+                            0.0 if allowed else _f(out[2]), states)
+
+    async def rate_adjust(self, bucket_key: str, name: str, limit: float, period_s: float,
+                          delta: float, now: float | None = None, *,
+                          kind: RateKind = "gcra") -> LimitState:
+        args = [self._now_arg(now), "adjust", repr(float(limit)), repr(float(period_s)),
+                repr(float(delta)), kind]
+        out = await self._eval(_RATE, [self.rate_key(bucket_key, name)], args)
+        return LimitState(name, limit, _f(out[3]), _f(out[4]))
+
+    # -- concurrency slots -----------------------------------------------------
+    async def slot_acquire(self, key: str, limit: int, slot_id: str, ttl_s: float,
+                           now: float | None = None) -> bool:
+        out = await self._eval(_SLOT, [self.slot_key(key)],
+                               [self._now_arg(now), "acquire", slot_id, repr(float(ttl_s)),
+                                int(limit)])
+        return int(out) == 1
+
+    async def slot_refresh(self, key: str, slot_id: str, ttl_s: float,
+                           now: float | None = None) -> bool:
+        out = await self._eval(_SLOT, [self.slot_key(key)],
+                               [self._now_arg(now), "refresh", slot_id, repr(float(ttl_s)), 0])
+        return int(out) == 1
+
+    async def slot_release(self, key: str, slot_id: str) -> bool:
+        return int(await self._call(lambda: self._r.zrem(self.slot_key(key), slot_id))) == 1
+
+    async def slot_count(self, key: str, now: float | None = None) -> int:
+        return int(await self._eval(_SLOT, [self.slot_key(key)],
+                                    [self._now_arg(now), "count", "", "0", 0]))
+
+    # -- cache -----------------------------------------------------------------
+    async def cache_get(self, key: str) -> bytes | None:
+        value = await self._call(lambda: self._r.get(self.cache_key(key)))
+        return None if value is None else bytes(value)
+
+    async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
+        ms = int(ttl_s * 1000)
+        if ms <= 0:
+            return
+        await self._call(lambda: self._r.set(self.cache_key(key), value, px=ms))
+
+    # -- lifecycle -------------------------------------------------------------
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._call(self._r.ping))
+        except StoreError:
+            return False
+
+    async def close(self) -> None:
+        try:
+            await self._r.aclose()
+        except (RedisError, RedisClusterException, OSError):
+            pass  # closing a client whose server is gone must not raise

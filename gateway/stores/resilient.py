@@ -1,0 +1,197 @@
+"""Redis with a policy for when Redis is gone.
+
+``fail_open``  : serve from an in-process ``MemoryStore``: limits keep being enforced,
+                 per process (N replicas admit up to N x the limit), the cache is
+                 bypassed (misses, writes dropped), ``degraded`` is reported.
+``fail_closed``: raise ``StoreUnavailable`` (503) rather than admit unmetered traffic.
+
+After a failure Redis is not retried for ``retry_after_s``; then one call at a time
+probes it (others keep using the fallback, so a SIGSTOPped Redis costs one timeout
+per back-off period, not one per request). The first success switches back: no
+restart needed. Rate state is not copied between the two; each keeps its own.
+
+A concurrency slot is released where it was acquired (the store remembers which).
+Releasing or refreshing a slot never raises: a slot we cannot release in Redis
+expires with its TTL, and failing an already-served response over it helps nobody.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar
+
+from ..errors import StoreUnavailable
+from .base import LimitState, RateCheck, RateDecision, RateKind, StoreError
+from .memory import MemoryStore
+from .redis import RedisStore
+
+log = logging.getLogger("gateway.stores")
+T = TypeVar("T")
+OnError = Literal["fail_open", "fail_closed"]
+
+
+class ResilientStore:
+    backend = "redis"
+
+    def __init__(self, primary: RedisStore, fallback: MemoryStore | None = None, *,
+                 on_error: OnError = "fail_open", retry_after_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if on_error not in ("fail_open", "fail_closed"):
+            raise ValueError(f"on_error must be fail_open or fail_closed, not {on_error!r}")
+        self.primary = primary
+        self.fallback = fallback if fallback is not None else MemoryStore()
+        self.on_error = on_error
+        self.retry_after_s = retry_after_s
+        self._clock = clock
+        self._down = False
+        self._probing = False
+        self._retry_at = 0.0
+        self._error: str | None = None
+        self._slot_home: dict[tuple[str, str], Literal["primary", "fallback"]] = {}
+
+    # -- state -----------------------------------------------------------------
+    @property
+    def degraded(self) -> bool:
+        """True while requests are served from the in-process fallback."""
+        return self._down and self.on_error == "fail_open"
+
+    def status(self) -> dict[str, object]:
+        """For /readyz; no I/O (``ping()`` probes)."""
+        return {"store": "redis", "ok": not self._down, "degraded": self.degraded,
+                "error": self._error, "on_error": self.on_error}
+
+    def _mark_down(self, exc: StoreError) -> None:
+        if not self._down:
+            log.warning("redis store unavailable (%s): %s", self.on_error, exc)
+        self._down = True
+        self._error = str(exc)
+        self._retry_at = self._clock() + self.retry_after_s
+
+    def _mark_up(self) -> None:
+        if self._down:
+            log.warning("redis store reachable again; leaving degraded mode")
+        self._down = False
+        self._error = None
+
+    def _primary_usable(self) -> bool:
+        return not self._down or (self._clock() >= self._retry_at and not self._probing)
+
+    def _unavailable(self, exc: BaseException | None) -> StoreUnavailable:
+        err = StoreUnavailable(f"Redis is unreachable ({self._error or exc}); the gateway is "
+                               "configured to fail closed, so requests are refused until "
+                               "it is back.")
+        err.__cause__ = exc
+        return err
+
+    async def _route(self, on_primary: Callable[[], Awaitable[T]],
+                     on_fallback: Callable[[], Awaitable[T]]) -> T:
+        failure: StoreError | None = None
+        if self._primary_usable():
+            probing = self._down
+            self._probing = self._probing or probing
+            try:
+                result = await on_primary()
+            except StoreError as exc:
+                self._mark_down(exc)
+                failure = exc
+            else:
+                self._mark_up()
+                return result
+            finally:
+                if probing:
+                    self._probing = False
+        if self.on_error == "fail_closed":
+            raise self._unavailable(failure)
+        return await on_fallback()
+
+    # -- rate limits -----------------------------------------------------------
+    async def rate_acquire(self, bucket_key: str, checks: list[RateCheck],
+                           now: float | None = None, *, consume: bool = True) -> RateDecision:
+        return await self._route(
+            lambda: self.primary.rate_acquire(bucket_key, checks, now, consume=consume),
+            lambda: self.fallback.rate_acquire(bucket_key, checks, now, consume=consume))
+
+    async def rate_adjust(self, bucket_key: str, name: str, limit: float, period_s: float,
+                          delta: float, now: float | None = None, *,
+                          kind: RateKind = "gcra") -> LimitState:
+        return await self._route(
+            lambda: self.primary.rate_adjust(bucket_key, name, limit, period_s, delta, now,
+                                             kind=kind),
+            lambda: self.fallback.rate_adjust(bucket_key, name, limit, period_s, delta, now,
+                                              kind=kind))
+
+    # -- concurrency slots -----------------------------------------------------
+    async def slot_acquire(self, key: str, limit: int, slot_id: str, ttl_s: float,
+                           now: float | None = None) -> bool:
+        home: list[Literal["primary", "fallback"]] = []
+
+        async def primary() -> bool:
+            ok = await self.primary.slot_acquire(key, limit, slot_id, ttl_s, now)
+            home.append("primary")
+            return ok
+
+        async def fallback() -> bool:
+            ok = await self.fallback.slot_acquire(key, limit, slot_id, ttl_s, now)
+            home.append("fallback")
+            return ok
+
+        ok = await self._route(primary, fallback)
+        if ok:
+            self._slot_home[(key, slot_id)] = home[-1]
+        return ok
+
+    async def slot_refresh(self, key: str, slot_id: str, ttl_s: float,
+                           now: float | None = None) -> bool:
+        if self._slot_home.get((key, slot_id)) == "fallback":
+            return await self.fallback.slot_refresh(key, slot_id, ttl_s, now)
+        if not self._primary_usable():
+            return False
+        try:
+            return await self.primary.slot_refresh(key, slot_id, ttl_s, now)
+        except StoreError as exc:
+            self._mark_down(exc)
+            return False
+
+    async def slot_release(self, key: str, slot_id: str) -> bool:
+        home = self._slot_home.pop((key, slot_id), None)
+        if home == "fallback":
+            return await self.fallback.slot_release(key, slot_id)
+        if not self._primary_usable():
+            return False  # lives in Redis; its TTL will free it
+        try:
+            released = await self.primary.slot_release(key, slot_id)
+        except StoreError as exc:
+            self._mark_down(exc)
+            return False
+        self._mark_up()
+        return released
+
+    async def slot_count(self, key: str, now: float | None = None) -> int:
+        return await self._route(lambda: self.primary.slot_count(key, now),
+                                 lambda: self.fallback.slot_count(key, now))
+
+    # -- cache (bypassed while degraded) -----------------------------------------
+    async def cache_get(self, key: str) -> bytes | None:
+        async def miss() -> None:
+            return None
+        return await self._route(lambda: self.primary.cache_get(key), miss)
+
+    async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
+        async def drop() -> None:
+            return None
+        await self._route(lambda: self.primary.cache_set(key, value, ttl_s), drop)
+
+    # -- lifecycle -------------------------------------------------------------
+    async def ping(self) -> bool:
+        """Probe Redis now, whatever the back-off, and update the state."""
+        if await self.primary.ping():
+            self._mark_up()
+            return True
+        self._mark_down(StoreError(self._error or "redis ping failed"))
+        return False
+
+    async def close(self) -> None:
+        await self.primary.close()
+        await self.fallback.close()

@@ -1,0 +1,218 @@
+"""The Anthropic Messages surface: Claude natively (passthrough), Kimi translated.
+
+To Claude the client's body goes through as parsed, with only ``model`` rewritten,
+so nothing is lost in translation (thinking blocks, cache_control, citations); the
+stream is relayed event by event. To Kimi it is translated to chat completions and
+the answer back to a valid Anthropic message or event sequence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..config import ModelConfig
+from ..errors import GatewayError
+from ..sse import SSEEvent
+from ..translate import (
+    ChatStreamToMessages,
+    anthropic_stream_error,
+    chat_to_messages_response,
+    messages_to_chat_request,
+)
+from .base import Prepared, Usage, event_json
+
+_FORWARD_HEADERS = ("anthropic-version", "anthropic-beta")
+
+
+def _event(name: str, data: Any) -> bytes:
+    raw = data if isinstance(data, bytes) else orjson.dumps(data)
+    return b"event: " + name.encode() + b"\ndata: " + raw + b"\n\n"
+
+
+def usage_of(u: Any) -> Usage:
+    if not isinstance(u, dict):
+        return Usage()
+    cached = int(u.get("cache_read_input_tokens") or 0)
+    created = int(u.get("cache_creation_input_tokens") or 0)
+    return Usage(int(u.get("input_tokens") or 0) + cached + created,
+                 int(u.get("output_tokens") or 0), cached)
+
+
+class MessageAssembler:
+    """Folds a native Anthropic event stream into one message (for the cache)."""
+
+    def __init__(self) -> None:
+        self.message: dict[str, Any] | None = None
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.json_parts: dict[int, list[str]] = {}
+
+    def add(self, name: str, d: dict[str, Any]) -> None:
+        if name == "message_start":
+            self.message = dict(d.get("message") or {})
+        elif name == "content_block_start":
+            self.blocks[d["index"]] = dict(d.get("content_block") or {})
+        elif name == "content_block_delta":
+            b = self.blocks.setdefault(d["index"], {"type": "text", "text": ""})
+            delta = d.get("delta") or {}
+            t = delta.get("type")
+            if t == "text_delta":
+                b["text"] = b.get("text", "") + delta.get("text", "")
+            elif t == "input_json_delta":
+                self.json_parts.setdefault(d["index"], []).append(delta.get("partial_json", ""))
+            elif t == "thinking_delta":
+                b["thinking"] = b.get("thinking", "") + delta.get("thinking", "")
+            elif t == "signature_delta":
+                b["signature"] = delta.get("signature", "")
+        elif name == "message_delta" and self.message is not None:
+            self.message.update(d.get("delta") or {})
+            u = dict(self.message.get("usage") or {})
+            u.update(d.get("usage") or {})
+            self.message["usage"] = u
+
+    def result(self) -> dict[str, Any] | None:
+        if self.message is None:
+            return None
+        content = []
+        for i in sorted(self.blocks):
+            b = self.blocks[i]
+            if i in self.json_parts:
+                joined = "".join(self.json_parts[i])
+                b["input"] = orjson.loads(joined) if joined else {}
+            content.append(b)
+        return {**self.message, "content": content}
+
+
+class ClaudeNativeStream:
+    """Relays Claude's events unchanged (re-framed), watching usage and the end."""
+
+    def __init__(self, cacheable: bool) -> None:
+        self.finished = False
+        self._usage: dict[str, Any] = {}
+        self._asm = MessageAssembler() if cacheable else None
+
+    def feed(self, ev: SSEEvent) -> bytes:
+        name = ev.event or ""
+        if name in ("message_start", "message_delta", "error") or self._asm is not None:
+            d = event_json(ev, "claude") if ev.data else {}
+            if name == "error":
+                raise anthropic_stream_error(d)
+            if name == "message_start":
+                self._usage.update((d.get("message") or {}).get("usage") or {})
+            elif name == "message_delta":
+                self._usage.update(d.get("usage") or {})
+            if self._asm is not None:
+                self._asm.add(name, d)
+        if name == "message_stop":
+            self.finished = True
+        if not name:
+            return b""
+        return _event(name, ev.data.encode())
+
+    def close(self) -> bytes:
+        return b""
+
+    def usage(self) -> Usage:
+        return usage_of(self._usage)
+
+    def assembled(self) -> dict[str, Any] | None:
+        return self._asm.result() if self._asm is not None and self.finished else None
+
+
+class KimiAsMessagesStream:
+    """Kimi's chat chunks -> an Anthropic event sequence."""
+
+    def __init__(self, model_id: str, ctx: Any, cacheable: bool) -> None:
+        self.finished = False
+        self._tr = ChatStreamToMessages(model=model_id, tr=ctx)
+        self._asm = MessageAssembler() if cacheable else None
+
+    def _emit(self, pairs: list[tuple[str, dict[str, Any]]]) -> bytes:
+        out = []
+        for name, d in pairs:
+            if self._asm is not None:
+                self._asm.add(name, d)
+            if name == "message_stop":
+                self.finished = True
+            out.append(_event(name, d))
+        return b"".join(out)
+
+    def feed(self, ev: SSEEvent) -> bytes:
+        if ev.data == "[DONE]":
+            return self._emit(self._tr.finish())
+        if not ev.data:
+            return b""
+        chunk = event_json(ev, "kimi")
+        return self._emit(self._tr.feed(chunk))
+
+    def close(self) -> bytes:
+        return b""
+
+    def usage(self) -> Usage:
+        return usage_of(self._tr.usage)
+
+    def assembled(self) -> dict[str, Any] | None:
+        return self._asm.result() if self._asm is not None and self.finished else None
+
+
+class AnthropicSurface:
+    name = "anthropic"
+
+    def prepare(self, body: dict[str, Any], model: ModelConfig, provider_type: str,
+                client_headers: dict[str, str]) -> Prepared:
+        if provider_type == "anthropic":
+            up = dict(body)
+            up["model"] = model.upstream
+            headers = {h: client_headers[h] for h in _FORWARD_HEADERS if client_headers.get(h)}
+            return Prepared(up, None, headers)
+        up, tr = messages_to_chat_request(body, upstream_model=model.upstream)
+        return Prepared(up, tr)
+
+    def response(self, provider_type: str, upstream: dict[str, Any], prep: Prepared,
+                 model_id: str) -> dict[str, Any]:
+        if provider_type == "anthropic":
+            return upstream
+        return chat_to_messages_response(upstream, model=model_id, tr=prep.ctx)
+
+    def stream(self, provider_type: str, prep: Prepared, model_id: str, body: dict[str, Any],
+               request_id: str, cacheable: bool = False) -> ClaudeNativeStream | KimiAsMessagesStream:
+        if provider_type == "anthropic":
+            return ClaudeNativeStream(cacheable)
+        return KimiAsMessagesStream(model_id, prep.ctx, cacheable)
+
+    def usage(self, client_body: dict[str, Any]) -> Usage:
+        return usage_of(client_body.get("usage"))
+
+    def error_event(self, err: GatewayError) -> bytes:
+        return _event("error", err.anthropic_body())
+
+    def replay(self, cached: dict[str, Any], body: dict[str, Any]) -> list[bytes]:
+        msg = {k: v for k, v in cached.items() if k not in ("content", "stop_reason",
+                                                            "stop_sequence")}
+        usage = dict(cached.get("usage") or {})
+        out = [_event("message_start", {"type": "message_start", "message": {
+            **msg, "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {**usage, "output_tokens": 1}}})]
+        for i, b in enumerate(cached.get("content") or ()):
+            t = b.get("type")
+            if t == "text":
+                out.append(_event("content_block_start", {"type": "content_block_start",
+                                  "index": i, "content_block": {"type": "text", "text": ""}}))
+                out.append(_event("content_block_delta", {"type": "content_block_delta",
+                                  "index": i, "delta": {"type": "text_delta", "text": b.get("text", "")}}))
+            elif t == "tool_use":
+                out.append(_event("content_block_start", {"type": "content_block_start",
+                                  "index": i, "content_block": {**b, "input": {}}}))
+                out.append(_event("content_block_delta", {"type": "content_block_delta",
+                                  "index": i, "delta": {"type": "input_json_delta",
+                                                        "partial_json": orjson.dumps(b.get("input") or {}).decode()}}))
+            else:
+                out.append(_event("content_block_start", {"type": "content_block_start",
+                                  "index": i, "content_block": b}))
+            out.append(_event("content_block_stop", {"type": "content_block_stop", "index": i}))
+        out.append(_event("message_delta", {"type": "message_delta", "delta": {
+            "stop_reason": cached.get("stop_reason"), "stop_sequence": cached.get("stop_sequence")},
+            "usage": {"output_tokens": usage.get("output_tokens", 0)}}))
+        out.append(_event("message_stop", {"type": "message_stop"}))
+        return out

@@ -1,0 +1,87 @@
+"""What a client-facing API surface must provide to the proxy engine.
+
+A surface (OpenAI chat completions, Anthropic messages) knows how to turn its
+client's body into each provider type's upstream body, and each provider's answer
+(whole or streamed) back into its client's format. The engine (``proxy.py``) does
+the rest identically for both: routing, limits, cache, fallbacks, metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from ..config import ModelConfig
+from ..errors import GatewayError, UpstreamBadResponse
+from ..sse import SSEEvent
+
+
+def event_json(ev: SSEEvent, provider: str) -> dict[str, Any]:
+    """The JSON object an upstream SSE event carries, or a clean 502-class error."""
+    try:
+        d = orjson.loads(ev.data)
+    except orjson.JSONDecodeError:
+        raise UpstreamBadResponse(f"upstream {provider} sent a stream event that is not JSON",
+                                  provider=provider) from None
+    if not isinstance(d, dict):
+        raise UpstreamBadResponse(f"upstream {provider} sent a stream event that is not an "
+                                  "object", provider=provider)
+    return d
+
+
+@dataclass(slots=True)
+class Usage:
+    input: int = 0
+    output: int = 0
+    cached: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output
+
+
+@dataclass(slots=True)
+class Prepared:
+    """An upstream body ready to send, plus what the answer's translation needs."""
+
+    body: dict[str, Any]
+    ctx: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class StreamTranslator(Protocol):
+    finished: bool
+
+    def feed(self, ev: SSEEvent) -> bytes:
+        """Client bytes for one upstream SSE event (may be empty)."""
+
+    def close(self) -> bytes:
+        """Client bytes that end a complete stream ([DONE] and the like)."""
+
+    def usage(self) -> Usage:
+        """Usage seen so far (for reconciliation also when the stream ends early)."""
+
+    def assembled(self) -> dict[str, Any] | None:
+        """The whole response in the client's non-stream shape, once finished (cache)."""
+
+
+class Surface(Protocol):
+    name: str
+
+    def prepare(self, body: dict[str, Any], model: ModelConfig, provider_type: str,
+                client_headers: dict[str, str]) -> Prepared: ...
+
+    def response(self, provider_type: str, upstream: dict[str, Any], prep: Prepared,
+                 model_id: str) -> dict[str, Any]: ...
+
+    def stream(self, provider_type: str, prep: Prepared, model_id: str,
+               body: dict[str, Any], request_id: str) -> StreamTranslator: ...
+
+    def usage(self, client_body: dict[str, Any]) -> Usage: ...
+
+    def error_event(self, err: GatewayError) -> bytes: ...
+
+    def replay(self, cached: dict[str, Any], body: dict[str, Any]) -> list[bytes]:
+        """A cached whole response as a client stream."""

@@ -1,0 +1,228 @@
+"""The OpenAI chat-completions surface: Kimi natively, Claude through translation."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from ..config import ModelConfig
+from ..errors import GatewayError
+from ..sse import SSEEvent
+from ..translate import (
+    KimiStreamNormalizer,
+    MessagesStreamToChat,
+    chat_to_kimi_request,
+    chat_to_messages_request,
+    kimi_response_to_chat,
+    messages_to_chat_response,
+)
+from .base import Prepared, Usage, event_json
+
+DONE = b"data: [DONE]\n\n"
+
+
+def _data(obj: Any) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def usage_of(u: Any) -> Usage:
+    if not isinstance(u, dict):
+        return Usage()
+    details = u.get("prompt_tokens_details") or {}
+    cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+    return Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0),
+                 int(cached or 0))
+
+
+class ChunkAssembler:
+    """Folds chat.completion.chunk dicts into one chat.completion (for the cache)."""
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.model = ""
+        self.created = 0
+        self.text: list[str] = []
+        self.tools: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+
+    def add(self, ch: dict[str, Any]) -> None:
+        self.id = ch.get("id") or self.id
+        self.model = ch.get("model") or self.model
+        self.created = ch.get("created") or self.created
+        if ch.get("usage"):
+            self.usage = ch["usage"]
+        for c in ch.get("choices") or ():
+            if c.get("index", 0) != 0:
+                continue
+            d = c.get("delta") or {}
+            if d.get("content"):
+                self.text.append(d["content"])
+            for tc in d.get("tool_calls") or ():
+                slot = self.tools.setdefault(tc.get("index", 0), {
+                    "id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+                if tc.get("id"):
+                    slot["id"] = tc["id"]
+                fn = tc.get("function") or {}
+                if fn.get("name"):
+                    slot["function"]["name"] = fn["name"]
+                if fn.get("arguments"):
+                    slot["function"]["arguments"] += fn["arguments"]
+            if c.get("finish_reason"):
+                self.finish_reason = c["finish_reason"]
+
+    def result(self) -> dict[str, Any]:
+        msg: dict[str, Any] = {"role": "assistant",
+                               "content": "".join(self.text) if self.text or not self.tools else None}
+        if self.tools:
+            msg["tool_calls"] = [self.tools[i] for i in sorted(self.tools)]
+        out = {"id": self.id, "object": "chat.completion", "created": self.created,
+               "model": self.model,
+               "choices": [{"index": 0, "message": msg, "finish_reason": self.finish_reason,
+                            "logprobs": None}]}
+        if self.usage:
+            out["usage"] = self.usage
+        return out
+
+
+class _ChatStream:
+    """Shared by both providers: chunks out, usage, assembly."""
+
+    def __init__(self, include_usage: bool, cacheable: bool) -> None:
+        self.include_usage = include_usage
+        self.finished = False
+        self._usage: dict[str, Any] | None = None
+        self._asm = ChunkAssembler() if cacheable else None
+
+    def _emit(self, chunks: list[dict[str, Any]]) -> bytes:
+        if not chunks:
+            return b""
+        out = []
+        for ch in chunks:
+            if ch.get("usage"):
+                self._usage = ch["usage"]
+            if self._asm is not None:
+                self._asm.add(ch)
+            out.append(_data(ch))
+        return b"".join(out)
+
+    def usage(self) -> Usage:
+        return usage_of(self._usage)
+
+    def assembled(self) -> dict[str, Any] | None:
+        return self._asm.result() if self._asm is not None and self.finished else None
+
+
+class KimiStream(_ChatStream):
+    def __init__(self, model_id: str, include_usage: bool, cacheable: bool) -> None:
+        super().__init__(include_usage, cacheable)
+        # Ask the normaliser for usage always: it is what reconciles token limits.
+        self._norm = KimiStreamNormalizer(include_usage=True, model=model_id)
+
+    def feed(self, ev: SSEEvent) -> bytes:
+        if ev.data == "[DONE]":
+            self.finished = True
+            return self._emit(self._filter(self._norm.finish()))
+        if not ev.data:
+            return b""
+        chunk = event_json(ev, "kimi")
+        return self._emit(self._filter(self._norm.feed(chunk)))
+
+    def _filter(self, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.include_usage:
+            return chunks
+        out = []
+        for ch in chunks:
+            if not ch.get("choices") and ch.get("usage"):
+                self._usage = ch["usage"]  # keep for reconciliation, do not send
+                continue
+            ch.pop("usage", None)
+            out.append(ch)
+        return out
+
+    def close(self) -> bytes:
+        return DONE
+
+
+class ClaudeStream(_ChatStream):
+    def __init__(self, model_id: str, ctx: Any, include_usage: bool, cacheable: bool,
+                 request_id: str) -> None:
+        super().__init__(include_usage, cacheable)
+        self._tr = MessagesStreamToChat(model=model_id, tr=ctx, include_usage=include_usage,
+                                        chunk_id="chatcmpl-" + request_id, created=int(time.time()))
+
+    def feed(self, ev: SSEEvent) -> bytes:
+        if not ev.data:
+            return b""
+        data = event_json(ev, "claude")
+        out = self._emit(self._tr.feed(ev.event or data.get("type", ""), data))
+        if self._tr.finished:
+            self.finished = True
+        return out
+
+    def usage(self) -> Usage:
+        return usage_of(self._tr.usage)
+
+    def close(self) -> bytes:
+        return DONE
+
+
+class OpenAISurface:
+    name = "openai"
+
+    def prepare(self, body: dict[str, Any], model: ModelConfig, provider_type: str,
+                client_headers: dict[str, str]) -> Prepared:
+        if provider_type == "openai":
+            return Prepared(chat_to_kimi_request(body, upstream_model=model.upstream))
+        up, tr = chat_to_messages_request(
+            body, upstream_model=model.upstream, default_max_tokens=model.default_max_tokens,
+            max_output_tokens=model.max_output_tokens)
+        return Prepared(up, tr)
+
+    def response(self, provider_type: str, upstream: dict[str, Any], prep: Prepared,
+                 model_id: str) -> dict[str, Any]:
+        if provider_type == "openai":
+            return kimi_response_to_chat(upstream, model=model_id)
+        return messages_to_chat_response(upstream, model=model_id, tr=prep.ctx)
+
+    def stream(self, provider_type: str, prep: Prepared, model_id: str, body: dict[str, Any],
+               request_id: str, cacheable: bool = False) -> KimiStream | ClaudeStream:
+        so = body.get("stream_options") or {}
+        include_usage = bool(so.get("include_usage"))
+        if provider_type == "openai":
+            return KimiStream(model_id, include_usage, cacheable)
+        return ClaudeStream(model_id, prep.ctx, include_usage, cacheable, request_id)
+
+    def usage(self, client_body: dict[str, Any]) -> Usage:
+        return usage_of(client_body.get("usage"))
+
+    def error_event(self, err: GatewayError) -> bytes:
+        # The openai SDK raises APIError on a `data:` payload carrying "error".
+        return _data(err.openai_body())
+
+    def replay(self, cached: dict[str, Any], body: dict[str, Any]) -> list[bytes]:
+        """A cached chat.completion as a valid chunk stream."""
+        so = body.get("stream_options") or {}
+        base = {"id": cached.get("id"), "object": "chat.completion.chunk",
+                "created": cached.get("created"), "model": cached.get("model")}
+        choice = (cached.get("choices") or [{}])[0]
+        msg = choice.get("message") or {}
+        out = [_data({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                           "finish_reason": None}]})]
+        if msg.get("content"):
+            out.append(_data({**base, "choices": [{"index": 0, "delta": {"content": msg["content"]},
+                                                   "finish_reason": None}]}))
+        for i, tc in enumerate(msg.get("tool_calls") or ()):
+            out.append(_data({**base, "choices": [{"index": 0, "delta": {"tool_calls": [{
+                "index": i, "id": tc.get("id"), "type": "function",
+                "function": {"name": tc["function"]["name"],
+                             "arguments": tc["function"].get("arguments", "")}}]},
+                "finish_reason": None}]}))
+        out.append(_data({**base, "choices": [{"index": 0, "delta": {},
+                                               "finish_reason": choice.get("finish_reason")}]}))
+        if so.get("include_usage") and cached.get("usage"):
+            out.append(_data({**base, "choices": [], "usage": cached["usage"]}))
+        out.append(DONE)
+        return out

@@ -1,0 +1,209 @@
+"""Shape checks of client bodies, done once, naming the offending field.
+
+Hand-written rather than a pydantic model: the body is forwarded as parsed, so a
+model would mean a second full copy of a possibly 10 MB request on the hot path,
+and the checks below only look at the fields the gateway relies on. Fields it does
+not use pass through untouched (the upstream validates them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import BadRequest
+
+_OPENAI_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_NUM = (int, float)
+
+
+def _type_name(v: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean",
+            type(None): "null", int: "integer", float: "number"}.get(type(v), type(v).__name__)
+
+
+def _want(cond: bool, param: str, expected: str, got: Any) -> None:
+    if not cond:
+        raise BadRequest(f"Invalid type for '{param}': expected {expected}, but got {_type_name(got)}.",
+                         param=param, code="invalid_type")
+
+
+def _opt_number(body: dict[str, Any], name: str, lo: float | None = None,
+                hi: float | None = None) -> None:
+    v = body.get(name)
+    if v is None:
+        return
+    _want(isinstance(v, _NUM) and not isinstance(v, bool), name, "a number", v)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise BadRequest(f"'{name}' must be between {lo} and {hi}, got {v}.", param=name,
+                         code="invalid_value")
+
+
+def _opt_int(body: dict[str, Any], name: str, lo: int = 0) -> None:
+    v = body.get(name)
+    if v is None:
+        return
+    _want(isinstance(v, int) and not isinstance(v, bool), name, "an integer", v)
+    if v < lo:
+        raise BadRequest(f"'{name}' must be >= {lo}, got {v}.", param=name, code="invalid_value")
+
+
+def _opt_bool(body: dict[str, Any], name: str) -> None:
+    v = body.get(name)
+    if v is not None:
+        _want(isinstance(v, bool), name, "a boolean", v)
+
+
+def chat_request(body: Any) -> dict[str, Any]:
+    """Check an OpenAI chat-completions body; returns it unchanged."""
+    _want(isinstance(body, dict), "(body)", "a JSON object", body)
+    model = body.get("model")
+    if model is None:
+        raise BadRequest("Missing required parameter: 'model'.", param="model",
+                         code="missing_required_parameter")
+    _want(isinstance(model, str) and model != "", "model", "a non-empty string", model)
+    msgs = body.get("messages")
+    if msgs is None:
+        raise BadRequest("Missing required parameter: 'messages'.", param="messages",
+                         code="missing_required_parameter")
+    _want(isinstance(msgs, list), "messages", "an array", msgs)
+    if not msgs:
+        raise BadRequest("'messages' must contain at least one message.", param="messages",
+                         code="invalid_value")
+    for i, m in enumerate(msgs):
+        p = f"messages[{i}]"
+        _want(isinstance(m, dict), p, "an object", m)
+        role = m.get("role")
+        if role not in _OPENAI_ROLES:
+            raise BadRequest(f"Invalid value for '{p}.role': {role!r}; expected one of "
+                             f"{sorted(_OPENAI_ROLES)}.", param=f"{p}.role", code="invalid_value")
+        c = m.get("content")
+        if c is None:
+            if role not in ("assistant",):
+                raise BadRequest(f"Missing required parameter: '{p}.content'.",
+                                 param=f"{p}.content", code="missing_required_parameter")
+        elif isinstance(c, list):
+            for j, part in enumerate(c):
+                pp = f"{p}.content[{j}]"
+                _want(isinstance(part, dict), pp, "an object", part)
+                t = part.get("type")
+                _want(isinstance(t, str), f"{pp}.type", "a string", t)
+                if t == "text":
+                    _want(isinstance(part.get("text"), str), f"{pp}.text", "a string",
+                          part.get("text"))
+                elif t == "image_url":
+                    iu = part.get("image_url")
+                    _want(isinstance(iu, dict) and isinstance(iu.get("url"), str),
+                          f"{pp}.image_url", "an object with a string 'url'", iu)
+        else:
+            _want(isinstance(c, str), f"{p}.content", "a string or an array of content parts", c)
+        if role == "tool":
+            _want(isinstance(m.get("tool_call_id"), str), f"{p}.tool_call_id", "a string",
+                  m.get("tool_call_id"))
+        tcs = m.get("tool_calls")
+        if tcs is not None:
+            _want(isinstance(tcs, list), f"{p}.tool_calls", "an array", tcs)
+            for j, tc in enumerate(tcs):
+                tp = f"{p}.tool_calls[{j}]"
+                _want(isinstance(tc, dict), tp, "an object", tc)
+                fn = tc.get("function")
+                _want(isinstance(fn, dict) and isinstance(fn.get("name"), str),
+                      f"{tp}.function", "an object with a string 'name'", fn)
+                _want(isinstance(tc.get("id"), str), f"{tp}.id", "a string", tc.get("id"))
+    _opt_bool(body, "stream")
+    so = body.get("stream_options")
+    if so is not None:
+        _want(isinstance(so, dict), "stream_options", "an object", so)
+    _opt_number(body, "temperature", 0, 2)
+    _opt_number(body, "top_p", 0, 1)
+    _opt_number(body, "frequency_penalty", -2, 2)
+    _opt_number(body, "presence_penalty", -2, 2)
+    _opt_int(body, "max_tokens", 1)
+    _opt_int(body, "max_completion_tokens", 1)
+    _opt_int(body, "n", 1)
+    _opt_int(body, "seed", -(2**63))
+    _opt_bool(body, "parallel_tool_calls")
+    stop = body.get("stop")
+    if stop is not None:
+        _want(isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop)),
+              "stop", "a string or an array of strings", stop)
+    tools = body.get("tools")
+    if tools is not None:
+        _want(isinstance(tools, list), "tools", "an array", tools)
+        for i, t in enumerate(tools):
+            _want(isinstance(t, dict) and isinstance(t.get("function"), dict)
+                  and isinstance(t["function"].get("name"), str),
+                  f"tools[{i}]", "an object with a 'function' that has a string 'name'", t)
+    tc = body.get("tool_choice")
+    if tc is not None and not isinstance(tc, dict):
+        if tc not in ("none", "auto", "required"):
+            raise BadRequest(f"Invalid value for 'tool_choice': {tc!r}.", param="tool_choice",
+                             code="invalid_value")
+    rf = body.get("response_format")
+    if rf is not None:
+        _want(isinstance(rf, dict) and isinstance(rf.get("type"), str), "response_format",
+              "an object with a string 'type'", rf)
+        if rf["type"] not in ("text", "json_object", "json_schema"):
+            raise BadRequest(f"Invalid value for 'response_format.type': {rf['type']!r}.",
+                             param="response_format.type", code="invalid_value")
+    md = body.get("metadata")
+    if md is not None:
+        _want(isinstance(md, dict), "metadata", "an object", md)
+    return body
+
+
+_ANTHROPIC_ROLES = frozenset({"user", "assistant"})
+
+
+def messages_request(body: Any) -> dict[str, Any]:
+    """Check an Anthropic Messages body (the fields the gateway relies on)."""
+    _want(isinstance(body, dict), "(body)", "a JSON object", body)
+    model = body.get("model")
+    if model is None:
+        raise BadRequest("model: Field required", param="model")
+    _want(isinstance(model, str) and model != "", "model", "a non-empty string", model)
+    mt = body.get("max_tokens")
+    if mt is None:
+        raise BadRequest("max_tokens: Field required", param="max_tokens")
+    _opt_int(body, "max_tokens", 1)
+    msgs = body.get("messages")
+    if msgs is None:
+        raise BadRequest("messages: Field required", param="messages")
+    _want(isinstance(msgs, list), "messages", "an array", msgs)
+    for i, m in enumerate(msgs):
+        p = f"messages.{i}"
+        _want(isinstance(m, dict), p, "an object", m)
+        if m.get("role") not in _ANTHROPIC_ROLES:
+            raise BadRequest(f"{p}.role: Input should be 'user' or 'assistant'", param=f"{p}.role")
+        c = m.get("content")
+        if isinstance(c, list):
+            for j, b in enumerate(c):
+                _want(isinstance(b, dict) and isinstance(b.get("type"), str),
+                      f"{p}.content.{j}", "a content block with a string 'type'", b)
+        else:
+            _want(isinstance(c, str), f"{p}.content", "a string or an array of content blocks", c)
+    system = body.get("system")
+    if system is not None and not isinstance(system, str):
+        _want(isinstance(system, list) and all(isinstance(b, dict) for b in system), "system",
+              "a string or an array of text blocks", system)
+    _opt_bool(body, "stream")
+    _opt_number(body, "temperature", 0, 1)
+    _opt_number(body, "top_p", 0, 1)
+    _opt_int(body, "top_k", 0)
+    tools = body.get("tools")
+    if tools is not None:
+        _want(isinstance(tools, list) and all(isinstance(t, dict) for t in tools), "tools",
+              "an array of objects", tools)
+    ss = body.get("stop_sequences")
+    if ss is not None:
+        _want(isinstance(ss, list) and all(isinstance(s, str) for s in ss), "stop_sequences",
+              "an array of strings", ss)
+    md = body.get("metadata")
+    if md is not None:
+        _want(isinstance(md, dict), "metadata", "an object", md)
+    return body
+
+
+def count_tokens_request(body: Any) -> dict[str, Any]:
+    _want(isinstance(body, dict), "(body)", "a JSON object", body)
+    # count_tokens has no max_tokens; validate the rest like a messages request.
+    return messages_request({**body, "max_tokens": 1})
