@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import validate
+from . import openapi, validate
 from .api.anthropic import routes as anthropic_routes
 from .api.chat import proxy_request
 from .api.context import Services
@@ -111,6 +111,10 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
         detail["status"] = "ready" if ok else "not ready"
         return json_response(detail, 200 if ok else 503)
 
+    async def openapi_json(request: Request) -> Response:
+        _public(request)
+        return json_response(openapi.document(rt.snapshot.cfg))
+
     async def metrics(request: Request) -> Response:
         _public(request)
         if rt.metrics is None:
@@ -125,6 +129,7 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
         *anthropic_routes(svc, _anthropic_key),
     ]
 
