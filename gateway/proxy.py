@@ -119,15 +119,16 @@ class Engine:
                 ex.attempts.append({"model": alias, "skipped": "provider has no API key"})
                 i += 1
                 continue
-            quota_err = await self._quota_ok(ex, alias, model)
-            if quota_err is not None:
-                exhausted.append(quota_err)
-                i += 1
-                continue
             breaker = self.rt.breakers[alias]
             if not breaker.allow():
                 open_circuits.append(alias)
                 ex.attempts.append({"model": alias, "skipped": "circuit open"})
+                i += 1
+                continue
+            quota_err = await self._quota_ok(ex, alias, model)
+            if quota_err is not None:
+                breaker.release_probe()
+                exhausted.append(quota_err)
                 i += 1
                 continue
             tried += 1
@@ -175,6 +176,12 @@ class Engine:
             return e
         return None
 
+    def _observe_attempt(self, model: ModelConfig, seconds: float) -> None:
+        """One upstream attempt's duration (failed ones too): its count counts attempts."""
+        if self.rt.metrics is not None:
+            self.rt.metrics.upstream_duration.labels(provider=model.provider,
+                                                     model=model.upstream).observe(seconds)
+
     def _send_failed(self, ex: Exchange, alias: str, e: GatewayError) -> bool:
         """Record a failed attempt; True if the engine should try the next candidate."""
         ex.attempts.append({"model": alias, "error": _fallback_reason(e), "status": e.status})
@@ -212,12 +219,18 @@ class Engine:
         try:
             alias, model, client = await gen.__anext__()
             while True:
+                t_att = time.perf_counter()
                 try:
                     prep = self._prepare(ex, model, client)
                     res = await client.post_json(prep.body, prep.headers or None)
                     ex.upstream_s += res.elapsed_s
+                    self._observe_attempt(model, res.elapsed_s)
                     out = ex.surface.response(client.kind, res.body, prep, model.upstream)
                 except GatewayError as e:
+                    if isinstance(e, UpstreamError):
+                        spent = time.perf_counter() - t_att
+                        ex.upstream_s += spent
+                        self._observe_attempt(model, spent)
                     first_error = first_error or e
                     if not self._send_failed(ex, alias, e):
                         raise e from None
@@ -246,6 +259,7 @@ class Engine:
             alias, model, client = await gen.__anext__()
             while True:
                 up: UpstreamStream | None = None
+                t_att = time.perf_counter()
                 try:
                     prep = self._prepare(ex, model, client)
                     body = dict(prep.body)
@@ -266,10 +280,14 @@ class Engine:
                         raise UpstreamBadResponse(f"upstream {client.name} ended the stream "
                                                   "before sending anything", provider=client.name)
                     ex.upstream_s += time.perf_counter() - up.t0
-                    ex.ttft_s = time.perf_counter() - up.t0
+                    ex.ttft_s = time.perf_counter() - ex.t0  # as the client sees it
                 except GatewayError as e:
                     if up is not None:
                         await up.aclose()
+                    if isinstance(e, UpstreamError):
+                        spent = time.perf_counter() - (up.t0 if up is not None else t_att)
+                        ex.upstream_s += spent
+                        self._observe_attempt(model, spent)
                     first_error = first_error or e
                     if not self._send_failed(ex, alias, e):
                         raise e from None
@@ -321,6 +339,9 @@ class Engine:
             yield ex.surface.error_event(e)
         finally:
             ex.upstream_s += time.perf_counter() - t_body
+            if ex.ttft_s is not None and ex.alias is not None:
+                # The stream's whole upstream life: from its request to its last byte.
+                self._observe_attempt(ex.snap.cfg.models[ex.alias], time.perf_counter() - up.t0)
             await up.aclose()
             ex.usage = tr.usage()
             if completed and on_complete is not None:

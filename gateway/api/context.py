@@ -132,7 +132,6 @@ class Services:
                                       model=model).observe(elapsed)
             m.overhead.labels(surface=ex.surface.name).observe(ex.overhead_ms / 1000)
             if ex.provider and ex.cache != "hit":
-                m.upstream_duration.labels(provider=provider, model=model).observe(ex.upstream_s)
                 if ex.ttft_s is not None:
                     m.ttft.labels(provider=provider, model=model).observe(ex.ttft_s)
                 u = ex.usage
