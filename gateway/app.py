@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from types import FrameType
 from typing import Any
 
 from starlette.applications import Starlette
@@ -25,6 +27,7 @@ from .api.chat import proxy_request
 from .api.context import Services
 from .api.explain import explain
 from .auth import bearer
+from .breaker import STATE_VALUE
 from .emulators import (
     EmulatorControl,
     RunningServer,
@@ -34,8 +37,10 @@ from .emulators import (
 )
 from .errors import GatewayError, MethodNotAllowed, NotFound
 from .http import error_response, json_response, request_id
+from .metrics import Metrics, config_fingerprint, mark_process_dead
 from .runtime import Runtime
 from .stores import ResilientStore
+from .streaming import SSEResponse
 from .surfaces.openai import OpenAISurface
 
 OPENAI = OpenAISurface()
@@ -56,11 +61,39 @@ def _anthropic_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or bearer(request.headers.get("authorization"))
 
 
+# Left out of gateway_config_info's hash: secrets (and the Redis URL, which may hold one).
+_SECRET_FIELDS: Any = {"providers": {"__all__": {"api_key"}}, "keys": {"__all__": {"key"}},
+                       "redis": {"url"}}
+
+
+def _hook_shutdown_signals(loop: asyncio.AbstractEventLoop, rt: Runtime, grace_s: float) -> None:
+    """Start ``rt.drain`` on SIGTERM/SIGINT, then let uvicorn's own handler run.
+
+    uvicorn installs its handlers with ``signal.signal`` (only in the main thread) before
+    the lifespan starts; ours is chained in front of them, so both see the signal:
+    uvicorn stops accepting and waits, the drain cuts streams at the grace period.
+    Not in the main thread (a test server) or under a server without a Python handler,
+    nothing is hooked and shutdown is that server's business.
+    """
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def hook(signum: int, frame: FrameType | None,
+                 previous: Callable[[int, FrameType | None], Any] = previous) -> None:
+            loop.call_soon_threadsafe(rt.drain.begin, grace_s)
+            previous(signum, frame)
+
+        with contextlib.suppress(ValueError):  # not the main thread
+            signal.signal(sig, hook)
+
+
 def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = True,
                demo_ports: tuple[int, int] | None = None) -> Starlette:
     svc = Services(rt, log_prompts=log_prompts)
 
-    async def chat_completions(request: Request) -> Response:
+    async def chat_completions(request: Request) -> Response | SSEResponse:
         return await proxy_request(request, svc, OPENAI, _openai_key, validate.chat_request)
 
     def _auth(request: Request, anthropic: bool = False) -> None:
@@ -91,9 +124,8 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
         _public(request)
         detail: dict[str, Any] = {"config_version": rt.snapshot.version,
                                   "circuits": {a: b.snapshot() for a, b in rt.breakers.items()}}
-        ok = not rt.draining
-        if rt.draining:
-            detail["reason"] = "shutting down"
+        draining = rt.draining or rt.drain.draining
+        ok = not draining
         store = rt.store
         if isinstance(store, ResilientStore):
             await store.ping()  # probe now, not just report the last call's outcome
@@ -108,6 +140,8 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
                 detail["reason"] = f"Redis is unreachable ({st['error']}); {mode}"
         else:
             detail["store"] = {"store": "memory", "ok": True}
+        if draining:  # the store's state must not overwrite why the replica is leaving
+            detail["reason"] = "shutting down"
         detail["status"] = "ready" if ok else "not ready"
         return json_response(detail, 200 if ok else 503)
 
@@ -117,9 +151,16 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
 
     async def metrics(request: Request) -> Response:
         _public(request)
-        if rt.metrics is None:
+        m = rt.metrics
+        if m is None:
             return Response(b"", media_type="text/plain")
-        body, ctype = rt.metrics.render()
+        _sync_metrics(m)
+        accept = request.headers.get("accept")
+        if m.multiprocess:
+            # Merging every worker's files is file I/O: keep it off the event loop.
+            body, ctype = await asyncio.to_thread(m.render, accept)
+        else:
+            body, ctype = m.render(accept)
         return Response(body, media_type=ctype)
 
     routes = [
@@ -149,13 +190,33 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
             err = NotFound(f"Unknown path {request.url.path}.")
         return error_response(err, _surface(request), {"x-request-id": request_id(request.headers)})
 
+    def _sync_metrics(m: Metrics) -> None:
+        snap = rt.snapshot
+        if fingerprint.get("version") != snap.version:
+            fingerprint["version"] = snap.version
+            fingerprint["hash"] = config_fingerprint(snap.cfg.model_dump(
+                mode="json", exclude=_SECRET_FIELDS))
+        m.sync_config(snap.cfg.providers,
+                      {a: STATE_VALUE[b.state] for a, b in rt.breakers.items()},
+                      fingerprint["hash"])
+        if isinstance(rt.store, ResilientStore):
+            # The store's last known state (no probe): the gauge must not depend on
+            # something calling /readyz.
+            m.store_degraded.set(1 if rt.store.degraded else 0)
+
+    fingerprint: dict[str, Any] = {}
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         demo = await start_demo_emulators(*demo_ports) if demo_ports else []
+        if rt.metrics is not None:
+            _sync_metrics(rt.metrics)  # config series exist from the first scrape
         watcher = asyncio.create_task(rt.watch()) if watch_config and rt.config_path else None
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, rt.reload)
+        # Read once, like the CLI reads it for uvicorn's own timeout.
+        _hook_shutdown_signals(loop, rt, rt.snapshot.cfg.server.graceful_shutdown_s)
         try:
             yield
         finally:
@@ -165,6 +226,10 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
             await rt.close()
             for server in demo:
                 await server.close()
+            if rt.metrics is not None and rt.metrics.multiprocess:
+                # This worker's in-flight and breaker gauges must stop counting; its
+                # counters stay in the directory so the totals never go backwards.
+                mark_process_dead(os.getpid())
 
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={GatewayError: on_gateway_error, HTTPException: on_http_error})

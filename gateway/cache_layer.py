@@ -75,7 +75,7 @@ class CacheLayer:
     def store_wanted(self, ex: Exchange) -> bool:
         return ex.cache == "miss" and getattr(ex, "cache_store", False)
 
-    async def store(self, ex: Exchange, out: dict[str, Any]) -> None:
+    async def save(self, ex: Exchange, out: dict[str, Any]) -> None:
         if not self.store_wanted(ex) or ex.upstream_model != getattr(ex, "cache_model", None):
             return
         assert ex.decision is not None

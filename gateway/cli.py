@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import signal
 import socket
 import sys
+from types import FrameType
 from typing import Any
 
 import orjson
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from .api.explain import explain_body
 from .config import ConfigError, GatewayConfig, load_config
-from .metrics import setup_multiprocess_dir
+from .drain import SHUTDOWN_MARGIN_S
+from .metrics import MULTIPROC_ENV, remove_multiprocess_dir, setup_multiprocess_dir
 
 DEFAULT_CONFIG = "config/gateway.yaml"
 
@@ -96,8 +102,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
               f"(http://127.0.0.1:{kp}/v1) and the Anthropic API (http://127.0.0.1:{ap}); "
               "no real model answers. Responses carry `x-gateway-demo: true`.", file=sys.stderr)
     redis_url = cfg.redis.url or os.environ.get("REDIS_URL", "")
+    metrics_dir: str | None = None
     if workers > 1:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = setup_multiprocess_dir(None)
+        # Before any worker starts: spawned workers inherit it and import
+        # prometheus_client fresh, so their values go to files render() merges.
+        metrics_dir = os.environ[MULTIPROC_ENV] = setup_multiprocess_dir(None)
         if not redis_url:
             print(f"warning: {workers} workers with the memory store: rate limits and cache are "
                   "per process (each worker admits the full limit). Set REDIS_URL for exact "
@@ -105,14 +114,56 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"gateway listening on http://{args.host}:{args.port} "
           f"(config {path}, {workers} worker{'s' if workers > 1 else ''}, "
           f"store {'redis' if redis_url else 'memory'})", file=sys.stderr)
-    uvicorn.run(
+    config = uvicorn.Config(
         "gateway.entry:app_from_env", factory=True, host=args.host, port=args.port,
         workers=workers, loop="uvloop", http="httptools", lifespan="on",
         log_level="warning", access_log=False, proxy_headers=False,
-        timeout_graceful_shutdown=int(cfg.server.graceful_shutdown_s) or None,
+        # A backstop only: the app's drain (gateway/drain.py) ends streams at
+        # graceful_shutdown_s with an error event; uvicorn cancels what is left later.
+        timeout_graceful_shutdown=math.ceil(cfg.server.graceful_shutdown_s + SHUTDOWN_MARGIN_S),
         h11_max_incomplete_event_size=64 * 1024,
     )
-    return 0
+    try:
+        return _run(config)
+    finally:
+        if metrics_dir is not None:
+            remove_multiprocess_dir(metrics_dir)
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's worker supervisor, closing its copy of the listening socket on exit.
+
+    Workers close theirs when SIGTERM reaches them, but the socket stays open while the
+    supervisor holds it: new connections would queue unanswered during the drain
+    instead of being refused (and retried elsewhere by a load balancer).
+    """
+
+    def terminate_all(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()
+
+
+def _run(config: uvicorn.Config) -> int:
+    """``uvicorn.run`` with a clean exit: 0 after a SIGTERM/SIGINT shutdown."""
+    if config.workers > 1:
+        supervisor = _Supervisor(config, sockets=[config.bind_socket()])
+        supervisor.run()
+        failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
+        return STARTUP_FAILURE if failed else 0
+    server = uvicorn.Server(config)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    # uvicorn swaps in its own handlers while it serves and re-raises the signal once it
+    # has shut down, to whatever handler was there before: the default one would kill
+    # the process with SIGTERM's status after a clean drain. This one ends it with 0
+    # (and, before uvicorn's are installed, still asks the server to stop).
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.run()
+    return 0 if server.started else STARTUP_FAILURE
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -239,9 +239,9 @@ class GatewayConfig(_Strict):
             for t in r.to:
                 if t not in self.models:
                     errs.append(f"routing.rules[{i}].to: unknown model {t!r}")
-            for m in r.when.model or []:
-                if m != "auto" and m not in self.models:
-                    errs.append(f"routing.rules[{i}].when.model: unknown model {m!r}")
+            for name in r.when.model or []:
+                if name != "auto" and name not in self.models:
+                    errs.append(f"routing.rules[{i}].when.model: unknown model {name!r}")
         knames: set[str] = set()
         for i, k in enumerate(self.keys):
             if k.name in knames:

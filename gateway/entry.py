@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from starlette.applications import Starlette
 
@@ -41,9 +42,15 @@ def demo_config(cfg: GatewayConfig, kimi_port: int, anthropic_port: int) -> Gate
     return cfg.model_copy(update={"providers": providers})
 
 
-def secrets_of(cfg: GatewayConfig) -> list[str]:
+def secrets_of(cfg: GatewayConfig, redis_url: str = "") -> list[str]:
+    """Values no log line may show: provider keys, gateway keys, the Redis password."""
     out = [p.api_key for p in cfg.providers.values() if p.api_key]
     out += [k.key for k in cfg.keys if k.key]
+    for url in (cfg.redis.url, redis_url):
+        password = urlsplit(url).password if url else None
+        if password:
+            out.append(unquote(password))
+            out.append(password)
     return out
 
 
@@ -67,8 +74,9 @@ def app_from_env() -> Starlette:
         a, b = env[DEMO_ENV].split(",")
         demo = (int(a), int(b))
     rt = build_runtime(settings, env, demo_ports=demo)
+    # Asked on every line, so keys added by a config reload are redacted as well.
     redactor = setup_logging(settings.gateway_log_level, settings.gateway_log_format,
-                             secrets_of(rt.snapshot.cfg))
+                             source=lambda: secrets_of(rt.snapshot.cfg, settings.redis_url))
     rt.redactor = redactor  # type: ignore[attr-defined]
     for w in rt.warnings():
         log.warning(w)

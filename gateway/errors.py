@@ -17,6 +17,7 @@ renderer per surface turns any of them into the body that surface's SDK expects:
     ├── StoreUnavailable      503  service_unavailable       / api_error
     └── UpstreamError         (status of the upstream failure, mapped)
         ├── UpstreamStatusError   upstream 4xx passed on faithfully, 5xx as 502, 529 as 503
+        │                         (529 on the Anthropic surface: see ``anthropic_status``)
         ├── UpstreamBadResponse   502  upstream sent something that is not its API
         ├── UpstreamConnectError  502  could not connect / connection reset
         └── UpstreamTimeout       504  connect, read or idle timeout
@@ -33,6 +34,10 @@ from typing import Any
 
 class GatewayError(Exception):
     status: int = 500
+    # The status on /v1/messages when it differs from ``status`` (None: the same).
+    # Anthropic's API says 529 for overload and the anthropic SDK maps only 529 to
+    # OverloadedError; the openai SDK knows no 529, so the OpenAI surface says 503.
+    anthropic_status: int | None = None
     openai_type: str = "server_error"
     anthropic_type: str = "api_error"
     code: str | None = None
@@ -140,6 +145,7 @@ class RateLimited(GatewayError):
     openai_type = "rate_limit_exceeded"
     anthropic_type = "rate_limit_error"
     code = "rate_limit_exceeded"
+    limit_kind: str | None = None  # which limit: rpm, tpm, concurrency, budget_usd (metrics)
 
 
 class ProviderNotConfigured(GatewayError):
@@ -179,6 +185,7 @@ class UpstreamStatusError(UpstreamError):
 
     4xx are passed on with the same status (the client's request was at fault);
     5xx become 502, 529 (overloaded) becomes 503, each with the upstream's message.
+    On the Anthropic surface 529 stays 529 (``anthropic_status``).
     """
 
     def __init__(self, message: str, *, upstream_status: int, upstream_type: str | None,
@@ -189,6 +196,8 @@ class UpstreamStatusError(UpstreamError):
         super().__init__(message, status=status, **kw)
         self.openai_type = upstream_type if 400 <= upstream_status < 500 and upstream_type else otype
         self.anthropic_type = atype
+        if upstream_status == 529:
+            self.anthropic_status = 529  # overloaded_error, as Anthropic itself answers
         self.kind = kind
         if "retryable" not in kw:
             quota = upstream_type in ("insufficient_quota", "exceeded_current_quota_error")

@@ -76,11 +76,14 @@ def error_response(err: GatewayError, surface: str, headers: Mapping[str, str] |
                    ) -> Response:
     h = dict(headers or {})
     h.update(err.headers)
-    if err.status in (429, 503) and "retry-after" not in h:
+    status = err.status
+    if surface == "anthropic" and err.anthropic_status is not None:
+        status = err.anthropic_status
+    if status in (429, 503, 529) and "retry-after" not in h:
         ra = getattr(err, "retry_after", None)
         if ra is not None:
             h["retry-after"] = str(max(1, int(-(-ra // 1))))
     body = err.anthropic_body() if surface == "anthropic" else err.openai_body()
     if surface == "anthropic" and "x-request-id" in h:
         body["request_id"] = h["x-request-id"]
-    return json_response(body, err.status, h)
+    return json_response(body, status, h)

@@ -1,7 +1,14 @@
 """Logging: one JSON line per request (``gateway.access``) and JSON or human app logs.
 
 Prompts and completions are never logged unless ``GATEWAY_LOG_PROMPTS`` is set, and
-secrets (provider keys, gateway keys) are redacted from every line whatever it says.
+secrets (provider keys, gateway keys, the Redis password) are redacted from every line
+whatever it says: from the access record's values before it is encoded, and from the
+finished line, in plain and in JSON-escaped spelling.
+
+An access record is the dict ``Services`` passes as ``extra={"access": ...}``; the
+formatter completes it to one fixed set of fields (``ACCESS_FIELDS``, null when
+unknown, e.g. no route for a request refused before routing), so log queries never
+depend on which path a request took.
 """
 
 from __future__ import annotations
@@ -9,76 +16,179 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import orjson
 
+REDACTED = "[redacted]"
+MIN_SECRET_LEN = 6  # shorter values would mangle ordinary words
+
+# Every access line carries these, in this order.
+ACCESS_FIELDS = (
+    "request_id", "surface", "key", "route", "provider", "model", "alias", "status",
+    "stream", "cache", "tokens_in", "tokens_out", "tokens_cached", "cost_usd",
+    "duration_ms", "upstream_ms", "overhead_ms", "ttft_ms", "attempts", "fallbacks",
+)
+
+SecretSource = Callable[[], Iterable[str]]
+
 
 class Redactor(logging.Filter):
-    """Replaces any configured secret that appears in a log record."""
+    """Replaces any configured secret that appears in a log record.
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    ``source`` (optional) is asked for the current secrets on every use, so keys added
+    by a config reload are redacted too; ``secrets`` are fixed ones.
+    """
+
+    def __init__(self, secrets: Iterable[str] = (), source: SecretSource | None = None) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 6]
+        self._fixed: list[str] = []
+        self._source = source
+        self._seen: tuple[str, ...] = ()
+        self._patterns: list[str] = []
+        self.set(secrets)
 
     def set(self, secrets: Iterable[str]) -> None:
-        self.secrets = [s for s in secrets if s and len(s) >= 6]
+        self._fixed = [s for s in secrets if s and len(s) >= MIN_SECRET_LEN]
+        self._seen = ()
+        self._refresh()
+
+    @property
+    def secrets(self) -> list[str]:
+        self._refresh()
+        return list(self._seen)
+
+    def _refresh(self) -> None:
+        current = list(self._fixed)
+        if self._source is not None:
+            current += [s for s in self._source() if s and len(s) >= MIN_SECRET_LEN]
+        key = tuple(dict.fromkeys(current))
+        if key == self._seen and self._patterns:
+            return
+        self._seen = key
+        patterns: set[str] = set()
+        for s in key:
+            patterns.add(s)
+            # A secret with a quote, backslash or control character appears escaped in
+            # a JSON line; scrub that spelling too.
+            patterns.add(orjson.dumps(s).decode()[1:-1])
+        # Longest first, so a secret containing another is replaced whole.
+        self._patterns = sorted(patterns, key=len, reverse=True)
 
     def scrub(self, text: str) -> str:
-        for s in self.secrets:
+        self._refresh()
+        for s in self._patterns:
             if s in text:
-                text = text.replace(s, "[redacted]")
+                text = text.replace(s, REDACTED)
         return text
 
+    def scrub_value(self, value: Any) -> Any:
+        """``value`` with every string inside it scrubbed (dicts, lists, tuples)."""
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, Mapping):
+            return {k: self.scrub_value(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.scrub_value(v) for v in value]
+        return value
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
+        if self._patterns or self._source is not None:
             record.msg = self.scrub(record.getMessage())
             record.args = None
         return True
 
 
+def fallbacks(attempts: Any) -> int:
+    """How many times a request moved on to another model (retries of one model excluded)."""
+    if not isinstance(attempts, list):
+        return 0
+    models = [a.get("model") for a in attempts if isinstance(a, dict)]
+    return sum(1 for a, b in zip(models, models[1:]) if a != b)
+
+
+def access_record(access: Mapping[str, Any]) -> dict[str, Any]:
+    """The access dict completed to ``ACCESS_FIELDS`` (extra fields such as ``error`` or
+    ``prompt`` follow them)."""
+    out: dict[str, Any] = {name: access.get(name) for name in ACCESS_FIELDS}
+    if out["attempts"] is None:
+        out["attempts"] = []
+    out["fallbacks"] = fallbacks(out["attempts"])
+    for name, value in access.items():
+        if name not in out:
+            out[name] = value
+    return out
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z")
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, pid, then the access record or
+    the message."""
+
     def __init__(self, redactor: Redactor) -> None:
         super().__init__()
         self.redactor = redactor
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-               + f".{int(record.msecs):03d}Z",
-               "level": record.levelname.lower(), "logger": record.name}
+        out: dict[str, Any] = {"time": _timestamp(record), "level": record.levelname.lower(),
+                               "logger": record.name, "pid": record.process}
         access = getattr(record, "access", None)
-        if access is not None:
-            out.update(access)
+        if isinstance(access, Mapping):
+            out.update(self.redactor.scrub_value(access_record(access)))
         else:
-            out["message"] = record.getMessage()
+            out["message"] = self.redactor.scrub(record.getMessage())
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return self.redactor.scrub(orjson.dumps(out, default=str).decode())
 
 
 class HumanFormatter(logging.Formatter):
+    """``time LEVEL logger: message``; an access record as one readable summary."""
+
     def __init__(self, redactor: Redactor) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.redactor = redactor
 
     def format(self, record: logging.LogRecord) -> str:
         access = getattr(record, "access", None)
-        if access is not None:
-            a = access
-            record.msg = (f"{a.get('status')} {a.get('surface')} route={a.get('route')} "
-                          f"model={a.get('model')} cache={a.get('cache')} "
-                          f"{a.get('duration_ms')}ms id={a.get('request_id')}")
+        if isinstance(access, Mapping):
+            a = access_record(access)
+            line = (f"{a['status']} {a['surface']} key={a['key']} route={a['route']} "
+                    f"{a['provider']}/{a['model']} cache={a['cache']} "
+                    f"tokens={a['tokens_in']}/{a['tokens_out']} cost=${a['cost_usd']} "
+                    f"{a['duration_ms']}ms (upstream {a['upstream_ms']}ms, "
+                    f"overhead {a['overhead_ms']}ms, ttft {a['ttft_ms']}ms) "
+                    f"attempts={len(a['attempts'])} fallbacks={a['fallbacks']} "
+                    f"id={a['request_id']}")
+            if a.get("error"):
+                line += f" error={a['error']!r}"
+            if a.get("prompt") is not None:
+                line += f" prompt={orjson.dumps(a['prompt'], default=str).decode()}"
+            record.msg = line
             record.args = None
         return self.redactor.scrub(super().format(record))
 
 
-def setup_logging(level: str, fmt: str, secrets: Iterable[str] = ()) -> Redactor:
-    redactor = Redactor(secrets)
+def setup_logging(level: str, fmt: str, secrets: Iterable[str] = (),
+                  source: SecretSource | None = None) -> Redactor:
+    """Route the ``gateway`` loggers (and uvicorn's error logger) to stderr in ``fmt``.
+
+    uvicorn's error logger carries tracebacks of failed requests; sending it through
+    the same handler keeps every line in one format and behind the redactor.
+    """
+    redactor = Redactor(secrets, source)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(redactor) if fmt == "json" else HumanFormatter(redactor))
     handler.addFilter(redactor)
-    root = logging.getLogger("gateway")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    for name in ("gateway", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+    logging.getLogger("gateway").setLevel(level.upper())
     return redactor
+

@@ -35,13 +35,16 @@ invalid body) is recorded with ``provider="none"`` and ``model="none"``.
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client import multiprocess as prom_multiprocess
@@ -67,8 +70,10 @@ __all__ = [
     "TTFT_BUCKETS",
     "UPSTREAM_ERROR_KINDS",
     "Metrics",
+    "config_fingerprint",
     "mark_process_dead",
     "multiprocess_dir",
+    "remove_multiprocess_dir",
     "render",
     "setup_multiprocess_dir",
     "status_class",
@@ -273,6 +278,21 @@ class Metrics:
         for model in models:
             self.circuit_state.labels(model).set(CIRCUIT_CLOSED)
 
+    def sync_config(self, providers: Iterable[str], circuits: Mapping[str, int],
+                    config_hash: str) -> None:
+        """Bring the config-derived series in line with the process's state.
+
+        Called at start and on every scrape (cheap: no I/O), so a reload's new
+        providers and models appear without a hook in the reload path, and each
+        breaker's gauge shows its state now (an open breaker turns half-open lazily, on
+        the next request). ``circuits`` is model -> ``CIRCUIT_*``.
+        """
+        self.prime(providers, ())
+        for model, state in circuits.items():
+            self.circuit_state.labels(model).set(state)
+        if config_hash != self._config_hash:
+            self.set_config_hash(config_hash)
+
     def set_config_hash(self, config_hash: str) -> None:
         """Point ``gateway_config_info`` at the config now in use."""
         previous, self._config_hash = self._config_hash, config_hash
@@ -284,6 +304,17 @@ class Metrics:
             else:
                 self.config_info.remove(previous)
         self.config_info.labels(config_hash).set(1)
+
+
+def config_fingerprint(config: Mapping[str, Any]) -> str:
+    """12 hex digits identifying a config, for ``gateway_config_info{hash}``.
+
+    ``config`` is the config as plain data *without its secrets* (the caller drops
+    provider keys, gateway keys and the Redis URL): a label must not be derived from a
+    secret, and rotating a key is not a config change worth a dashboard annotation.
+    """
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def multiprocess_dir() -> str | None:
@@ -335,6 +366,12 @@ def setup_multiprocess_dir(base: str | None = None) -> str:
             shutil.rmtree(stale, ignore_errors=True)
     path.mkdir(mode=0o700)
     return str(path)
+
+
+def remove_multiprocess_dir(path: str) -> None:
+    """Delete a server's directory once its workers have exited (the supervisor's exit)."""
+    if Path(path).name.startswith(_SERVER_DIR_PREFIX):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def mark_process_dead(pid: int, path: str | None = None) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +99,9 @@ class Engine:
         assert ex.decision is not None
         return ex.decision.candidates
 
-    async def _attempts(self, ex: Exchange) -> AsyncIterator[tuple[str, ModelConfig, ProviderClient]]:
+    async def _attempts(
+        self, ex: Exchange
+    ) -> AsyncGenerator[tuple[str, ModelConfig, ProviderClient], GatewayError | None]:
         """Yields (alias, model, client) to try, in order, with bounded retries."""
         cfg: GatewayConfig = ex.snap.cfg
         budget_s = cfg.server.retry_after_budget_s
@@ -310,19 +312,36 @@ class Engine:
                     events: AsyncIterator[SSEEvent], first: bytes,
                     on_complete: Callable[[dict[str, Any] | None], Any] | None = None,
                     ) -> AsyncIterator[bytes]:
-        """The client's byte stream; closes the upstream on every path."""
+        """The client's byte stream; closes the upstream on every path.
+
+        A stream still open when the graceful-shutdown period ends (``gateway.drain``)
+        gets a final error event like any other failure after the headers went out.
+        """
         t_body = time.perf_counter()
         completed = False
+        drain = self.rt.drain
+        cut = drain.watch()
         try:
             if first:
                 yield first
-            if not tr.finished:
-                async for ev in events:
-                    out = tr.feed(ev)
-                    if out:
-                        yield out
-                    if tr.finished:
-                        break
+            while not tr.finished:
+                if cut.expired:
+                    raise GatewayError(drain.message(), status=503, code="shutting_down")
+                cut.waiting = True  # only here may the drain cancel this task
+                try:
+                    ev = await events.__anext__()
+                except StopAsyncIteration:
+                    break
+                except asyncio.CancelledError:
+                    if not cut.absorb_cancel():
+                        raise
+                    raise GatewayError(drain.message(), status=503,
+                                       code="shutting_down") from None
+                finally:
+                    cut.waiting = False
+                out = tr.feed(ev)
+                if out:
+                    yield out
             if not tr.finished:
                 raise UpstreamBadResponse(f"upstream {ex.provider} ended the stream early",
                                           provider=ex.provider or "")
@@ -338,10 +357,8 @@ class Engine:
             log.warning("stream %s failed after start: %s", ex.request_id, e.message)
             yield ex.surface.error_event(e)
         finally:
+            cut.close()
             ex.upstream_s += time.perf_counter() - t_body
-            if ex.ttft_s is not None and ex.alias is not None:
-                # The stream's whole upstream life: from its request to its last byte.
-                self._observe_attempt(ex.snap.cfg.models[ex.alias], time.perf_counter() - up.t0)
             await up.aclose()
             ex.usage = tr.usage()
             if completed and on_complete is not None:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -27,7 +27,7 @@ MINUTE, DAY = 60.0, 86400.0
 _HEADER_SUFFIX = {"rpm": "requests", "tpm": "tokens"}
 _DESCRIBE = {"rpm": "requests per minute (rpm)", "tpm": "tokens per minute (tpm)",
              "budget_usd": "daily budget in USD (budget_usd, resets 00:00 UTC)"}
-_background: set[asyncio.Task[object]] = set()  # keeps shielded releases alive
+_background: set[asyncio.Future[object]] = set()  # keeps shielded releases alive
 
 
 def fmt_duration(seconds: float) -> str:
@@ -80,7 +80,7 @@ def _refusal(decision: RateDecision, checks: list[RateCheck], *, who: str,
             msg = (f"Rate limit reached for {what} on {who}: limit {_num(check.limit)}, this "
                    f"request needs {_num(check.cost)}. Please try again in {wait}.")
     err = RateLimited(msg, code=code, headers=headers)
-    err.limit_kind = name  # type: ignore[attr-defined]  (metrics label)
+    err.limit_kind = name
     return err
 
 
@@ -90,7 +90,7 @@ def _concurrency_refusal(limit: int) -> RateLimited:
         "Retry when one finishes.",
         code="concurrency_limit_exceeded",
         headers={"retry-after": "1", "retry-after-ms": "1000"})
-    err.limit_kind = "concurrency"  # type: ignore[attr-defined]
+    err.limit_kind = "concurrency"
     return err
 
 
@@ -102,9 +102,9 @@ class KeyLimits:
     budget_usd_per_day: float | None = None
 
 
-async def _shielded(coro: object) -> None:
+async def _shielded(coro: Awaitable[object]) -> None:
     """Run a cleanup to completion even if the caller is being cancelled."""
-    task: asyncio.Task[object] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    task: asyncio.Future[object] = asyncio.ensure_future(coro)
     _background.add(task)
     task.add_done_callback(_background.discard)
     await asyncio.shield(task)

@@ -30,13 +30,20 @@ PINNED = "pinned"
 
 
 class FeatureLike(Protocol):
-    tokens: int
-    requested_output: int | None
-    language: str | None
-    pii: frozenset[str]
-    has_images: bool
-    has_tools: bool
-    stream: bool
+    @property
+    def tokens(self) -> int: ...
+    @property
+    def requested_output(self) -> int | None: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def pii(self) -> frozenset[str]: ...
+    @property
+    def has_images(self) -> bool: ...
+    @property
+    def has_tools(self) -> bool: ...
+    @property
+    def stream(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Any
 from .auth import KeyRing
 from .breaker import STATE_VALUE, Breaker
 from .config import ConfigError, GatewayConfig, ProviderConfig, load_config
+from .drain import Drain
 from .providers.client import ProviderClient
 
 log = logging.getLogger("gateway")
@@ -50,6 +51,7 @@ class Runtime:
         self.snapshot = self._build(cfg, 0)
         self._mtime = self._stat()
         self.draining = False
+        self.drain = Drain()  # SIGTERM's grace period (gateway/drain.py)
 
     # -- snapshots ---------------------------------------------------------
     def _client(self, name: str, pcfg: ProviderConfig) -> ProviderClient:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,7 +24,7 @@ class Settings(BaseSettings):
     redis_url: str = ""
     gateway_config: str = "config/gateway.yaml"
 
-    gateway_log_level: str = Field("info")
+    gateway_log_level: str = "info"
     gateway_log_format: Literal["json", "human"] = "json"
     # Prompts and completions are never logged unless this is set (debugging only).
     gateway_log_prompts: bool = False

@@ -164,7 +164,8 @@ def messages_request(body: Any) -> dict[str, Any]:
     mt = body.get("max_tokens")
     if mt is None:
         raise BadRequest("max_tokens: Field required", param="max_tokens")
-    _opt_int(body, "max_tokens", 1)
+    # 0 is valid on Anthropic: it pre-warms the prompt cache without generating.
+    _opt_int(body, "max_tokens", 0)
     msgs = body.get("messages")
     if msgs is None:
         raise BadRequest("messages: Field required", param="messages")

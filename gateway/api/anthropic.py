@@ -13,6 +13,7 @@ from ..errors import GatewayError, ModelNotFound
 from ..features import extract_features
 from ..http import error_response, json_response, read_body, request_id
 from ..jsonutil import parse_body
+from ..streaming import SSEResponse
 from ..surfaces.anthropic import AnthropicSurface
 from .chat import proxy_request
 from .context import Services
@@ -21,7 +22,7 @@ ANTHROPIC = AnthropicSurface()
 
 
 def routes(svc: Services, presented_key: Callable[[Request], str | None]) -> list[Route]:
-    async def messages(request: Request) -> Response:
+    async def messages(request: Request) -> Response | SSEResponse:
         return await proxy_request(request, svc, ANTHROPIC, presented_key,
                                    validate.messages_request)
 

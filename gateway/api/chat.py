@@ -37,7 +37,7 @@ async def proxy_request(
     surface: Surface,
     presented_key: Callable[[Request], str | None],
     validate: Callable[[Any], dict[str, Any]],
-) -> Response:
+) -> Response | SSEResponse:
     t0 = time.perf_counter()
     rt = svc.rt
     snap = rt.snapshot

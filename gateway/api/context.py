@@ -69,17 +69,20 @@ class Services:
         if not self.cache_store_wanted(ex):
             return None
 
+        cache = self.cache
+        assert cache is not None
+
         async def store(assembled: dict[str, Any] | None) -> None:
             if assembled is not None:
-                await self.cache.store(ex, assembled)
+                await cache.save(ex, assembled)
         return store
 
     async def cache_store(self, ex: Exchange, out: dict[str, Any]) -> None:
-        if self.cache_store_wanted(ex):
-            await self.cache.store(ex, out)
+        if self.cache is not None and self.cache_store_wanted(ex):
+            await self.cache.save(ex, out)
 
     def serve_cached(self, ex: Exchange, cached: Any, base: dict[str, str],
-                     admission: Any, inflight: Any = None) -> Response:
+                     admission: Any, inflight: Any = None) -> Response | SSEResponse:
         ex.provider = cached.provider
         ex.upstream_model = cached.upstream_model
         body = cached.body

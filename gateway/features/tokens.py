@@ -211,6 +211,7 @@ class TokenTally:
         self._budget = part._budget
 
     def _sample(self, s: str, n: int) -> None:
+        windows: tuple[str, ...]
         if n <= 2 * _WINDOW:
             windows = (s,)
         else:

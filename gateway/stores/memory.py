@@ -190,8 +190,8 @@ class MemoryStore:
         for key in list(self._slots):
             if not self._live_slots(key, now):
                 del self._slots[key]
-        for k in [k for k, (_, exp) in self._cache.items() if exp <= now]:
-            self._cache_drop(k)
+        for ck in [ck for ck, (_, exp) in self._cache.items() if exp <= now]:
+            self._cache_drop(ck)
 
     def sizes(self) -> dict[str, int]:
         """Entry counts, for tests and metrics."""

@@ -65,6 +65,8 @@ class MessageAssembler:
                 b["thinking"] = b.get("thinking", "") + delta.get("thinking", "")
             elif t == "signature_delta":
                 b["signature"] = delta.get("signature", "")
+            elif t == "citations_delta":
+                b.setdefault("citations", []).append(delta.get("citation"))
         elif name == "message_delta" and self.message is not None:
             self.message.update(d.get("delta") or {})
             u = dict(self.message.get("usage") or {})
@@ -199,6 +201,10 @@ class AnthropicSurface:
             if t == "text":
                 out.append(_event("content_block_start", {"type": "content_block_start",
                                   "index": i, "content_block": {"type": "text", "text": ""}}))
+                for citation in b.get("citations") or ():
+                    out.append(_event("content_block_delta", {"type": "content_block_delta",
+                                      "index": i, "delta": {"type": "citations_delta",
+                                                            "citation": citation}}))
                 out.append(_event("content_block_delta", {"type": "content_block_delta",
                                   "index": i, "delta": {"type": "text_delta", "text": b.get("text", "")}}))
             elif t == "tool_use":
@@ -207,6 +213,17 @@ class AnthropicSurface:
                 out.append(_event("content_block_delta", {"type": "content_block_delta",
                                   "index": i, "delta": {"type": "input_json_delta",
                                                         "partial_json": orjson.dumps(b.get("input") or {}).decode()}}))
+            elif t == "thinking":
+                # As Claude streams it: empty at the start, then the text and the
+                # signature as deltas (clients that build blocks from deltas see both).
+                out.append(_event("content_block_start", {"type": "content_block_start",
+                                  "index": i, "content_block": {**b, "thinking": "", "signature": ""}}))
+                out.append(_event("content_block_delta", {"type": "content_block_delta",
+                                  "index": i, "delta": {"type": "thinking_delta",
+                                                        "thinking": b.get("thinking", "")}}))
+                out.append(_event("content_block_delta", {"type": "content_block_delta",
+                                  "index": i, "delta": {"type": "signature_delta",
+                                                        "signature": b.get("signature", "")}}))
             else:
                 out.append(_event("content_block_start", {"type": "content_block_start",
                                   "index": i, "content_block": b}))

@@ -47,6 +47,11 @@ def messages_to_chat_request(
 ) -> tuple[dict[str, Any], MessagesTranslation]:
     if not isinstance(body, dict):
         raise check.bad("body", "must be a JSON object")
+    if body.get("max_tokens") == 0:
+        # Anthropic's cache pre-warming; Moonshot has no equivalent (its own cache is
+        # automatic), and a 400 lets routing fall back to a Claude candidate.
+        raise check.bad("max_tokens", "must be at least 1 for this model (0, Anthropic's "
+                        "prompt-cache pre-warming, has no Moonshot equivalent)")
     max_tokens = check.integer(body.get("max_tokens"), "max_tokens", minimum=1)
     messages = check.arr(body.get("messages"), "messages")
     if not messages:

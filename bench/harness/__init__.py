@@ -1,0 +1,1 @@
+"""The side-by-side benchmark harness: ``bash bench/run.sh [--quick]`` (see bench/README.md)."""
