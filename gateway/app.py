@@ -44,6 +44,7 @@ from .streaming import SSEResponse
 from .surfaces.openai import OpenAISurface
 
 OPENAI = OpenAISurface()
+log = logging.getLogger("gateway")
 
 
 async def start_demo_emulators(kimi_port: int, anthropic_port: int) -> list[RunningServer]:
@@ -206,6 +207,15 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
 
     fingerprint: dict[str, Any] = {}
 
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        # A bug of ours: log it with its traceback, answer in the surface's shape
+        # without any detail (no traceback, no message that could carry a secret).
+        rid = request_id(request.headers)
+        log.error("unhandled error on %s (request %s)", request.url.path, rid, exc_info=exc)
+        err = GatewayError("The gateway failed unexpectedly; the error was logged with this "
+                           f"request's id ({rid}).")
+        return error_response(err, _surface(request), {"x-request-id": rid})
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         demo = await start_demo_emulators(*demo_ports) if demo_ports else []
@@ -232,7 +242,8 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
                 mark_process_dead(os.getpid())
 
     app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={GatewayError: on_gateway_error, HTTPException: on_http_error})
+                    exception_handlers={GatewayError: on_gateway_error, HTTPException: on_http_error,
+                                        Exception: on_unexpected})
     app.state.rt = rt
     app.state.svc = svc
     return app

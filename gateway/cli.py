@@ -117,7 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         "gateway.entry:app_from_env", factory=True, host=args.host, port=args.port,
         workers=workers, loop="uvloop", http="httptools", lifespan="on",
-        log_level="warning", access_log=False, proxy_headers=False,
+        log_level="warning", access_log=False, proxy_headers=False, server_header=False,
         # A backstop only: the app's drain (gateway/drain.py) ends streams at
         # graceful_shutdown_s with an error event; uvicorn cancels what is left later.
         timeout_graceful_shutdown=math.ceil(cfg.server.graceful_shutdown_s + SHUTDOWN_MARGIN_S),

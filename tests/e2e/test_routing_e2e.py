@@ -241,3 +241,26 @@ def test_sighup_reloads_a_running_process(kimi, claude):
                 break
             time.sleep(0.1)
         assert prov == "kimi"
+
+
+def test_in_flight_stream_finishes_on_the_config_it_started_with(make_gateway, kimi, claude,
+                                                                   tmp_path):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(_config_text(kimi.url + "/v1", claude.url, "[claude-opus]"))
+    gw = make_gateway(cfg=load_config(path, {}), config_path=str(path))
+    claude.control.chunk_delay = 0.02
+    with httpx.Client(timeout=30) as h, h.stream(
+            "POST", gw.url + "/v1/chat/completions",
+            json={"model": "auto", "stream": True,
+                  "messages": [{"role": "user", "content": "word " * 60}]}) as r:
+        it = r.iter_lines()
+        first = next(it)
+        assert r.headers["x-gateway-provider"] == "claude"
+        path.write_text(_config_text(kimi.url + "/v1", claude.url, "[kimi-k2]"))
+        assert gw.rt.reload().ok
+        # a new request takes the new config ...
+        assert ask(gw, EN).headers["x-gateway-provider"] == "kimi"
+        # ... while the stream that started before goes on to its end on claude
+        rest = [first, *it]
+    assert rest[-1] == "data: [DONE]" or "data: [DONE]" in rest
+    assert not any('"error"' in ln for ln in rest)
