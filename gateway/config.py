@@ -200,6 +200,8 @@ class ServerConfig(_Strict):
     # Routes that answer without a key when keys are configured.
     public_paths: list[str] = ["/healthz", "/readyz", "/metrics"]
     max_attempts: int = Field(3, ge=1, le=10)
+    # No new attempt (fallback or retry) starts after this long since the request came.
+    attempts_deadline_s: float = Field(120.0, gt=0)
     retry_after_budget_s: float = Field(2.0, ge=0)
     image_tokens: int = Field(1000, ge=0)
     circuit_failures: int = Field(5, ge=1)

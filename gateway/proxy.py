@@ -112,7 +112,11 @@ class Engine:
         tried = 0
         cands = self._plan(ex)
         i = 0
+        deadline = ex.t0 + cfg.server.attempts_deadline_s
         while i < len(cands) and tried < max_attempts:
+            if tried and time.perf_counter() >= deadline:
+                ex.attempts.append({"model": cands[i], "skipped": "attempts deadline passed"})
+                break
             alias = cands[i]
             model = cfg.models[alias]
             client = ex.snap.providers[model.provider]
@@ -139,7 +143,8 @@ class Engine:
                 return
             last_alias_retry = (i == len(cands) - 1)
             ra = getattr(err, "retry_after", None)
-            if last_alias_retry and ra is not None and ra <= budget_s and tried < max_attempts:
+            if (last_alias_retry and ra is not None and ra <= budget_s and tried < max_attempts
+                    and time.perf_counter() + ra < deadline):
                 await asyncio.sleep(ra)  # same model again, after the wait it asked for
                 continue
             i += 1

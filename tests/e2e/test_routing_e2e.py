@@ -264,3 +264,14 @@ def test_in_flight_stream_finishes_on_the_config_it_started_with(make_gateway, k
         rest = [first, *it]
     assert rest[-1] == "data: [DONE]" or "data: [DONE]" in rest
     assert not any('"error"' in ln for ln in rest)
+
+
+def test_no_fallback_starts_after_the_attempts_deadline(make_gateway, kimi, claude):
+    gw = make_gateway(extra="server: {attempts_deadline_s: 0.5}",
+                      timeouts="{connect_s: 1, total_s: 1, first_byte_s: 1, idle_s: 1}")
+    kimi.control.fault_next("stall_before", seconds=2)
+    before = len(claude.control.requests)
+    with pytest.raises(openai.APIStatusError) as e:
+        ask(gw, ZH)
+    assert e.value.status_code == 504
+    assert len(claude.control.requests) == before  # the deadline had passed: no fallback
