@@ -73,7 +73,8 @@ def chat_request(body: Any) -> dict[str, Any]:
         p = f"messages[{i}]"
         _want(isinstance(m, dict), p, "an object", m)
         role = m.get("role")
-        if role not in _OPENAI_ROLES:
+        # isinstance first: a dict or list role is unhashable and must be a 400, not a 500.
+        if not isinstance(role, str) or role not in _OPENAI_ROLES:
             raise BadRequest(f"Invalid value for '{p}.role': {role!r}; expected one of "
                              f"{sorted(_OPENAI_ROLES)}.", param=f"{p}.role", code="invalid_value")
         c = m.get("content")
@@ -173,7 +174,8 @@ def messages_request(body: Any) -> dict[str, Any]:
     for i, m in enumerate(msgs):
         p = f"messages.{i}"
         _want(isinstance(m, dict), p, "an object", m)
-        if m.get("role") not in _ANTHROPIC_ROLES:
+        role = m.get("role")
+        if not isinstance(role, str) or role not in _ANTHROPIC_ROLES:
             raise BadRequest(f"{p}.role: Input should be 'user' or 'assistant'", param=f"{p}.role")
         c = m.get("content")
         if isinstance(c, list):

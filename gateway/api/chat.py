@@ -48,6 +48,7 @@ async def proxy_request(
     ex: Exchange | None = None
     admission = None
     handed_off = False  # a stream's own finish hook ends its bookkeeping
+    finished = False  # svc.finish ran: counted, logged, admission settled
     inflight = svc.metrics.inflight.labels(surface=surface.name) if svc.metrics else None
     if inflight is not None:
         inflight.inc()
@@ -88,8 +89,8 @@ async def proxy_request(
         await svc.cache_store(ex, out)
         headers = {**base_headers, **ex.headers(), **svc.limit_headers(admission),
                    "x-gateway-overhead-ms": f"{ex.overhead_ms:.2f}"}
+        finished = True
         await svc.finish(ex, admission)
-        admission = None
         return json_response(out, 200, headers)
     except ClientGone:
         if ex is not None:
@@ -98,16 +99,19 @@ async def proxy_request(
     except GatewayError as e:
         headers = dict(base_headers)
         if ex is not None:
-            ex.status = e.status
+            # What the client gets: 529 stays 529 on the Anthropic surface.
+            ex.status = (e.anthropic_status or e.status) if surface.name == "anthropic" else e.status
             ex.error = e
             headers.update(ex.headers())
         else:
-            svc.count_early_error(surface.name, e)
+            svc.count_early_error(surface.name, e, rid)
         if admission is not None:
             headers.update(svc.limit_headers(admission))
         return error_response(e, surface.name, headers)
     finally:
-        if admission is not None and ex is not None:
+        # Every failure after routing (upstream error, rate limit, client gone) is
+        # counted and logged once, whether or not the key has limits to settle.
+        if ex is not None and not handed_off and not finished:
             await svc.finish(ex, admission)
         if inflight is not None and not handed_off:
             inflight.dec()

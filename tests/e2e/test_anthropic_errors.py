@@ -3,8 +3,6 @@ maps to its exception classes; stream failures as ``event: error``; disconnects.
 
 from __future__ import annotations
 
-import time
-
 import anthropic
 import httpx
 import pytest
@@ -156,11 +154,11 @@ def test_error_mid_stream_is_an_error_event_the_sdk_raises(gateway, kimi, claude
     emu = claude if emu_name == "claude" else kimi
     emu.control.fault_next("error_event_mid_stream", after_chunks=4)
     got = []
-    with pytest.raises(anthropic.APIStatusError) as e:
-        with client(gateway).messages.stream(model=model, max_tokens=200, messages=[
-                {"role": "user", "content": "a long enough answer to have many chunks " * 3}]) as s:
-            for ev in s:
-                got.append(ev.type)
+    prompt = [{"role": "user", "content": "a long enough answer to have many chunks " * 3}]
+    with pytest.raises(anthropic.APIStatusError) as e, client(gateway).messages.stream(
+            model=model, max_tokens=200, messages=prompt) as s:
+        for ev in s:
+            got.append(ev.type)
     assert "message_start" in got, "some events arrived before the error"
     assert "verloaded" in e.value.message
     assert e.value.body["type"] == "error"

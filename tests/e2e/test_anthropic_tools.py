@@ -80,6 +80,20 @@ def test_streamed_tool_input_is_reassembled_by_the_sdk(gateway, model):
     assert final.stop_reason == "tool_use"
 
 
+def test_tool_conversation_moves_from_kimi_to_claude(gateway, claude):
+    c = client(gateway)
+    msgs: list[dict] = [{"role": "user", "content": "Use get_weather for Paris"}]
+    r1 = c.messages.create(model="kimi-k2", max_tokens=200, messages=msgs, tools=[WEATHER])
+    use = next(b for b in r1.content if b.type == "tool_use")
+    msgs += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in r1.content]},
+             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
+                                           "content": "rainy"}]}]
+    r2 = c.messages.create(model="claude-opus", max_tokens=200, messages=msgs, tools=[WEATHER])
+    assert r2.content[0].text == "Tool result: rainy"
+    # Claude's strict id pattern accepted the id the gateway gave Kimi's call.
+    assert claude.control.last_request.json["messages"][1]["content"][-1]["id"] == use.id
+
+
 # -- images ---------------------------------------------------------------------------------
 
 @BOTH
@@ -116,6 +130,15 @@ def test_url_image_pinned_to_kimi_is_a_clear_400(gateway, kimi):
     assert "base64" in e.value.message
     assert e.value.body["error"]["type"] == "invalid_request_error"
     assert kimi.control.requests == []
+
+
+def test_url_image_routed_to_kimi_falls_back_to_claude(gateway, kimi, claude):
+    raw = client(gateway).messages.with_raw_response.create(model="auto", max_tokens=100, messages=[{
+        "role": "user", "content": [{"type": "text", "text": "请描述这张图片里面有什么东西"}, {
+            "type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}]}])
+    assert raw.headers["x-gateway-route"] == "chinese"
+    assert raw.headers["x-gateway-provider"] == "claude"
+    assert kimi.control.requests == [] and len(claude.control.requests) == 1
 
 
 # -- system, stop sequences --------------------------------------------------------------------
