@@ -68,15 +68,17 @@ _SECRET_FIELDS: Any = {"providers": {"__all__": {"api_key"}}, "keys": {"__all__"
                        "redis": {"url"}}
 
 
-def _hook_shutdown_signals(loop: asyncio.AbstractEventLoop, rt: Runtime, grace_s: float) -> None:
+def _hook_shutdown_signals(loop: asyncio.AbstractEventLoop, rt: Runtime,
+                           grace_s: float) -> Callable[[], None]:
     """Start ``rt.drain`` on SIGTERM/SIGINT, then let uvicorn's own handler run.
 
     uvicorn installs its handlers with ``signal.signal`` (only in the main thread) before
     the lifespan starts; ours is chained in front of them, so both see the signal:
     uvicorn stops accepting and waits, the drain cuts streams at the grace period.
     Not in the main thread (a test server) or under a server without a Python handler,
-    nothing is hooked and shutdown is that server's business.
+    nothing is hooked and shutdown is that server's business. Returns the undo.
     """
+    installed: dict[int, Any] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous = signal.getsignal(sig)
         if not callable(previous):
@@ -84,11 +86,19 @@ def _hook_shutdown_signals(loop: asyncio.AbstractEventLoop, rt: Runtime, grace_s
 
         def hook(signum: int, frame: FrameType | None,
                  previous: Callable[[int, FrameType | None], Any] = previous) -> None:
-            loop.call_soon_threadsafe(rt.drain.begin, grace_s)
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(rt.drain.begin, grace_s)
             previous(signum, frame)
 
         with contextlib.suppress(ValueError):  # not the main thread
             signal.signal(sig, hook)
+            installed[sig] = (hook, previous)
+
+    def undo() -> None:
+        for sig, (hook, previous) in installed.items():
+            if signal.getsignal(sig) is hook:
+                signal.signal(sig, previous)
+    return undo
 
 
 def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = True,
@@ -187,7 +197,9 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
         assert isinstance(exc, HTTPException)
         err: GatewayError
         if exc.status_code == 405:
-            err = MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}.")
+            # RFC 9110: a 405 names the methods the path takes (Starlette's Allow).
+            err = MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}.",
+                                   headers=dict(exc.headers or {}))
         else:
             err = NotFound(f"Unknown path {request.url.path}.")
         return error_response(err, _surface(request), {"x-request-id": request_id(request.headers)})
@@ -227,10 +239,11 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, rt.reload)
         # Read once, like the CLI reads it for uvicorn's own timeout.
-        _hook_shutdown_signals(loop, rt, rt.snapshot.cfg.server.graceful_shutdown_s)
+        unhook = _hook_shutdown_signals(loop, rt, rt.snapshot.cfg.server.graceful_shutdown_s)
         try:
             yield
         finally:
+            unhook()
             rt.draining = True
             if watcher is not None:
                 watcher.cancel()

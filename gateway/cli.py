@@ -116,7 +116,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
           f"store {'redis' if redis_url else 'memory'})", file=sys.stderr)
     config = uvicorn.Config(
         "gateway.entry:app_from_env", factory=True, host=args.host, port=args.port,
-        workers=workers, loop="uvloop", http="httptools", lifespan="on",
+        workers=workers, loop="uvloop", lifespan="on",
+        http="gateway.http:HeaderLimitedHttpTools",  # httptools, 431 past 64 KiB of head
         log_level="warning", access_log=False, proxy_headers=False, server_header=False,
         # A backstop only: the app's drain (gateway/drain.py) ends streams at
         # graceful_shutdown_s with an error event; uvicorn cancels what is left later.

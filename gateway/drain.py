@@ -33,7 +33,7 @@ SHUTTING_DOWN_MESSAGE = ("the gateway is shutting down and the stream outlived i
 class Cut:
     """One open stream's link to the drain; created by ``Drain.watch()``."""
 
-    __slots__ = ("_drain", "_task", "waiting", "expired", "_cancelled")
+    __slots__ = ("_cancelled", "_drain", "_task", "expired", "waiting")
 
     def __init__(self, drain: Drain, task: asyncio.Task[object] | None) -> None:
         self._drain = drain

@@ -13,6 +13,7 @@ depend on which path a request took.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
 import time
@@ -105,7 +106,7 @@ def fallbacks(attempts: Any) -> int:
     if not isinstance(attempts, list):
         return 0
     models = [a.get("model") for a in attempts if isinstance(a, dict)]
-    return sum(1 for a, b in zip(models, models[1:]) if a != b)
+    return sum(1 for a, b in itertools.pairwise(models) if a != b)
 
 
 def access_record(access: Mapping[str, Any]) -> dict[str, Any]:

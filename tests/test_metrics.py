@@ -422,3 +422,38 @@ def test_setup_multiprocess_dir_defaults_to_temp_dir(
     monkeypatch.setattr("tempfile.tempdir", None)  # tempfile caches gettempdir()
     path = gm.setup_multiprocess_dir(None)
     assert Path(path).parent == tmp_path and Path(path).is_dir()
+
+
+# --- config-derived series ---------------------------------------------------------
+
+
+def test_sync_config_primes_providers_sets_breakers_and_the_config_hash(single: Metrics) -> None:
+    single.sync_config(["kimi"], {"kimi-k2": gm.CIRCUIT_CLOSED}, "aaaa")
+    single.sync_config(["kimi", "claude"], {"kimi-k2": gm.CIRCUIT_OPEN,
+                                            "claude-opus": gm.CIRCUIT_HALF_OPEN}, "bbbb")
+    text = render(single.registry)[0].decode()
+    for kind in gm.UPSTREAM_ERROR_KINDS:
+        assert sample_value(text, "gateway_upstream_errors_total", provider="claude",
+                            kind=kind) == 0
+    # The breaker's state now, not reset to closed by the re-sync.
+    assert sample_value(text, "gateway_circuit_state", model="kimi-k2") == 2
+    assert sample_value(text, "gateway_circuit_state", model="claude-opus") == 1
+    samples = families(text)["gateway_config_info"].samples
+    assert [(s.labels["hash"], s.value) for s in samples] == [("bbbb", 1.0)]
+
+
+def test_config_fingerprint_is_stable_and_short() -> None:
+    a = gm.config_fingerprint({"models": {"x": 1}, "routing": [1, 2]})
+    b = gm.config_fingerprint({"routing": [1, 2], "models": {"x": 1}})
+    assert a == b and len(a) == 12 and int(a, 16) >= 0
+    assert gm.config_fingerprint({"models": {"x": 2}, "routing": [1, 2]}) != a
+
+
+def test_remove_multiprocess_dir_removes_only_server_directories(tmp_path: Path) -> None:
+    ours = Path(gm.setup_multiprocess_dir(str(tmp_path)))
+    (ours / "counter_1.db").write_bytes(b"x")
+    other = tmp_path / "not-ours"
+    other.mkdir()
+    gm.remove_multiprocess_dir(str(ours))
+    gm.remove_multiprocess_dir(str(other))
+    assert not ours.exists() and other.exists()

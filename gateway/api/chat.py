@@ -20,7 +20,14 @@ from starlette.responses import Response
 from ..auth import Caller
 from ..errors import GatewayError
 from ..features import extract_features
-from ..http import ClientGone, error_response, json_response, read_body, request_id
+from ..http import (
+    ClientGone,
+    error_response,
+    json_response,
+    read_body,
+    request_id,
+    unless_client_leaves,
+)
 from ..jsonutil import parse_body as parse_request_body
 from ..proxy import Engine, Exchange
 from ..routing import RouteRequest, decide
@@ -77,7 +84,9 @@ async def proxy_request(
             return svc.serve_cached(ex, cached, base_headers, admission, inflight)
         engine: Engine = svc.engine
         if stream:
-            up, tr, events, first = await engine.open_stream(ex, svc.cache_store_wanted(ex))
+            # Until the first byte is relayed, a departed client cancels the upstream.
+            up, tr, events, first = await unless_client_leaves(
+                request, engine.open_stream(ex, svc.cache_store_wanted(ex)))
             headers = {**base_headers, **ex.headers(), **svc.limit_headers(admission),
                        "x-gateway-overhead-ms": f"{ex.overhead_ms:.2f}"}
             ex.on_done.append(svc.finish_hook(admission, inflight))
@@ -85,7 +94,7 @@ async def proxy_request(
             handed_off = True
             return SSEResponse(engine.relay(ex, up, tr, events, first,
                                             on_complete=svc.cache_store_hook(ex)), headers)
-        out = await engine.complete(ex)
+        out = await unless_client_leaves(request, engine.complete(ex))
         await svc.cache_store(ex, out)
         headers = {**base_headers, **ex.headers(), **svc.limit_headers(admission),
                    "x-gateway-overhead-ms": f"{ex.overhead_ms:.2f}"}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.background import BackgroundTask
@@ -12,8 +13,8 @@ from starlette.responses import Response
 
 from ..cache_layer import CacheLayer
 from ..errors import GatewayError
-from ..limits import Limits
 from ..http import json_response
+from ..limits import Limits, settled_tokens
 from ..proxy import Engine, Exchange
 from ..runtime import Runtime
 from ..streaming import SSEResponse
@@ -112,10 +113,25 @@ class Services:
         if inflight is not None:
             inflight.dec()
         try:
+            # A cache hit spent no upstream tokens: its estimate is refunded; a stream
+            # cut before its usage report keeps its estimate (see settled_tokens).
+            used = settled_tokens(ex)
+            steps: list[Awaitable[object]] = []
+            if self.limits is not None:
+                steps.append(self.limits.settle_quotas(ex, used))
             if admission is not None:
-                # A cache hit spent no upstream tokens: its estimate is refunded.
-                await admission.reconcile(ex.usage.total, cost_usd(ex))
-                await admission.release()
+                if used is not None:
+                    steps.append(admission.reconcile(
+                        used, cost_usd(ex) if ex.cache != "hit" else 0.0))
+                steps.append(admission.release())
+            try:
+                # Independent store calls, side by side: one round-trip of waiting.
+                for res in await asyncio.gather(*steps, return_exceptions=True):
+                    if isinstance(res, BaseException):
+                        log.warning("limits bookkeeping of %s failed: %r", ex.request_id, res)
+            finally:
+                if admission is not None:
+                    await admission.release()  # idempotent; certain even if cancelled
         finally:
             self._finish_sync(ex)
 
@@ -165,10 +181,11 @@ class Services:
             rec["prompt"] = ex.body.get("messages")
         access.info("request", extra={"access": rec})
 
-    def count_early_error(self, surface: str, e: GatewayError) -> None:
+    def count_early_error(self, surface: str, e: GatewayError,
+                          request_id: str | None = None) -> None:
         if self.metrics is not None:
             self.metrics.requests.labels(surface=surface, provider="none", model="none",
                                          route="none", status_class=_status_class(e.status),
                                          stream="false").inc()
-        access.info("request", extra={"access": {"surface": surface, "status": e.status,
-                                                 "error": e.message}})
+        access.info("request", extra={"access": {"request_id": request_id, "surface": surface,
+                                                 "status": e.status, "error": e.message}})

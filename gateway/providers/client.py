@@ -252,22 +252,31 @@ class UpstreamStream:
         self.headers = resp.headers
 
     async def events(self) -> AsyncIterator[SSEEvent]:
-        idle = self._client.cfg.timeouts.idle_s
+        # The idle timeout is aiohttp's sock_read (``_stream_timeout``): reset by every
+        # read and dropped while reading is paused for a slow client. A wait_for per
+        # chunk would add a Task and a timer to every event (Python 3.11).
         content = self._resp.content
+        key = self._client.cfg.api_key
         try:
             while True:
                 try:
-                    chunk = await asyncio.wait_for(content.readany(), idle)
+                    chunk = await content.readany()
                 except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                     raise self._client._map(exc) from None
                 if not chunk:
                     self._eof = True
                     for ev in self._parser.finish():  # a last event without its blank line
+                        if key and key in ev.data:
+                            ev = SSEEvent(ev.data.replace(key, "[redacted]"), ev.event, ev.id)
                         yield ev
                     return
                 for ev in self._parser.feed(chunk):
                     if self.first_event_at is None:
                         self.first_event_at = time.perf_counter()
+                    if key and key in ev.data:
+                        # An in-stream error quoting our key must not reach the client
+                        # (translated, or relayed verbatim on the passthrough).
+                        ev = SSEEvent(ev.data.replace(key, "[redacted]"), ev.event, ev.id)
                     yield ev
         finally:
             await self.aclose()

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from gateway.config import load_config
+from gateway.drain import SHUTDOWN_MARGIN_S
 
-from .support import load_yaml
 from .promql import DEPLOY, REPO
+from .support import load_yaml
 
 CONTRACT_ENV = {
     "KIMI_API_KEY", "KIMI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
@@ -126,7 +127,7 @@ def test_stop_grace_covers_the_drain_grace(services: dict[str, Any]) -> None:
     drain = load_config(REPO / "config" / "gateway.yaml", {}).server.graceful_shutdown_s
     for name in GATEWAYS:
         grace = services[name]["stop_grace_period"]
-        assert grace.endswith("s") and float(grace[:-1]) > drain + 10
+        assert grace.endswith("s") and float(grace[:-1]) > drain + SHUTDOWN_MARGIN_S + 10
 
 
 def test_monitoring_mounts(services: dict[str, Any]) -> None:

@@ -3,14 +3,9 @@ a real Prometheus scraping a gateway registry and evaluating every shipped query
 
 from __future__ import annotations
 
-import json
-import socket
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from gateway.metrics import Metrics
 
-from .support import load_yaml, require_binary
+from .prometheus_server import PrometheusServer
 from .promql import (
     DEPLOY,
     TARGET_LABELS,
@@ -32,6 +27,7 @@ from .promql import (
     rule_exprs,
     selectors,
 )
+from .support import load_yaml, require_binary
 
 PROM = DEPLOY / "prometheus"
 CATALOG = metric_catalog()
@@ -156,12 +152,6 @@ def test_histogram_quantile_reads_buckets_only() -> None:
 # --- a real Prometheus -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _populate(m: Metrics, step: int) -> None:
     """Traffic on every metric, so each dashboard query has something to show."""
     for surface, provider, model, route in (
@@ -231,69 +221,20 @@ class _Exporter:
         self.server.server_close()
 
 
-def _get_json(url: str) -> dict[str, object]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return json.loads(resp.read())  # type: ignore[no-any-return]
-    except urllib.error.HTTPError as exc:  # 400 bad_data carries the PromQL error
-        return json.loads(exc.read())  # type: ignore[no-any-return]
-
-
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = require_binary("prometheus")
-    workdir = tmp_path_factory.mktemp("prometheus")
-    with _Exporter() as exporter:
-        config = workdir / "prometheus.yml"
-        config.write_text(
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            f"rule_files: ['{PROM / 'alerts.rules.yml'}']\n"
-            "scrape_configs:\n"
-            "  - job_name: llm-gateway\n"
-            f"    static_configs: [{{targets: ['127.0.0.1:{exporter.port}']}}]\n"
-        )
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}"
-        log = (workdir / "prometheus.log").open("w")
-        proc = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        try:
-            query = urllib.parse.quote('count_over_time(up{job="llm-gateway"}[1m]) >= 4')
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail("prometheus exited:\n" + (workdir / "prometheus.log").read_text())
-                try:
-                    data = _get_json(f"{base}/api/v1/query?query={query}")
-                    result = data.get("data", {}).get("result")  # type: ignore[union-attr]
-                    if data.get("status") == "success" and result:
-                        break
-                except (urllib.error.URLError, ConnectionError):
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("prometheus did not scrape the exporter 4 times in 60 s:\n"
-                                + (workdir / "prometheus.log").read_text()[-3000:])
-                time.sleep(0.5)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            log.close()
+def prometheus() -> Iterator[PrometheusServer]:
+    with _Exporter() as exporter, PrometheusServer(
+            [f"127.0.0.1:{exporter.port}"], [PROM / "alerts.rules.yml"]) as prom:
+        # Four scrapes: every rate() has samples and the circuit gauge has moved.
+        prom.wait_scraped_after(time.time(), times=4, timeout=60)
+        yield prom
 
 
-def test_prometheus_scrapes_the_gateway_exposition(prometheus: str) -> None:
-    q = urllib.parse.quote('up{job="llm-gateway"}')
-    data = _get_json(f"{prometheus}/api/v1/query?query={q}")
-    assert [r["value"][1] for r in data["data"]["result"]] == ["1"]  # type: ignore[index]
-    targets = _get_json(f"{prometheus}/api/v1/targets")
-    health = [t["lastError"] for t in targets["data"]["activeTargets"]]  # type: ignore[index]
+def test_prometheus_scrapes_the_gateway_exposition(prometheus: PrometheusServer) -> None:
+    data = prometheus.query('up{job="llm-gateway"}')
+    assert [r["value"][1] for r in data["data"]["result"]] == ["1"]
+    targets = prometheus.get("/api/v1/targets")
+    health = [t["lastError"] for t in targets["data"]["activeTargets"]]
     assert health == [""]
 
 
@@ -301,20 +242,21 @@ ALL = all_queries()
 
 
 @pytest.mark.parametrize(("source", "expr"), ALL, ids=[s for s, _ in ALL])
-def test_query_evaluates_in_prometheus(prometheus: str, source: str, expr: str) -> None:
-    data = _get_json(f"{prometheus}/api/v1/query?query={urllib.parse.quote(expr)}")
+def test_query_evaluates_in_prometheus(prometheus: PrometheusServer, source: str,
+                                       expr: str) -> None:
+    data = prometheus.query(expr)
     assert data.get("status") == "success", f"{source}: {data.get('error')}\n{expr}"
     if source.startswith("gateway.json"):
         # With traffic on every metric, every panel must show something.
-        result = data["data"]["result"]  # type: ignore[index]
+        result = data["data"]["result"]
         assert result, f"{source}: no data\n{expr}"
         values = [float(r["value"][1]) for r in result]
         assert any(v == v for v in values), f"{source}: only NaN\n{expr}"
 
 
-def test_rules_load_in_prometheus_without_errors(prometheus: str) -> None:
-    data = _get_json(f"{prometheus}/api/v1/rules")
-    rules = [r for g in data["data"]["groups"] for r in g["rules"]]  # type: ignore[index]
+def test_rules_load_in_prometheus_without_errors(prometheus: PrometheusServer) -> None:
+    data = prometheus.get("/api/v1/rules")
+    rules = [r for g in data["data"]["groups"] for r in g["rules"]]
     assert {r["name"] for r in rules} >= REQUIRED_ALERTS
     broken = {r["name"]: r.get("lastError") for r in rules if r.get("health") == "err"}
     assert not broken

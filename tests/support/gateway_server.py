@@ -83,6 +83,18 @@ def test_config(kimi_url: str, anthropic_url: str, extra: str = "", *,
                 timeouts: str = "{connect_s: 2, total_s: 10, first_byte_s: 5, idle_s: 5}",
                 ) -> GatewayConfig:
     """The shipped config's shape, pointed at the emulators."""
+    text = test_config_text(kimi_url, anthropic_url, extra, kimi_key=kimi_key,
+                            anthropic_key=anthropic_key, rules=rules, keys=keys,
+                            timeouts=timeouts)
+    return parse_config(text, env or {})
+
+
+def test_config_text(kimi_url: str, anthropic_url: str, extra: str = "", *,
+                     kimi_key: str = "sk-emu-kimi", anthropic_key: str = "sk-ant-emu",
+                     rules: str | None = None, keys: str = "",
+                     timeouts: str = "{connect_s: 2, total_s: 10, first_byte_s: 5, idle_s: 5}",
+                     ) -> str:
+    """``test_config``'s YAML text, for a gateway run as a process (``GatewayProcess``)."""
     rules = rules or """
     - name: long-context
       when: {min_tokens: 150000}
@@ -130,4 +142,4 @@ routing:
 {keys}
 {extra}
 """
-    return parse_config(text, env or {})
+    return text

@@ -1,0 +1,136 @@
+"""gateway.logs: the redactor, the access record's fixed fields, both formats.
+
+Process-level behaviour (one line per request on a real server's stderr, no prompts,
+no secrets) is in tests/serve/; these pin the pieces with real ``logging`` records.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from gateway.logs import (
+    ACCESS_FIELDS,
+    HumanFormatter,
+    JsonFormatter,
+    Redactor,
+    access_record,
+    fallbacks,
+    setup_logging,
+)
+
+SECRET = "sk-unit-SECRET-123456"
+
+
+def record(msg: str = "request", *args: object, access: dict | None = None,
+           name: str = "gateway.access") -> logging.LogRecord:
+    rec = logging.LogRecord(name, logging.INFO, __file__, 1, msg, args or None, None)
+    if access is not None:
+        rec.access = access  # type: ignore[attr-defined]
+    return rec
+
+
+def test_scrub_replaces_every_secret_and_ignores_short_values() -> None:
+    r = Redactor([SECRET, "abc"])
+    assert r.scrub(f"key={SECRET}; again {SECRET}; abc") == "key=[redacted]; again [redacted]; abc"
+
+
+def test_a_secret_containing_another_is_replaced_whole() -> None:
+    r = Redactor(["sk-unit-1234", "sk-unit-1234-longer"])
+    assert r.scrub("x sk-unit-1234-longer y") == "x [redacted] y"
+
+
+def test_scrub_value_walks_nested_structures() -> None:
+    r = Redactor([SECRET])
+    value = {"a": [SECRET, {"b": f"pre {SECRET}"}], "n": 3, "t": (SECRET,)}
+    assert r.scrub_value(value) == {"a": ["[redacted]", {"b": "pre [redacted]"}], "n": 3,
+                                    "t": ["[redacted]"]}
+
+
+def test_json_escaped_spelling_is_redacted_too() -> None:
+    odd = 'sk-"quoted\\slash-9999'
+    line = JsonFormatter(Redactor([odd])).format(record(access={"error": f"bad key {odd}"}))
+    assert "quoted" not in line
+    assert json.loads(line)["error"] == "bad key [redacted]"
+
+
+def test_source_is_asked_again_so_reloaded_keys_are_redacted() -> None:
+    current = ["sk-first-key-0001"]
+    r = Redactor(source=lambda: current)
+    assert r.scrub("sk-first-key-0001") == "[redacted]"
+    current[:] = ["sk-second-key-0002"]  # what a config reload does to the source
+    assert r.scrub("sk-first-key-0001 sk-second-key-0002") == "sk-first-key-0001 [redacted]"
+
+
+def test_filter_redacts_formatted_messages() -> None:
+    r = Redactor([SECRET])
+    rec = record("connecting with %s", SECRET, name="gateway")
+    assert r.filter(rec) is True
+    assert rec.getMessage() == "connecting with [redacted]"
+
+
+@pytest.mark.parametrize(("attempts", "expected"), [
+    ([], 0),
+    ([{"model": "a", "status": 200}], 0),
+    ([{"model": "a", "error": "529"}, {"model": "b", "status": 200}], 1),
+    ([{"model": "a", "skipped": "circuit open"}, {"model": "b", "error": "5xx"},
+      {"model": "c", "status": 200}], 2),
+    ([{"model": "a", "error": "429"}, {"model": "a", "status": 200}], 0),  # a retry
+])
+def test_fallbacks_counts_moves_to_another_model(attempts: list, expected: int) -> None:
+    assert fallbacks(attempts) == expected
+
+
+def test_access_record_has_every_field_in_order_then_extras() -> None:
+    rec = access_record({"status": 401, "surface": "openai", "error": "bad key"})
+    assert list(rec)[:len(ACCESS_FIELDS)] == list(ACCESS_FIELDS)
+    assert rec["route"] is None and rec["attempts"] == [] and rec["fallbacks"] == 0
+    assert rec["error"] == "bad key"
+
+
+def test_json_line_has_time_level_logger_pid_and_the_record() -> None:
+    access = {"request_id": "r1", "status": 200, "attempts": [{"model": "m", "status": 200}],
+              "error": f"upstream said {SECRET}"}
+    out = json.loads(JsonFormatter(Redactor([SECRET])).format(record(access=access)))
+    assert list(out)[:4] == ["time", "level", "logger", "pid"]
+    assert out["logger"] == "gateway.access" and out["request_id"] == "r1"
+    assert out["error"] == "upstream said [redacted]"
+
+
+def test_human_line_summarises_the_request() -> None:
+    access = {"request_id": "r2", "status": 502, "surface": "openai", "key": "team-a",
+              "route": "default", "provider": None, "model": None, "cache": "bypass",
+              "attempts": [{"model": "a", "error": "5xx"}, {"model": "b", "error": "5xx"}],
+              "error": f"both failed ({SECRET})"}
+    line = HumanFormatter(Redactor([SECRET])).format(record(access=access))
+    assert not line.startswith("{")
+    assert "502 openai key=team-a route=default" in line
+    assert "attempts=2 fallbacks=1 id=r2" in line
+    assert "[redacted]" in line and SECRET not in line
+
+
+@pytest.fixture
+def restore_loggers() -> Iterator[None]:
+    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).propagate,
+                 logging.getLogger(n).level) for n in ("gateway", "uvicorn.error")}
+    yield
+    for name, (handlers, propagate, level) in saved.items():
+        logger = logging.getLogger(name)
+        logger.handlers[:], logger.propagate = handlers, propagate
+        logger.setLevel(level)
+
+
+def test_setup_logging_routes_gateway_and_uvicorn_errors(restore_loggers: None,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    setup_logging("info", "json", [SECRET])
+    logging.getLogger("gateway.access").info("request", extra={"access": {"status": 200}})
+    logging.getLogger("uvicorn.error").error("Exception in ASGI application %s", SECRET)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["logger"] for line in lines] == ["gateway.access", "uvicorn.error"]
+    assert lines[1]["message"] == "Exception in ASGI application [redacted]"
