@@ -40,8 +40,8 @@ _FORMAT = b"\x01"  # entry format version: zlib(orjson)
 
 
 def _normalize(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)  # beyond 64 bits orjson cannot write the int back: keep the float
     if isinstance(value, dict):
         return {k: _normalize(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -8,6 +8,10 @@
   (the gateway key's name, or ``cache.shared_namespace``), so tenants never share.
 - Only a response from the model the key names is stored (not a fallback's), and a
   stream only when it completed.
+- While Redis is unreachable the cache is bypassed (``x-gateway-cache: bypass``), also
+  for the request whose lookup found it gone; once Redis is due for a probe a lookup
+  tries it again, so the cache comes back without a restart even for keys without
+  limits (whose requests make no other store call).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from .cache import CachedResponse, ResponseCache, cache_key, is_cacheable
 from .config import CacheConfig
 from .proxy import Exchange
 from .stores import Store
+from .translate.usage import openai_usage
 
 MAX_TTL_S = 30 * 86400
 
@@ -42,13 +47,25 @@ class CacheLayer:
         if self.metrics is not None:
             self.metrics.cache_lookups.labels(result=result).inc()
 
+    def _store_down(self) -> bool:
+        """Redis is known to be unreachable (a ``ResilientStore`` after a failure)."""
+        return bool(getattr(self.store, "down", False))
+
+    def _store_skipped(self) -> bool:
+        """Down and not yet due for a probe: the next call would not even try Redis."""
+        will_try = getattr(self.store, "will_try_primary", None)
+        return self._store_down() and will_try is not None and not will_try()
+
+    def _bypass(self, ex: Exchange) -> None:
+        ex.cache = "bypass"
+        ex.cache_store = False
+        self._count("bypass")
+
     async def lookup(self, ex: Exchange, headers: Mapping[str, str]) -> CachedResponse | None:
         cfg = ex.snap.cfg.cache
         mode = cfg.mode if cfg.enabled else "off"
-        degraded = getattr(self.store, "degraded", False)
-        if mode == "off" or degraded or not is_cacheable(ex.body, mode):
-            ex.cache = "bypass"
-            self._count("bypass")
+        if mode == "off" or self._store_skipped() or not is_cacheable(ex.body, mode):
+            self._bypass(ex)
             return None
         cc = headers.get("cache-control", "").lower()
         assert ex.decision is not None
@@ -65,6 +82,11 @@ class CacheLayer:
             self._count("miss")
             return None
         hit = await self._cache(cfg).get(ex.cache_key)
+        if self._store_down():
+            # This lookup found Redis gone (or it still is): nothing was looked up and
+            # nothing will be stored, which is a bypass, not a miss.
+            self._bypass(ex)
+            return None
         if hit is None or hit.surface != ex.surface.name:
             self._count("miss")
             return None
@@ -79,6 +101,11 @@ class CacheLayer:
         if not self.store_wanted(ex) or ex.upstream_model != getattr(ex, "cache_model", None):
             return
         assert ex.decision is not None
+        if ex.surface.name == "openai" and not out.get("usage") and ex.usage.total:
+            # A stream assembled without include_usage has no usage chunk; a later
+            # non-stream hit (or a replay asking for usage) must still report it.
+            u = ex.usage
+            out = {**out, "usage": openai_usage(u.input, u.output, u.cached)}
         entry = CachedResponse(body=out, provider=ex.provider or "",
                                upstream_model=ex.upstream_model or "", route=ex.decision.rule,
                                surface=ex.surface.name, created=time.time())

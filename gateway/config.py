@@ -187,6 +187,12 @@ class CacheConfig(_Strict):
     enabled: bool = True
     ttl_s: int = Field(3600, ge=1)
     mode: Literal["deterministic", "all", "off"] = "deterministic"
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: Any) -> Any:
+        # YAML 1.1 reads an unquoted `off` as false.
+        return "off" if v is False else v
     max_entry_bytes: int = Field(1_048_576, ge=1024)
     # Tenants sharing one namespace share entries; default: each key is its own tenant.
     shared_namespace: str | None = None

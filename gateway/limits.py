@@ -3,7 +3,10 @@
 The estimate a request is admitted on is prompt tokens plus requested output (the
 model's ``default_max_tokens`` when the request names none) on the first candidate,
 and its cost at that model's prices; both are reconciled with the real usage when
-the response or stream ends.
+the response or stream ends (``settled_tokens`` says with what). A provider's quota
+is charged per attempt on that model's estimate; the attempt that served the request
+is reconciled the same way, failed attempts keep their estimate (the provider may
+well have spent it).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 from .errors import RateLimited
 from .proxy import Exchange
-from .ratelimit import Admission, KeyLimits, ProviderQuota, RateLimiter
+from .ratelimit import Admission, KeyLimits, ProviderAdmission, ProviderQuota, RateLimiter
 from .routing import requested_output
 from .stores import Store
 
@@ -26,12 +29,35 @@ def estimate(ex: Exchange) -> tuple[int, float]:
     return f.tokens + out, cost
 
 
+def settled_tokens(ex: Exchange) -> int | None:
+    """The tokens an ended exchange really used, or None to keep the estimate.
+
+    A cache hit and a request no upstream served used nothing (refunded). A served
+    request whose upstream never reported output (a stream the client left or the
+    upstream cut before its usage event, a client gone mid-request) keeps its
+    estimate: the provider spent tokens nobody counted, and a refund would let a
+    client that hangs up early use tokens for free.
+    """
+    if ex.cache == "hit":
+        return 0
+    if ex.status == 499:
+        return None
+    if ex.provider is None:
+        return 0
+    if ex.usage.output == 0:
+        return None
+    return ex.usage.total
+
+
 class Limits:
     def __init__(self, store: Store, metrics: Any = None) -> None:
         self.store = store
         self.limiter = RateLimiter(store)
         self.metrics = metrics
         self._quotas: dict[tuple[str, int | None, int | None], ProviderQuota] = {}
+        # Provider quota charges of exchanges in flight, settled by ``settle_quotas``
+        # (keyed by id; the exchange itself is kept so the id cannot be reused).
+        self._held: dict[int, tuple[Exchange, list[tuple[str, ProviderAdmission]]]] = {}
 
     async def admit(self, ex: Exchange) -> Admission | None:
         caller = ex.caller
@@ -61,6 +87,19 @@ class Limits:
         if q is None:
             q = self._quotas[k] = ProviderQuota(self.store, provider, rpm=p.rpm, tpm=p.tpm)
         return q
+
+    def hold_quota(self, ex: Exchange, provider: str, adm: ProviderAdmission) -> None:
+        """Remember an attempt's quota charge until the exchange ends."""
+        self._held.setdefault(id(ex), (ex, []))[1].append((provider, adm))
+
+    async def settle_quotas(self, ex: Exchange, used: int | None) -> None:
+        """Reconcile the charge of the attempt that served ``ex`` with ``used``."""
+        held = self._held.pop(id(ex), None)
+        if held is None or used is None or ex.provider is None or ex.cache == "hit":
+            return
+        served = [adm for provider, adm in held[1] if provider == ex.provider]
+        if served:
+            await served[-1].reconcile(used)
 
     def count_quota_rejection(self, e: RateLimited) -> None:
         if self.metrics is not None:

@@ -138,7 +138,13 @@ class Engine:
                 i += 1
                 continue
             tried += 1
-            err = yield alias, model, client
+            try:
+                err = yield alias, model, client
+            except GeneratorExit:
+                # The caller stopped mid-attempt (served, client gone, cancelled): a
+                # half-open probe without a verdict must not keep the circuit shut.
+                breaker.release_probe()
+                raise
             if err is None:
                 return
             last_alias_retry = (i == len(cands) - 1)
@@ -176,11 +182,13 @@ class Engine:
             return None
         f = ex.features
         try:
-            await q.admit(f.tokens + requested_output(f, model) if f is not None else 0)
+            adm = await q.admit(f.tokens + requested_output(f, model) if f is not None else 0)
         except RateLimited as e:
             self.limits.count_quota_rejection(e)
             ex.attempts.append({"model": alias, "skipped": "provider quota exhausted"})
             return e
+        # Reconciled with the real usage when the exchange ends (Services.finish).
+        self.limits.hold_quota(ex, model.provider, adm)
         return None
 
     def _observe_attempt(self, model: ModelConfig, seconds: float) -> None:
@@ -331,6 +339,7 @@ class Engine:
                 yield first
             while not tr.finished:
                 if cut.expired:
+                    cut.absorb_cancel()  # a cancel the upstream read swallowed, if any
                     raise GatewayError(drain.message(), status=503, code="shutting_down")
                 cut.waiting = True  # only here may the drain cancel this task
                 try:

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 
 from .errors import RateLimited, StoreUnavailable
 from .stores.base import RateCheck, RateDecision, Store, StoreError
@@ -49,7 +50,7 @@ def rate_headers(decision: RateDecision | None) -> dict[str, str]:
         suffix = _HEADER_SUFFIX.get(st.name)
         if suffix:
             headers[f"x-ratelimit-limit-{suffix}"] = str(int(st.limit))
-            headers[f"x-ratelimit-remaining-{suffix}"] = str(int(math.floor(st.remaining + 1e-9)))
+            headers[f"x-ratelimit-remaining-{suffix}"] = str(math.floor(st.remaining + 1e-9))
             headers[f"x-ratelimit-reset-{suffix}"] = fmt_duration(st.reset_s)
     return headers
 
@@ -140,18 +141,22 @@ class Admission:
             return
         self._reconciled = True
         now = self._clock() if self._clock else None
-        try:
-            if self.limits.tpm and actual_tokens != self.est_tokens:
-                await self.store.rate_adjust(self.bucket, "tpm", self.limits.tpm, MINUTE,
-                                             actual_tokens - self.est_tokens, now)
-            if self.limits.budget_usd_per_day and actual_cost_usd != self.est_cost_usd:
-                await self.store.rate_adjust(self.bucket, "budget_usd",
-                                             self.limits.budget_usd_per_day, DAY,
-                                             actual_cost_usd - self.est_cost_usd, now,
-                                             kind="fixed")
-        except (StoreError, StoreUnavailable) as exc:
-            # The response is already served; a lost correction is not worth a 5xx.
-            log.warning("rate reconcile for %s lost: %s", self.bucket, exc)
+        fixes: list[Awaitable[object]] = []
+        if self.limits.tpm and actual_tokens != self.est_tokens:
+            fixes.append(self.store.rate_adjust(self.bucket, "tpm", self.limits.tpm, MINUTE,
+                                                actual_tokens - self.est_tokens, now))
+        if self.limits.budget_usd_per_day and actual_cost_usd != self.est_cost_usd:
+            fixes.append(self.store.rate_adjust(self.bucket, "budget_usd",
+                                                self.limits.budget_usd_per_day, DAY,
+                                                actual_cost_usd - self.est_cost_usd, now,
+                                                kind="fixed"))
+        # Side by side: the request waits for one store round-trip, not one per limit.
+        for res in await asyncio.gather(*fixes, return_exceptions=True):
+            if isinstance(res, (StoreError, StoreUnavailable)):
+                # The response is already served; a lost correction is not worth a 5xx.
+                log.warning("rate reconcile for %s lost: %s", self.bucket, res)
+            elif isinstance(res, BaseException):
+                raise res
 
     async def refresh(self, ttl_s: float) -> bool:
         """Extend the slot's TTL (long streams)."""
@@ -167,7 +172,7 @@ class Admission:
         self._released = True
         await _release_quietly(self.store, self.bucket, self.slot_id or "")
 
-    async def __aenter__(self) -> "Admission":
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
@@ -239,7 +244,7 @@ class RateLimiter:
 
 
 class ProviderAdmission:
-    def __init__(self, quota: "ProviderQuota", decision: RateDecision, est_tokens: int) -> None:
+    def __init__(self, quota: ProviderQuota, decision: RateDecision, est_tokens: int) -> None:
         self.quota, self.decision, self.est_tokens = quota, decision, est_tokens
         self._reconciled = False
 

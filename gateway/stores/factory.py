@@ -47,6 +47,10 @@ def build_store(cfg: RedisConfig, env_url: str = "", *, metrics: Any = None) -> 
     if not url:
         return MemoryStore()
     primary: Any = RedisStore.from_url(url, timeout_s=cfg.timeout_ms / 1000)
+    on_change: Callable[[bool], None] | None = None
     if metrics is not None:
         primary = _TimedRedis(primary, metrics)
-    return ResilientStore(primary, MemoryStore(), on_error=cfg.on_error)
+        gauge = metrics.store_degraded
+        # Set when Redis is lost or back, not only when /readyz happens to be polled.
+        on_change = lambda degraded: gauge.set(1 if degraded else 0)
+    return ResilientStore(primary, MemoryStore(), on_error=cfg.on_error, on_change=on_change)

@@ -8,9 +8,14 @@
 -- ARGV[1]   now in seconds, or '' to use the server clock (TIME): every replica
 --           then shares one clock, so client clock skew cannot widen a limit.
 -- ARGV[2]   'acquire' | 'peek' (decide, write nothing) | 'adjust' (add cost as delta)
--- ARGV[3..] four per key: limit, period_s, cost (or delta), kind ('gcra' | 'fixed')
+-- ARGV[3]   not_after: server time after which the caller has given up, or ''.
+--           A call that reaches Redis later (it was hung, e.g. SIGSTOPped, and the
+--           command sat in its socket) writes nothing: the caller already served the
+--           request from its fallback, so charging it here would count it twice.
+-- ARGV[4..] four per key: limit, period_s, cost (or delta), kind ('gcra' | 'fixed')
 -- Returns   {allowed, limited_index (0 = none), retry_after, remaining_i, reset_i ...}
---           as strings: Lua numbers would be truncated to integers in the reply.
+--           as strings: Lua numbers would be truncated to integers in the reply;
+--           'stale' when not_after has passed.
 local function num(x) return string.format('%.17g', x) end
 
 local now
@@ -21,6 +26,9 @@ else
   now = tonumber(ARGV[1])
 end
 local mode = ARGV[2]
+if ARGV[3] ~= '' and now > tonumber(ARGV[3]) then
+  return 'stale'
+end
 
 local function fits(level, cost, limit)
   return level + cost <= limit + 1e-9 * math.max(1, limit)
@@ -29,7 +37,7 @@ end
 local lim, per, cost, kind, level, ts = {}, {}, {}, {}, {}, {}
 local allowed, worst_i, worst_wait = true, 0, 0
 for i = 1, #KEYS do
-  local b = 3 + (i - 1) * 4
+  local b = 4 + (i - 1) * 4
   lim[i], per[i], cost[i], kind[i] =
     tonumber(ARGV[b]), tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), ARGV[b + 3]
   local st = redis.call('HMGET', KEYS[i], 'l', 't')

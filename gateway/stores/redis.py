@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any, TypeVar
@@ -69,6 +70,12 @@ class _Script:
 
 _RATE = _Script("rate")
 _SLOT = _Script("slot")
+_TIME = "return redis.call('TIME')"
+# How long a measured server clock offset is trusted, and how long before the
+# caller's own deadline a call stops writing: more than the offset's measurement
+# error, so a call that runs after the caller gave up never writes. (One that runs
+# in that last moment answers 'stale' and counts as a failed call.)
+OFFSET_TTL_S, FENCE_MARGIN_S = 60.0, 0.05
 
 
 def _f(x: bytes | str) -> float:
@@ -79,19 +86,25 @@ class RedisStore:
     backend = "redis"
 
     def __init__(self, client: aioredis.Redis | RedisCluster, *, prefix: str = "gw:",
-                 deadline_s: float = 0.5, cluster: bool = False) -> None:
+                 deadline_s: float = 0.5, cluster: bool = False,
+                 read_timeout_s: float | None = None) -> None:
         self._r: Any = client
         self.prefix = prefix
         self.cluster = cluster
         # Hard cap on one operation, including a reconnect: socket timeouts alone
         # could add up (connect + handshake + command) on a half-dead server.
         self.deadline_s = deadline_s
+        # The client's socket timeout: a reply not read within it is given up on.
+        self.read_timeout_s = read_timeout_s or deadline_s
         self._loaded: set[str] = set()
+        self._offset: float | None = None  # server clock - local clock, seconds
+        self._offset_until = 0.0
+        self._offset_task: asyncio.Future[float] | None = None
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 0.25, deadline_s: float | None = None,
                  max_connections: int = 64, prefix: str = "gw:",
-                 **redis_kwargs: Any) -> "RedisStore":
+                 **redis_kwargs: Any) -> RedisStore:
         """``redis_kwargs`` go to redis-py unchanged (``ssl_ca_certs``, ``ssl_certfile``,
         ``ssl_keyfile``, ``ssl_cert_reqs``, ``password``, ``client_name`` ...)."""
         plain, cluster = parse_store_url(url)
@@ -113,7 +126,8 @@ class RedisStore:
                 plain, max_connections=max_connections, timeout=timeout_s, **opts)
             client = aioredis.Redis.from_pool(pool)
         return cls(client, prefix=prefix, cluster=cluster,
-                   deadline_s=deadline_s if deadline_s is not None else 2 * timeout_s)
+                   deadline_s=deadline_s if deadline_s is not None else 2 * timeout_s,
+                   read_timeout_s=opts["socket_timeout"])
 
     @property
     def client(self) -> Any:
@@ -127,18 +141,64 @@ class RedisStore:
         except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             raise StoreError(f"redis {type(exc).__name__}: {exc}") from exc
 
-    async def _eval(self, script: _Script, keys: list[str], args: list[Any]) -> Any:
+    async def _eval(self, script: _Script, keys: list[str], args: list[Any], *,
+                    fence_at: int | None = None) -> Any:
+        """EVALSHA ``script``. ``fence_at``: the index in ``args`` that gets the server
+        time after which the call must not write (see ``_fence``)."""
+        gives_up_at = time.time() + self.deadline_s
+
+        async def evalsha() -> Any:
+            if fence_at is not None:
+                args[fence_at] = await self._fence(gives_up_at)
+            return await self._r.evalsha(script.sha, len(keys), *keys, *args)
+
         async def run() -> Any:
             if script.name not in self._loaded:
                 await self._r.script_load(script.text)  # every primary, on a cluster
                 self._loaded.add(script.name)
             try:
-                return await self._r.evalsha(script.sha, len(keys), *keys, *args)
+                return await evalsha()
             except NoScriptError:
                 # The server lost its script cache (restart, failover, SCRIPT FLUSH).
                 await self._r.script_load(script.text)
-                return await self._r.evalsha(script.sha, len(keys), *keys, *args)
+                return await evalsha()
         return await self._call(run)
+
+    async def _fence(self, gives_up_at: float) -> str:
+        """The server time after which this call's caller has given up waiting.
+
+        A hung Redis (SIGSTOP, a stall) keeps the commands sent to it in its socket
+        and runs them when it wakes, long after we timed out and served the request
+        from the fallback: the scripts refuse to write past this time, so such a
+        request is neither counted twice nor left holding a concurrency slot. The
+        caller gives up at the call's deadline or when the reply is not read within
+        the socket timeout of sending, whichever comes first.
+        """
+        offset = self._offset
+        if offset is None or time.monotonic() >= self._offset_until:
+            # One measurement at a time, shared by every call that needs it (a burst
+            # at start-up must not open a connection each just to read the clock).
+            if self._offset_task is None or self._offset_task.done():
+                self._offset_task = asyncio.ensure_future(self._measure_offset())
+                self._offset_task.add_done_callback(
+                    lambda t: t.cancelled() or t.exception())  # retrieved, never "lost"
+            if offset is None:
+                offset = await asyncio.shield(self._offset_task)
+        local = min(gives_up_at, time.time() + self.read_timeout_s)
+        return repr(local + offset - FENCE_MARGIN_S)
+
+    async def _measure_offset(self) -> float:
+        """Server clock minus local clock, within half a round-trip."""
+        async with asyncio.timeout(self.deadline_s):
+            for _ in range(2):  # again if the first sample paid for a (re)connect
+                t0 = time.time()
+                sec, usec = await self._r.eval(_TIME, 0)
+                t1 = time.time()
+                offset = int(sec) + int(usec) / 1e6 - (t0 + t1) / 2
+                if t1 - t0 < 0.005:
+                    break
+        self._offset, self._offset_until = offset, time.monotonic() + OFFSET_TTL_S
+        return offset
 
     def rate_key(self, bucket_key: str, name: str) -> str:
         return f"{self.prefix}{{{bucket_key}}}:rl:{name}"
@@ -158,10 +218,13 @@ class RedisStore:
                            now: float | None = None, *, consume: bool = True) -> RateDecision:
         if not checks:
             return RateDecision(True)
-        args: list[Any] = [self._now_arg(now), "acquire" if consume else "peek"]
+        args: list[Any] = [self._now_arg(now), "acquire" if consume else "peek", ""]
         for c in checks:
             args += [repr(float(c.limit)), repr(float(c.period_s)), repr(float(c.cost)), c.kind]
-        out = await self._eval(_RATE, [self.rate_key(bucket_key, c.name) for c in checks], args)
+        out = await self._eval(_RATE, [self.rate_key(bucket_key, c.name) for c in checks], args,
+                               fence_at=2 if consume and now is None else None)
+        if out in (b"stale", "stale"):
+            raise StoreError("redis ran the rate check after its deadline; nothing charged")
         allowed, worst = out[0] in (b"1", "1"), int(out[1])
         states = [LimitState(c.name, c.limit, _f(out[3 + 2 * i]), _f(out[4 + 2 * i]))
                   for i, c in enumerate(checks)]
@@ -171,7 +234,8 @@ class RedisStore:
     async def rate_adjust(self, bucket_key: str, name: str, limit: float, period_s: float,
                           delta: float, now: float | None = None, *,
                           kind: RateKind = "gcra") -> LimitState:
-        args = [self._now_arg(now), "adjust", repr(float(limit)), repr(float(period_s)),
+        # Not fenced: a late correction still belongs to the bucket it corrects.
+        args = [self._now_arg(now), "adjust", "", repr(float(limit)), repr(float(period_s)),
                 repr(float(delta)), kind]
         out = await self._eval(_RATE, [self.rate_key(bucket_key, name)], args)
         return LimitState(name, limit, _f(out[3]), _f(out[4]))
@@ -181,7 +245,9 @@ class RedisStore:
                            now: float | None = None) -> bool:
         out = await self._eval(_SLOT, [self.slot_key(key)],
                                [self._now_arg(now), "acquire", slot_id, repr(float(ttl_s)),
-                                int(limit)])
+                                int(limit), ""], fence_at=5 if now is None else None)
+        if int(out) == -1:
+            raise StoreError("redis ran the slot acquire after its deadline; no slot taken")
         return int(out) == 1
 
     async def slot_refresh(self, key: str, slot_id: str, ttl_s: float,

@@ -11,12 +11,14 @@ per back-off period, not one per request). The first success switches back: no
 restart needed. Rate state is not copied between the two; each keeps its own.
 
 A concurrency slot is released where it was acquired (the store remembers which).
-Releasing or refreshing a slot never raises: a slot we cannot release in Redis
-expires with its TTL, and failing an already-served response over it helps nobody.
+Releasing or refreshing a slot never raises: failing an already-served response over
+it helps nobody. A Redis slot that cannot be released now (Redis down or hung) is
+released as soon as Redis answers again, so it does not block its key until its TTL.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -30,6 +32,7 @@ from .redis import RedisStore
 log = logging.getLogger("gateway.stores")
 T = TypeVar("T")
 OnError = Literal["fail_open", "fail_closed"]
+MAX_PENDING_RELEASES = 10_000  # beyond that, the slots' TTL frees them
 
 
 class ResilientStore:
@@ -37,7 +40,9 @@ class ResilientStore:
 
     def __init__(self, primary: RedisStore, fallback: MemoryStore | None = None, *,
                  on_error: OnError = "fail_open", retry_after_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_change: Callable[[bool], None] | None = None) -> None:
+        """``on_change(degraded)`` is called when Redis is lost or back (metrics)."""
         if on_error not in ("fail_open", "fail_closed"):
             raise ValueError(f"on_error must be fail_open or fail_closed, not {on_error!r}")
         self.primary = primary
@@ -50,6 +55,11 @@ class ResilientStore:
         self._retry_at = 0.0
         self._error: str | None = None
         self._slot_home: dict[tuple[str, str], Literal["primary", "fallback"]] = {}
+        self._on_change = on_change
+        # Redis slots whose release failed: (key, slot_id), in order, released when
+        # Redis is back. A dict is an ordered set.
+        self._pending_releases: dict[tuple[str, str], None] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- state -----------------------------------------------------------------
     @property
@@ -57,23 +67,56 @@ class ResilientStore:
         """True while requests are served from the in-process fallback."""
         return self._down and self.on_error == "fail_open"
 
+    @property
+    def down(self) -> bool:
+        """True from a failed Redis call until one succeeds again (either mode)."""
+        return self._down
+
+    def will_try_primary(self) -> bool:
+        """Would the next call go to Redis (up, or due for a probe)?"""
+        return self._primary_usable()
+
     def status(self) -> dict[str, object]:
         """For /readyz; no I/O (``ping()`` probes)."""
         return {"store": "redis", "ok": not self._down, "degraded": self.degraded,
                 "error": self._error, "on_error": self.on_error}
 
     def _mark_down(self, exc: StoreError) -> None:
-        if not self._down:
+        was_down = self._down
+        if not was_down:
             log.warning("redis store unavailable (%s): %s", self.on_error, exc)
         self._down = True
         self._error = str(exc)
         self._retry_at = self._clock() + self.retry_after_s
+        if not was_down and self._on_change is not None:
+            self._on_change(self.degraded)
 
     def _mark_up(self) -> None:
-        if self._down:
+        was_down = self._down
+        if was_down:
             log.warning("redis store reachable again; leaving degraded mode")
         self._down = False
         self._error = None
+        if was_down and self._on_change is not None:
+            self._on_change(False)
+        if was_down and self._pending_releases:
+            task = asyncio.get_running_loop().create_task(self._release_pending())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _defer_release(self, key: str, slot_id: str) -> None:
+        if len(self._pending_releases) < MAX_PENDING_RELEASES:
+            self._pending_releases[(key, slot_id)] = None
+
+    async def _release_pending(self) -> None:
+        while self._pending_releases and not self._down:
+            key, slot_id = next(iter(self._pending_releases))
+            try:
+                await self.primary.slot_release(key, slot_id)
+            except StoreError as exc:
+                self._mark_down(exc)  # kept: tried again when Redis is back
+                return
+            self._pending_releases.pop((key, slot_id), None)
 
     def _primary_usable(self) -> bool:
         return not self._down or (self._clock() >= self._retry_at and not self._probing)
@@ -159,10 +202,12 @@ class ResilientStore:
         if home == "fallback":
             return await self.fallback.slot_release(key, slot_id)
         if not self._primary_usable():
-            return False  # lives in Redis; its TTL will free it
+            self._defer_release(key, slot_id)  # lives in Redis: freed when it is back
+            return False
         try:
             released = await self.primary.slot_release(key, slot_id)
         except StoreError as exc:
+            self._defer_release(key, slot_id)
             self._mark_down(exc)
             return False
         self._mark_up()

@@ -5,7 +5,11 @@
 -- ARGV[1]  now in seconds, or '' to use the server clock (TIME)
 -- ARGV[2]  'acquire' | 'refresh' | 'count'
 -- ARGV[3]  slot_id   ARGV[4] ttl_s   ARGV[5] limit (acquire only)
--- Returns  1/0 for acquire and refresh, the number of live slots for count.
+-- ARGV[6]  not_after: server time after which the caller has given up, or ''. A late
+--          acquire (Redis was hung while the command waited in its socket) takes no
+--          slot: nobody would ever release it, and it would block the key for a TTL.
+-- Returns  1/0 for acquire and refresh, the number of live slots for count, -1 when
+--          not_after has passed.
 local function num(x) return string.format('%.17g', x) end
 
 local now
@@ -16,6 +20,9 @@ else
   now = tonumber(ARGV[1])
 end
 local key, mode = KEYS[1], ARGV[2]
+if ARGV[6] and ARGV[6] ~= '' and now > tonumber(ARGV[6]) then
+  return -1
+end
 
 if mode == 'count' then
   return redis.call('ZCOUNT', key, '(' .. num(now), '+inf')

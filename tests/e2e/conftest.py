@@ -38,3 +38,9 @@ def own_redis() -> Iterator[RedisServer]:
     """A server this test may kill, pause or restart."""
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """Run a test on the memory store and on the shared Redis: REDIS_URL or ''."""
+    return "" if request.param == "memory" else request.getfixturevalue("redis_server").url

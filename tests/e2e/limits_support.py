@@ -50,6 +50,14 @@ def wait_until(pred: Callable[[], Any], timeout: float = 5.0, step: float = 0.02
         time.sleep(step)
 
 
+def requests_done(gw: Any) -> int:
+    """Requests whose bookkeeping (reconcile, release, metrics, log) has finished, read
+    from an in-thread gateway's ``gateway_requests_total``."""
+    text = gw.metrics.render()[0].decode()
+    return sum(int(float(fam.split()[-1])) for fam in text.splitlines()
+               if fam.startswith("gateway_requests_total{"))
+
+
 def slot_key(tenant: str) -> str:
     """The concurrency slot set of a key (see gateway/stores/README.md)."""
     return f"gw:{{t:{tenant}}}:slots"
@@ -64,9 +72,10 @@ def redis_client(url: str) -> Any:
 
 
 def process_config(kimi_url: str, claude_url: str, *, keys: str = "", extra: str = "",
-                   redis_url: str = "", on_error: str = "fail_open") -> str:
-    """YAML for a ``GatewayProcess``: the shape of ``test_config``, pointed at the
-    emulators and the given Redis."""
+                   redis_url: str = "", on_error: str = "fail_open",
+                   kimi_limits: str = "{}") -> str:
+    """YAML for a ``GatewayProcess`` (or ``parse_config``): the shape of ``test_config``,
+    pointed at the emulators and the given Redis; ``kimi_limits`` is Kimi's quota."""
     return f"""
 server: {{graceful_shutdown_s: 1}}
 redis: {{url: "{redis_url}", on_error: {on_error}, timeout_ms: 250}}
@@ -75,6 +84,7 @@ providers:
     type: openai
     base_url: {kimi_url}/v1
     api_key: sk-emu-kimi
+    limits: {kimi_limits}
     timeouts: {{connect_s: 2, total_s: 10, first_byte_s: 5, idle_s: 5}}
   claude:
     type: anthropic

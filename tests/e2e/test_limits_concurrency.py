@@ -8,13 +8,16 @@ import pytest
 
 from tests.e2e.limits_support import keys_yaml, oai, wait_until
 
-LONG = " ".join(f"w{i}" for i in range(40))  # a 40-word echo: a stream we can hold open
+# At 0.1 s between events a 60-word echo streams for ~6 s (held open unless the
+# client leaves), a 10-word one for ~1 s.
+LONG = " ".join(f"w{i}" for i in range(60))
+SHORT = " ".join(f"s{i}" for i in range(10))
 
 
 @pytest.fixture(params=["memory", "redis"])
 def gw(request: pytest.FixtureRequest, make_gateway, claude):
     url = "" if request.param == "memory" else request.getfixturevalue("redis_server").url
-    claude.control.chunk_delay = 0.1  # ~4 s per stream unless the client leaves early
+    claude.control.chunk_delay = 0.1
     return make_gateway(keys=keys_yaml(a="{concurrency: 2}"), redis_url=url)
 
 
@@ -22,9 +25,9 @@ def in_flight(gw) -> int:
     return gw.call(gw.app.state.svc.limits.limiter.in_flight("a"))
 
 
-def open_stream(gw):
+def open_stream(gw, text: str = LONG):
     stream = oai(gw).chat.completions.create(
-        model="claude-opus", messages=[{"role": "user", "content": LONG}], stream=True)
+        model="claude-opus", messages=[{"role": "user", "content": text}], stream=True)
     it = iter(stream)
     next(it)  # headers and the first chunk are here: the slot is held
     return stream, it
@@ -42,29 +45,27 @@ def assert_full(gw) -> None:
 
 
 def test_open_streams_hold_slots_and_every_ending_frees_one(gw, claude):
-    s1, it1 = open_stream(gw)
+    _s1, it1 = open_stream(gw, SHORT)
     s2, _ = open_stream(gw)
     assert in_flight(gw) == 2
     assert_full(gw)
     assert in_flight(gw) == 2  # the refused request held nothing
 
+    # a stream read to its end
+    text = "".join(c.choices[0].delta.content or "" for c in it1 if c.choices)
+    assert "s9" in text
+    assert wait_until(lambda: in_flight(gw) == 1)
+    s3, _ = open_stream(gw)
+    assert_full(gw)
+
     # client disconnect mid-stream
     s2.close()
     assert wait_until(lambda: in_flight(gw) == 1)
-    s3, it3 = open_stream(gw)
-    assert_full(gw)
-
-    # a stream read to its end
-    text = "".join(c.choices[0].delta.content or "" for c in it1 if c.choices)
-    assert "w39" in text
-    assert wait_until(lambda: in_flight(gw) == 1)
 
     # a stream the upstream cuts: the client gets an error event, the slot comes back
-    claude.control.chunk_delay = 0
     claude.control.fault_next("reset_mid_stream", after_chunks=2)
     with pytest.raises(openai.APIError):
-        for _ in oai(gw).chat.completions.create(
-                model="claude-opus", messages=[{"role": "user", "content": LONG}], stream=True):
+        for _ in open_stream(gw, SHORT)[1]:
             pass
     assert wait_until(lambda: in_flight(gw) == 1)
     s3.close()
@@ -74,7 +75,7 @@ def test_open_streams_hold_slots_and_every_ending_frees_one(gw, claude):
 
 def test_errors_release_the_slot(gw, claude):
     # upstream refuses before any byte: a 5xx the client sees as an error
-    claude.control.fail_next(500, times=3)
+    claude.control.fail_next(500, times=2)  # one per request: a pinned model
     with pytest.raises(openai.APIStatusError):
         oai(gw).chat.completions.create(model="claude-opus", stream=True,
                                         messages=[{"role": "user", "content": "fail"}])
@@ -84,12 +85,12 @@ def test_errors_release_the_slot(gw, claude):
     assert in_flight(gw) == 0
     # the client gives up while the upstream has not answered yet
     claude.control.fault_next("stall_before", seconds=1.0)
-    with pytest.raises(httpx.ReadTimeout):
-        with httpx.stream("POST", gw.url + "/v1/chat/completions", timeout=0.3,
-                          headers={"authorization": "Bearer ka"},
-                          json={"model": "claude-opus", "stream": True,
-                                "messages": [{"role": "user", "content": "slow"}]}) as r:
-            r.read()
+    with pytest.raises(httpx.ReadTimeout), httpx.stream(
+            "POST", gw.url + "/v1/chat/completions", timeout=0.3,
+            headers={"authorization": "Bearer ka"},
+            json={"model": "claude-opus", "stream": True,
+                  "messages": [{"role": "user", "content": "slow"}]}) as r:
+        r.read()
     assert wait_until(lambda: in_flight(gw) == 0 and claude.control.active_streams == 0)
     # both slots are usable again
     s1, _ = open_stream(gw)

@@ -13,10 +13,6 @@ RATE_HEADERS = ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
                 "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens")
 
 
-@pytest.fixture(params=["memory", "redis"])
-def store_url(request: pytest.FixtureRequest) -> str:
-    return "" if request.param == "memory" else request.getfixturevalue("redis_server").url
-
 
 def test_exactly_n_then_429_with_openai_shape(make_gateway, claude, store_url):
     gw = make_gateway(keys=keys_yaml(a="{rpm: 5, tpm: 100000}"), redis_url=store_url)

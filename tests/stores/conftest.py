@@ -58,8 +58,10 @@ async def _make(kind: str, request: pytest.FixtureRequest) -> Store:
     if kind == "memory":
         return MemoryStore()
     if kind == "redis":
-        return RedisStore.from_url(request.getfixturevalue("redis_server").url)
-    return RedisStore.from_url(request.getfixturevalue("redis_cluster").store_url)
+        # Behaviour tests: a generous timeout so a loaded CI machine does not turn a slow
+        # call into a failure; the fault tests build their stores with short ones.
+        return RedisStore.from_url(request.getfixturevalue("redis_server").url, timeout_s=2.0)
+    return RedisStore.from_url(request.getfixturevalue("redis_cluster").store_url, timeout_s=2.0)
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -78,7 +78,7 @@ async def test_noscript_recovery_on_cluster(redis_cluster: RedisCluster, bucket:
 
 async def test_key_layout_shares_one_cluster_slot(redis_cluster: RedisCluster,
                                                   bucket: str) -> None:
-    store = RedisStore.from_url(redis_cluster.store_url)
+    store = RedisStore.from_url(redis_cluster.store_url, timeout_s=2.0)
     names = [store.rate_key(bucket, "rpm"), store.rate_key(bucket, "tpm"),
              store.rate_key(bucket, "budget_usd"), store.slot_key(bucket)]
     assert names[0] == f"gw:{{{bucket}}}:rl:rpm" and names[3] == f"gw:{{{bucket}}}:slots"
