@@ -204,7 +204,7 @@ class ServerConfig(_Strict):
     body_timeout_s: float = Field(30.0, gt=0)
     graceful_shutdown_s: float = Field(30.0, ge=0)
     # Routes that answer without a key when keys are configured.
-    public_paths: list[str] = ["/healthz", "/readyz", "/metrics"]
+    public_paths: list[str] = ["/healthz", "/readyz", "/metrics", "/openapi.json"]
     max_attempts: int = Field(3, ge=1, le=10)
     # No new attempt (fallback or retry) starts after this long since the request came.
     attempts_deadline_s: float = Field(120.0, gt=0)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .errors import BadRequest, GatewayError, PayloadTooLarge, RequestTimeout
 
@@ -30,7 +31,46 @@ def request_id(headers: Mapping[str, str]) -> str:
 
 
 class ClientGone(Exception):
-    """The client disconnected while sending its body."""
+    """The client disconnected (while sending its body, or while we waited upstream)."""
+
+
+T = TypeVar("T")
+
+
+async def _disconnected(request: Request) -> None:
+    # Once the body has been read, the server's receive() only returns when the
+    # client goes away (``http.disconnect``).
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
+    """Await ``work`` (the body must have been read), but if the client disconnects
+    first, cancel it and raise ``ClientGone``.
+
+    The server does not cancel a handler whose client left; without this a request
+    waiting for a slow upstream would keep the upstream call, its connection and the
+    key's concurrency slot until the upstream answered or timed out (``total_s``,
+    600 s by default). Cancelling ``work`` runs its own cleanup (the engine closes
+    the upstream response), and the caller's ``finally`` releases the slot.
+    """
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        raise ClientGone()
+    finally:
+        gone.cancel()
+        if not task.done():  # we are being cancelled ourselves: take the work with us
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 async def read_body(request: Request, max_bytes: int, timeout_s: float) -> bytes:
@@ -87,3 +127,64 @@ def error_response(err: GatewayError, surface: str, headers: Mapping[str, str] |
     if surface == "anthropic" and "x-request-id" in h:
         body["request_id"] = h["x-request-id"]
     return json_response(body, status, h)
+
+
+MAX_HEADER_BYTES = 64 * 1024
+
+
+class HeaderLimitedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bound on the request head (431 beyond it).
+
+    uvicorn limits the head only with h11 (``h11_max_incomplete_event_size``); with
+    httptools a client can send megabytes of headers, all buffered, per connection.
+    Here the head (request line and headers, up to the blank line) is measured as it
+    arrives, before the parser sees it, and past ``MAX_HEADER_BYTES`` the connection
+    gets a 431 and is closed. ``gateway serve`` passes it to uvicorn as
+    ``http="gateway.http:HeaderLimitedHttpTools"``.
+    """
+
+    max_header_bytes = MAX_HEADER_BYTES
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = True  # waiting for (the rest of) a request head
+        self._head_bytes = 0
+        self._tail = b""  # the last bytes of the head so far: its end may straddle reads
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            buf = self._tail + data
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                size = self._head_bytes + len(data)
+                self._head_bytes, self._tail = size, buf[-3:]
+            else:
+                size = self._head_bytes + end + 4 - len(self._tail)
+            if size > self.max_header_bytes:
+                self._refuse_head()
+                return
+        super().data_received(data)
+
+    def on_headers_complete(self) -> None:
+        self._in_head, self._head_bytes, self._tail = False, 0, b""
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # The next request on this connection (pipelined or kept alive) is measured
+        # afresh; bytes of it that arrived in the same read as this one's end are not,
+        # which bounds what slips through by one read.
+        self._in_head = True
+
+    def _refuse_head(self) -> None:
+        self._in_head = False
+        if self.transport.is_closing():
+            return
+        msg = b"Request header fields too large."
+        self.logger.warning("Request head over %d bytes refused (431).", self.max_header_bytes)
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: text/plain; charset=utf-8\r\n"
+            b"content-length: " + str(len(msg)).encode() + b"\r\nconnection: close\r\n\r\n"
+            + msg)
+        self.transport.close()

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .auth import ANONYMOUS, Caller
 from .config import GatewayConfig, ModelConfig
@@ -83,6 +83,20 @@ class Exchange:
         if len(self.attempts) > 1:
             h["x-gateway-attempts"] = str(len(self.attempts))
         return h
+
+
+T = TypeVar("T")
+_SHAPE_ERRORS = (TypeError, KeyError, AttributeError, ValueError, IndexError)
+
+
+def _shape_checked(fn: Callable[[], T], provider: str) -> T:
+    """Run a translator on an upstream answer: valid JSON of the wrong shape (a number
+    where an object belongs) is the upstream's fault, a 502, never our 500."""
+    try:
+        return fn()
+    except _SHAPE_ERRORS as exc:
+        raise UpstreamBadResponse(f"upstream {provider} sent a response of an unexpected "
+                                  f"shape ({type(exc).__name__})", provider=provider) from None
 
 
 def _fallback_reason(e: GatewayError) -> str:
@@ -240,7 +254,8 @@ class Engine:
                     res = await client.post_json(prep.body, prep.headers or None)
                     ex.upstream_s += res.elapsed_s
                     self._observe_attempt(model, res.elapsed_s)
-                    out = ex.surface.response(client.kind, res.body, prep, model.upstream)
+                    out = _shape_checked(lambda: ex.surface.response(
+                        client.kind, res.body, prep, model.upstream), client.name)
                 except GatewayError as e:
                     if isinstance(e, UpstreamError):
                         spent = time.perf_counter() - t_att
@@ -288,7 +303,7 @@ class Engine:
                     events = up.events()
                     first = b""
                     async for ev in events:
-                        first = tr.feed(ev)
+                        first = _shape_checked(lambda: tr.feed(ev), client.name)
                         if first or tr.finished:
                             break
                     else:
@@ -353,7 +368,7 @@ class Engine:
                                        code="shutting_down") from None
                 finally:
                     cut.waiting = False
-                out = tr.feed(ev)
+                out = _shape_checked(lambda: tr.feed(ev), ex.provider or "upstream")
                 if out:
                     yield out
             if not tr.finished:

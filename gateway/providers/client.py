@@ -28,6 +28,7 @@ from ..errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
+from ..jsonutil import too_deep
 from ..sse import SSEEvent, SSEParser
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -40,6 +41,24 @@ class UpstreamResult:
     status: int
     headers: Mapping[str, str]
     elapsed_s: float
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
+    """The body up to ``cap`` bytes, however many reads it arrives in.
+
+    ``StreamReader.read(n)`` returns what is buffered *now* (a body that arrives in
+    two TCP segments would come back cut); this reads to the end or the cap.
+    """
+    parts: list[bytes] = []
+    size = 0
+    content = resp.content
+    while size < cap:
+        chunk = await content.read(cap - size)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -127,7 +146,7 @@ class ProviderClient:
             return
         raw = b""
         try:
-            raw = await resp.content.read(MAX_ERROR_BYTES)
+            raw = await _read_capped(resp, MAX_ERROR_BYTES)
         except (aiohttp.ClientError, asyncio.TimeoutError):
             pass
         utype: str | None = None
@@ -182,7 +201,7 @@ class ProviderClient:
                 timeout=self._timeout,
             ) as resp:
                 await self._raise_for_status(resp)
-                raw = await resp.content.read(MAX_RESPONSE_BYTES + 1)
+                raw = await _read_capped(resp, MAX_RESPONSE_BYTES + 1)
                 if len(raw) > MAX_RESPONSE_BYTES:
                     raise UpstreamBadResponse(f"upstream {self.name} response too large",
                                               provider=self.name)
@@ -193,9 +212,9 @@ class ProviderClient:
                     raise UpstreamBadResponse(
                         f"upstream {self.name} sent a response that is not JSON "
                         f"(content-type {ctype or 'none'})", provider=self.name) from None
-                if not isinstance(data, dict):
-                    raise UpstreamBadResponse(f"upstream {self.name} sent a non-object JSON body",
-                                              provider=self.name)
+                if not isinstance(data, dict) or too_deep(data):
+                    raise UpstreamBadResponse(f"upstream {self.name} sent a JSON body that is "
+                                              "not an object of sane depth", provider=self.name)
                 if "error" in data and isinstance(data["error"], dict) and (
                     "choices" not in data and "content" not in data
                 ):
