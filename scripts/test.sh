@@ -5,7 +5,7 @@
 # needs (the tests start their own redis-server, Prometheus and emulators).
 set -euo pipefail
 HERE="$(dirname "${BASH_SOURCE[0]}")"
-bash "$HERE/apt-need.sh" redis-server:redis-server promtool:prometheus prometheus:prometheus
+bash "$HERE/apt-need.sh" redis-server:redis-server promtool:prometheus prometheus:prometheus wrk:wrk nginx:nginx
 source "$HERE/setup.sh" test
 cd "$ROOT"
 set +e

@@ -51,13 +51,34 @@ http {{
 """
 
 
-def mock_conf(port: int, workdir: Path) -> Path:
+def mock_conf(port: int, workdir: Path, reader_port: int) -> Path:
+    """``reader_port``: the asyncio server, which answers bodies of 100 KB and more.
+
+    ``return`` answers before the body is read; for a 10 MB body the client is then
+    still writing while the answer arrives, which wrk cannot follow (one request per
+    run). Large bodies go to a server that reads them whole first, like a real API.
+    """
     openai = orjson.dumps(OPENAI_RESPONSE).decode()
     anthropic = orjson.dumps(ANTHROPIC_RESPONSE).decode()
-    text = _common("mock", workdir) + f"""  server {{
+    big = 'if ($content_length ~ "^[0-9]{6,}$") { rewrite ^(.*)$ /__big$1 last; }'
+    text = _common("mock", workdir) + f"""  upstream reader {{ server 127.0.0.1:{reader_port}; keepalive 64; }}
+  server {{
     listen 127.0.0.1:{port} backlog=4096;
-    location ~ /chat/completions$ {{ default_type application/json; return 200 '{openai}'; }}
-    location ~ /messages$ {{ default_type application/json; return 200 '{anthropic}'; }}
+    location ~ /chat/completions$ {{
+      {big}
+      default_type application/json; return 200 '{openai}';
+    }}
+    location ~ /messages$ {{
+      {big}
+      default_type application/json; return 200 '{anthropic}';
+    }}
+    location ^~ /__big/ {{
+      internal;
+      proxy_pass http://reader;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_request_buffering off;
+    }}
     location / {{ return 404; }}
   }}
 }}

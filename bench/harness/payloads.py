@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "features" / "data" / "token_corpus.jsonl"
 SYSTEM_PROMPT = "You are a helpful assistant."
 SHORT_PROMPT = "Write one sentence about the sea."
+# French: the gateway's language detector loads its statistical models (lingua) for
+# non-English Latin-script text only; measured once, on a fresh process.
+FRENCH_PROMPT = "Bonjour, pourriez-vous m'expliquer comment fonctionne la photosynthèse ?"
 UNIQUE = "@@N@@"  # replaced by a per-request counter (wrk_post.lua): a cache miss
 KIMI_KEY = "sk-bench-kimi"
 CLAUDE_KEY = "sk-ant-bench"
@@ -46,6 +49,11 @@ class Call:
     path: str
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+
+
+def stream_prompt(chunks: int, delay_ms: float) -> str:
+    """Tells the streaming upstream the stream's length; English, like the short prompt."""
+    return f"Please write the answer for this test: chunks={chunks} delay_ms={delay_ms:g}"
 
 
 def corpus_text(size: int) -> str:

@@ -16,8 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Self
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -77,11 +79,24 @@ def hwm_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system) used so far by a process tree's live processes, in s."""
+    total = 0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / CLK_TCK
+
+
 class RssSampler:
     """Samples a process tree's RSS in a thread while a load runs."""
 
     def __init__(self, pid: int, interval: float = 0.2) -> None:
         self.pid = pid
+        self.cpu_s = 0.0   # CPU time the tree used while sampled
         self.interval = interval
         self.samples: list[tuple[float, float]] = []
         self._stop = threading.Event()
@@ -93,11 +108,13 @@ class RssSampler:
             self.samples.append((time.monotonic() - t0, rss_mb(self.pid)))
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> Self:
+        self._cpu0 = cpu_s(self.pid)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.cpu_s = cpu_s(self.pid) - self._cpu0
         self._stop.set()
         self._thread.join(2)
         self.samples.append((self.samples[-1][0] if self.samples else 0.0, rss_mb(self.pid)))
@@ -144,11 +161,10 @@ class Procs:
     def start(self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None,
               cwd: Path | None = None) -> Proc:
         log = self.logdir / f"{name}.log"
-        fh = open(log, "wb")
-        popen = subprocess.Popen(list(argv), stdout=fh, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
-                                 cwd=cwd, start_new_session=True)
-        fh.close()
+        with open(log, "wb") as fh:  # the child keeps its own copy of the descriptor
+            popen = subprocess.Popen(list(argv), stdout=fh, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+                                     cwd=cwd, start_new_session=True)
         proc = Proc(name, popen, log)
         self.live.append(proc)
         return proc

@@ -23,7 +23,6 @@ import uvloop
 from .mock import ANTHROPIC_RESPONSE, OPENAI_RESPONSE
 
 PARAMS = re.compile(rb"chunks=(\d+)(?:\s+delay_ms=([\d.]+))?")
-TOKEN = "tok "
 
 
 def _chunked(data: bytes) -> bytes:
@@ -43,8 +42,11 @@ _BASE = {"id": "chatcmpl-stream", "object": "chat.completion.chunk", "created": 
 M_FIRST = _moonshot({**_BASE, "choices": [{"index": 0, "delta": {"role": "assistant",
                                                                     "content": ""},
                                              "finish_reason": None}]})
-M_DELTA = _moonshot({**_BASE, "choices": [{"index": 0, "delta": {"content": TOKEN},
-                                             "finish_reason": None}]})
+# Deltas cycle through distinct tokens: LiteLLM aborts a stream that repeats one chunk
+# 100 times ("The model is repeating the same chunk").
+TOKENS = [f"t{i} " for i in range(16)]
+M_DELTAS = [_moonshot({**_BASE, "choices": [{"index": 0, "delta": {"content": t},
+                                               "finish_reason": None}]}) for t in TOKENS]
 
 
 def m_last(n: int) -> bytes:
@@ -60,8 +62,9 @@ A_FIRST = (_anthropic("message_start", {"type": "message_start", "message": {
     "usage": {"input_tokens": 12, "output_tokens": 1}}})
     + _anthropic("content_block_start", {"type": "content_block_start", "index": 0,
                                          "content_block": {"type": "text", "text": ""}}))
-A_DELTA = _anthropic("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                             "delta": {"type": "text_delta", "text": TOKEN}})
+A_DELTAS = [_anthropic("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                               "delta": {"type": "text_delta", "text": t}})
+            for t in TOKENS]
 
 
 def a_last(n: int) -> bytes:
@@ -159,7 +162,7 @@ class Conn(asyncio.Protocol):
 
     async def _answer(self, path: bytes, body: bytes) -> None:
         try:
-            stream = b'"stream":true' in body.replace(b" ", b"")
+            stream = b'"stream":true' in body or b'"stream": true' in body
             anthropic = path.split(b"?")[0].endswith(b"/messages")
             if not stream:
                 await self._write(json_answer(ANTHROPIC_RESPONSE if anthropic
@@ -176,14 +179,14 @@ class Conn(asyncio.Protocol):
             self._next()
 
     async def _stream(self, anthropic: bool, n: int, delay: float) -> None:
-        delta = A_DELTA if anthropic else M_DELTA
-        await self._write(SSE_HEAD + (A_FIRST if anthropic else M_FIRST) + delta)
+        deltas = A_DELTAS if anthropic else M_DELTAS
+        await self._write(SSE_HEAD + (A_FIRST if anthropic else M_FIRST) + deltas[0])
         for i in range(1, n):
             if delay:
                 await asyncio.sleep(delay)
             elif i % 64 == 0:
                 await asyncio.sleep(0)  # let other streams and the reader run
-            await self._write(delta)
+            await self._write(deltas[i % 16])
         await self._write((a_last(n) if anthropic else m_last(n)) + b"0\r\n\r\n")
 
 

@@ -26,6 +26,9 @@ LITELLM = BENCH / ".venv-litellm" / "bin" / "litellm"
 PORTKEY = BENCH / ".portkey" / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
 LOOPBACK = Path(__file__).with_name("loopback.cjs")
 PEERS = ("litellm", "portkey")
+# Upstream connections per provider. The default (256) would queue streams beyond 256
+# per provider: 1,000 concurrent streams took 4 rounds (README.md, "Reading the numbers").
+POOL = 2048
 ALL = ("direct", "nginx", "gateway", "gateway-redis", "litellm", "portkey")
 
 
@@ -65,10 +68,12 @@ providers:
     type: openai
     base_url: http://127.0.0.1:{upstream_port}/v1
     api_key: {payloads.KIMI_KEY}
+    pool: {{max_connections: {POOL}}}
   claude:
     type: anthropic
     base_url: http://127.0.0.1:{upstream_port}
     api_key: {payloads.CLAUDE_KEY}
+    pool: {{max_connections: {POOL}}}
 models:
   kimi-k2:
     provider: kimi
@@ -153,22 +158,25 @@ class NginxProxy(Direct):
 
 
 class Gateway(System):
-    def __init__(self, name: str, *, redis: bool = False, httpx: bool = False) -> None:
+    def __init__(self, name: str, *, redis: bool = False, httpx: bool = False,
+                 root: Path = ROOT) -> None:
         super().__init__()
         self.name = name
         self.redis = redis
         self.httpx = httpx
+        self.root = root  # another source tree (``--alt``): a candidate change, A/B
 
     def start(self, procs: Procs, phase: Phase) -> None:
         self.phase, self.port = phase, free_port()
         cfg = phase.workdir / f"{self.name}.yaml"
         cfg.write_text(gateway_config(phase.upstream_port, limits=self.redis))
         module = "harness.gateway_httpx" if self.httpx else "gateway.cli"
-        env = {"PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'bench'}",
+        env = {"PYTHONPATH": f"{self.root}{os.pathsep}{ROOT / 'bench'}",
                "REDIS_URL": phase.redis_url if self.redis else ""}
         argv = [sys.executable, "-m", module, "serve", "--config", str(cfg),
                 "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-        self.proc = procs.start(self.name, argv, env=env, cwd=ROOT)
+        # cwd is the tree to run: ``python -m`` puts it first on sys.path, before PYTHONPATH.
+        self.proc = procs.start(self.name, argv, env=env, cwd=self.root)
         procs.wait_ready(self.proc, lambda: _http_ok(f"http://127.0.0.1:{self.port}/readyz"))
 
     def call(self, shape: Shape) -> Call | None:
@@ -238,7 +246,7 @@ def installed(name: str) -> bool:
     return True
 
 
-def make(name: str) -> System:
+def make(name: str, alt: Path | None = None) -> System:
     if name == "direct":
         return Direct()
     if name == "nginx":
@@ -249,6 +257,8 @@ def make(name: str) -> System:
         return Gateway("gateway-redis", redis=True)
     if name == "gateway-httpx":
         return Gateway("gateway-httpx", httpx=True)
+    if name in ("gateway-alt", "gateway-redis-alt") and alt is not None:
+        return Gateway(name, redis=name == "gateway-redis-alt", root=alt)
     if name == "litellm":
         return LiteLLM()
     if name == "portkey":

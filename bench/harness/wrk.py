@@ -38,7 +38,8 @@ def run_wrk(port: int, call: Call, *, connections: int, seconds: float, workdir:
             f"--timeout={timeout_s:g}s", "-s", str(SCRIPT),
             f"http://127.0.0.1:{port}{call.path}", "--", str(body_file), "1" if unique else "0",
             *[f"{k}: {v}" for k, v in call.headers.items()]]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + timeout_s + 30)
+    out = subprocess.run(argv, check=False, capture_output=True, text=True,
+                         timeout=seconds + timeout_s + 30)
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCHJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk gave no report (exit {out.returncode}):\n{out.stdout}\n{out.stderr}")
