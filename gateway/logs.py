@@ -140,7 +140,8 @@ class JsonFormatter(logging.Formatter):
                                "logger": record.name, "pid": record.process}
         access = getattr(record, "access", None)
         if isinstance(access, Mapping):
-            out.update(self.redactor.scrub_value(access_record(access)))
+            # Scrubbed once, below, as a whole line (escaped spellings included).
+            out.update(access_record(access))
         else:
             out["message"] = self.redactor.scrub(record.getMessage())
         if record.exc_info:

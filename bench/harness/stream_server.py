@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 import uvloop
@@ -80,7 +82,7 @@ SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-contro
             b"transfer-encoding: chunked\r\n\r\n")
 
 
-def json_answer(obj: dict[str, object], status: str = "200 OK") -> bytes:
+def json_answer(obj: Mapping[str, Any], status: str = "200 OK") -> bytes:
     body = orjson.dumps(obj)
     return (b"HTTP/1.1 " + status.encode() + b"\r\ncontent-type: application/json\r\n"
             b"content-length: %d\r\n\r\n%s" % (len(body), body))
