@@ -21,7 +21,7 @@ from ..translate import (
     chat_to_messages_response,
     messages_to_chat_request,
 )
-from .base import Prepared, Usage, event_json
+from .base import Prepared, Usage, event_json, require_answer
 
 _FORWARD_HEADERS = ("anthropic-version", "anthropic-beta")
 
@@ -173,6 +173,7 @@ class AnthropicSurface:
 
     def response(self, provider_type: str, upstream: dict[str, Any], prep: Prepared,
                  model_id: str) -> dict[str, Any]:
+        require_answer(upstream, provider_type, "kimi" if provider_type == "openai" else "claude")
         if provider_type == "anthropic":
             return upstream
         return chat_to_messages_response(upstream, model=model_id, tr=prep.ctx)

@@ -31,6 +31,21 @@ def event_json(ev: SSEEvent, provider: str) -> dict[str, Any]:
     return d
 
 
+def require_answer(upstream: dict[str, Any], provider_type: str, provider: str) -> None:
+    """A 200 JSON object that is not an answer (``{}``, no choices, no content) is the
+    upstream's failure, a 502, never relayed to the client as if it were one."""
+    if provider_type == "openai":
+        choices = upstream.get("choices")
+        ok = isinstance(choices, list) and bool(choices) and all(
+            isinstance(c, dict) for c in choices)
+    else:
+        ok = isinstance(upstream.get("content"), list)
+    if not ok:
+        raise UpstreamBadResponse(f"upstream {provider} answered 200 without a "
+                                  f"{'choices list' if provider_type == 'openai' else 'content list'}",
+                                  provider=provider)
+
+
 @dataclass(slots=True)
 class Usage:
     input: int = 0

@@ -18,7 +18,7 @@ from ..translate import (
     kimi_response_to_chat,
     messages_to_chat_response,
 )
-from .base import Prepared, Usage, event_json
+from .base import Prepared, Usage, event_json, require_answer
 
 DONE = b"data: [DONE]\n\n"
 
@@ -183,6 +183,7 @@ class OpenAISurface:
 
     def response(self, provider_type: str, upstream: dict[str, Any], prep: Prepared,
                  model_id: str) -> dict[str, Any]:
+        require_answer(upstream, provider_type, "kimi" if provider_type == "openai" else "claude")
         if provider_type == "openai":
             return kimi_response_to_chat(upstream, model=model_id)
         return messages_to_chat_response(upstream, model=model_id, tr=prep.ctx)
