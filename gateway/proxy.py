@@ -89,11 +89,11 @@ T = TypeVar("T")
 _SHAPE_ERRORS = (TypeError, KeyError, AttributeError, ValueError, IndexError)
 
 
-def _shape_checked(fn: Callable[[], T], provider: str) -> T:
+def _shape_checked(provider: str, fn: Callable[..., T], *args: Any) -> T:
     """Run a translator on an upstream answer: valid JSON of the wrong shape (a number
     where an object belongs) is the upstream's fault, a 502, never our 500."""
     try:
-        return fn()
+        return fn(*args)
     except _SHAPE_ERRORS as exc:
         raise UpstreamBadResponse(f"upstream {provider} sent a response of an unexpected "
                                   f"shape ({type(exc).__name__})", provider=provider) from None
@@ -254,8 +254,8 @@ class Engine:
                     res = await client.post_json(prep.body, prep.headers or None)
                     ex.upstream_s += res.elapsed_s
                     self._observe_attempt(model, res.elapsed_s)
-                    out = _shape_checked(lambda: ex.surface.response(
-                        client.kind, res.body, prep, model.upstream), client.name)
+                    out = _shape_checked(client.name, ex.surface.response,
+                                         client.kind, res.body, prep, model.upstream)
                 except GatewayError as e:
                     if isinstance(e, UpstreamError):
                         spent = time.perf_counter() - t_att
@@ -303,7 +303,7 @@ class Engine:
                     events = up.events()
                     first = b""
                     async for ev in events:
-                        first = _shape_checked(lambda: tr.feed(ev), client.name)
+                        first = _shape_checked(client.name, tr.feed, ev)
                         if first or tr.finished:
                             break
                     else:
@@ -347,6 +347,7 @@ class Engine:
         """
         t_body = time.perf_counter()
         completed = False
+        provider = ex.provider or "upstream"
         drain = self.rt.drain
         cut = drain.watch()
         try:
@@ -368,7 +369,7 @@ class Engine:
                                        code="shutting_down") from None
                 finally:
                     cut.waiting = False
-                out = _shape_checked(lambda: tr.feed(ev), ex.provider or "upstream")
+                out = _shape_checked(provider, tr.feed, ev)
                 if out:
                     yield out
             if not tr.finished:

@@ -135,10 +135,9 @@ def chat_request(body: Any) -> dict[str, Any]:
                   and isinstance(t["function"].get("name"), str),
                   f"tools[{i}]", "an object with a 'function' that has a string 'name'", t)
     tc = body.get("tool_choice")
-    if tc is not None and not isinstance(tc, dict):
-        if tc not in ("none", "auto", "required"):
-            raise BadRequest(f"Invalid value for 'tool_choice': {tc!r}.", param="tool_choice",
-                             code="invalid_value")
+    if tc is not None and not isinstance(tc, dict) and tc not in ("none", "auto", "required"):
+        raise BadRequest(f"Invalid value for 'tool_choice': {tc!r}.", param="tool_choice",
+                         code="invalid_value")
     rf = body.get("response_format")
     if rf is not None:
         _want(isinstance(rf, dict) and isinstance(rf.get("type"), str), "response_format",
