@@ -14,6 +14,7 @@ from gateway.emulators import (
     create_moonshot_app,
 )
 from tests.support.gateway_server import GatewayServer, test_config
+from tests.support.redis_server import RedisCluster, RedisServer
 
 
 @dataclass
@@ -24,6 +25,27 @@ class Emu:
     @property
     def url(self) -> str:
         return self.server.url
+
+
+@pytest.fixture(scope="session")
+def redis_session() -> Iterator[RedisServer]:
+    """One redis-server for the whole run, for tests that only read and write."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A 3-master cluster, started only when a test asks for it."""
+    with RedisCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A server this test may kill, pause or restart."""
+    with RedisServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -7,37 +7,16 @@ own server. The 3-master cluster starts only when a test asks for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.support.redis_server import RedisCluster, RedisServer
-
-
-@pytest.fixture(scope="session")
-def _redis_session() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture
-def redis_server(_redis_session: RedisServer) -> RedisServer:
+def redis_server(redis_session: RedisServer) -> RedisServer:
     """The shared server, emptied: limits and cache entries start from nothing."""
-    _redis_session.cli("FLUSHALL")
-    return _redis_session
-
-
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[RedisCluster]:
-    with RedisCluster() as cluster:
-        yield cluster
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A server this test may kill, pause or restart."""
-    with RedisServer() as server:
-        yield server
+    redis_session.cli("FLUSHALL")
+    return redis_session
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -12,6 +12,7 @@ import openai
 import redis
 
 from gateway.stores.redis import parse_store_url
+from tests.support.gateway_server import test_config_text as config_text
 
 
 def keys_yaml(**limits: str) -> str:
@@ -74,45 +75,15 @@ def redis_client(url: str) -> Any:
 def process_config(kimi_url: str, claude_url: str, *, keys: str = "", extra: str = "",
                    redis_url: str = "", on_error: str = "fail_open",
                    kimi_limits: str = "{}") -> str:
-    """YAML for a ``GatewayProcess`` (or ``parse_config``): the shape of ``test_config``,
-    pointed at the emulators and the given Redis; ``kimi_limits`` is Kimi's quota."""
-    return f"""
-server: {{graceful_shutdown_s: 1}}
-redis: {{url: "{redis_url}", on_error: {on_error}, timeout_ms: 250}}
-providers:
-  kimi:
-    type: openai
-    base_url: {kimi_url}/v1
-    api_key: sk-emu-kimi
-    limits: {kimi_limits}
-    timeouts: {{connect_s: 2, total_s: 10, first_byte_s: 5, idle_s: 5}}
-  claude:
-    type: anthropic
-    base_url: {claude_url}
-    api_key: sk-ant-emu
-    timeouts: {{connect_s: 2, total_s: 10, first_byte_s: 5, idle_s: 5}}
-models:
-  kimi-k2:
-    provider: kimi
-    upstream: kimi-k2-0905-preview
-    context_window: 262144
-    price_per_mtok: {{input: 0.60, output: 2.50}}
-  claude-opus:
-    provider: claude
-    upstream: claude-opus-4-5
-    context_window: 200000
-    max_output_tokens: 64000
-    price_per_mtok: {{input: 5.00, output: 25.00}}
-policies:
-  open: {{}}
-routing:
-  default_policy: open
-  rules:
+    """YAML for a ``GatewayProcess`` (or ``parse_config``): ``test_config_text`` pointed at
+    the emulators and the given Redis, open policy; ``kimi_limits`` is Kimi's quota."""
+    head = (f"server: {{graceful_shutdown_s: 1}}\n"
+            f'redis: {{url: "{redis_url}", on_error: {on_error}, timeout_ms: 250}}\n')
+    return config_text(kimi_url + "/v1", claude_url, head + extra, keys=keys,
+                       default_policy="open", kimi_limits=kimi_limits, rules="""
     - name: chinese
-      when: {{language: [zh]}}
+      when: {language: [zh]}
       to: [kimi-k2, claude-opus]
     - name: default
       to: [claude-opus, kimi-k2]
-{keys}
-{extra}
-"""
+""")

@@ -22,9 +22,9 @@ KEYS = keys_yaml(r=f"{{rpm: {RPM}}}", t=f"{{tpm: {TPM}}}", c="{concurrency: 3}")
 
 
 @pytest.fixture(scope="module")
-def procs(_redis_session, _kimi_session, _claude_session) -> Iterator[list[GatewayProcess]]:
+def procs(redis_session, _kimi_session, _claude_session) -> Iterator[list[GatewayProcess]]:
     text = process_config(_kimi_session.url, _claude_session.url, keys=KEYS,
-                          redis_url=_redis_session.url)
+                          redis_url=redis_session.url)
     with replicas(text, 3) as ps:
         yield ps
 

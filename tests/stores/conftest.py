@@ -14,26 +14,13 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from gateway.stores import MemoryStore, RedisStore, Store
-from tests.support.redis_server import RedisCluster, RedisServer, TlsFiles, make_tls_files
+from tests.support.redis_server import RedisServer, TlsFiles, make_tls_files
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[RedisCluster]:
-    with RedisCluster() as cluster:
-        yield cluster
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A server this test may kill, pause or restart."""
-    with RedisServer() as server:
-        yield server
+def redis_server(redis_session: RedisServer) -> RedisServer:
+    """The shared server as it is: store tests use their own uuid-named keys."""
+    return redis_session
 
 
 @pytest.fixture(scope="session")

@@ -94,8 +94,11 @@ def test_config_text(kimi_url: str, anthropic_url: str, extra: str = "", *,
                      kimi_key: str = "sk-emu-kimi", anthropic_key: str = "sk-ant-emu",
                      rules: str | None = None, keys: str = "",
                      timeouts: str = "{connect_s: 2, total_s: 10, first_byte_s: 5, idle_s: 5}",
+                     default_policy: str = "standard", kimi_limits: str | None = None,
                      ) -> str:
-    """``test_config``'s YAML text, for a gateway run as a process (``GatewayProcess``)."""
+    """``test_config``'s YAML text, for a gateway run as a process (``GatewayProcess``);
+    ``kimi_limits`` is Kimi's upstream quota (``{rpm: 2}``)."""
+    kimi_quota = f"\n    limits: {kimi_limits}" if kimi_limits else ""
     rules = rules or """
     - name: long-context
       when: {min_tokens: 150000}
@@ -112,7 +115,7 @@ providers:
     type: openai
     base_url: {kimi_url}
     api_key: "{kimi_key}"
-    timeouts: {timeouts}
+    timeouts: {timeouts}{kimi_quota}
   claude:
     type: anthropic
     base_url: {anthropic_url}
@@ -138,7 +141,7 @@ policies:
     pii_providers: [claude]
   open: {{}}
 routing:
-  default_policy: standard
+  default_policy: {default_policy}
   rules:{rules}
 {keys}
 {extra}
