@@ -31,15 +31,6 @@ def _event(name: str, data: Any) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + raw + b"\n\n"
 
 
-def usage_of(u: Any) -> Usage:
-    if not isinstance(u, dict):
-        return Usage()
-    cached = int(u.get("cache_read_input_tokens") or 0)
-    created = int(u.get("cache_creation_input_tokens") or 0)
-    return Usage(int(u.get("input_tokens") or 0) + cached + created,
-                 int(u.get("output_tokens") or 0), cached)
-
-
 class MessageAssembler:
     """Folds a native Anthropic event stream into one message (for the cache)."""
 
@@ -116,7 +107,7 @@ class ClaudeNativeStream:
         return b""
 
     def usage(self) -> Usage:
-        return usage_of(self._usage)
+        return Usage.from_anthropic(self._usage)
 
     def assembled(self) -> dict[str, Any] | None:
         return self._asm.result() if self._asm is not None and self.finished else None
@@ -152,7 +143,7 @@ class KimiAsMessagesStream:
         return b""
 
     def usage(self) -> Usage:
-        return usage_of(self._tr.usage)
+        return Usage.from_anthropic(self._tr.usage)
 
     def assembled(self) -> dict[str, Any] | None:
         return self._asm.result() if self._asm is not None and self.finished else None
@@ -185,7 +176,7 @@ class AnthropicSurface:
         return KimiAsMessagesStream(model_id, prep.ctx, cacheable)
 
     def usage(self, client_body: dict[str, Any]) -> Usage:
-        return usage_of(client_body.get("usage"))
+        return Usage.from_anthropic(client_body.get("usage"))
 
     def error_event(self, err: GatewayError) -> bytes:
         return _event("error", err.anthropic_body())

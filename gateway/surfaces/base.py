@@ -15,6 +15,8 @@ import orjson
 
 from ..config import ModelConfig
 from ..errors import GatewayError, UpstreamBadResponse
+from ..translate import anthropic_to_openai_usage, normalize_openai_usage
+from ..translate.usage import openai_cached_tokens
 from ..sse import SSEEvent
 
 
@@ -55,6 +57,19 @@ class Usage:
     @property
     def total(self) -> int:
         return self.input + self.output
+
+    @classmethod
+    def from_openai(cls, u: Any) -> Usage:
+        """From OpenAI's (or Moonshot's) usage object; odd values count as 0."""
+        if not isinstance(u, dict):
+            return cls()
+        n = normalize_openai_usage(u)
+        return cls(n["prompt_tokens"], n["completion_tokens"], openai_cached_tokens(u))
+
+    @classmethod
+    def from_anthropic(cls, u: Any) -> Usage:
+        """From Anthropic's usage: input counts all three input kinds, as OpenAI's does."""
+        return cls.from_openai(anthropic_to_openai_usage(u) if isinstance(u, dict) else None)
 
 
 @dataclass(slots=True)

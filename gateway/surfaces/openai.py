@@ -27,15 +27,6 @@ def _data(obj: Any) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
-def usage_of(u: Any) -> Usage:
-    if not isinstance(u, dict):
-        return Usage()
-    details = u.get("prompt_tokens_details") or {}
-    cached = details.get("cached_tokens") if isinstance(details, dict) else 0
-    return Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0),
-                 int(cached or 0))
-
-
 class ChunkAssembler:
     """Folds chat.completion.chunk dicts into one chat.completion (for the cache)."""
 
@@ -109,7 +100,7 @@ class _ChatStream:
         return b"".join(out)
 
     def usage(self) -> Usage:
-        return usage_of(self._usage)
+        return Usage.from_openai(self._usage)
 
     def assembled(self) -> dict[str, Any] | None:
         return self._asm.result() if self._asm is not None and self.finished else None
@@ -163,7 +154,7 @@ class ClaudeStream(_ChatStream):
         return out
 
     def usage(self) -> Usage:
-        return usage_of(self._tr.usage)
+        return Usage.from_openai(self._tr.usage)
 
     def close(self) -> bytes:
         return DONE
@@ -197,7 +188,7 @@ class OpenAISurface:
         return ClaudeStream(model_id, prep.ctx, include_usage, cacheable, request_id)
 
     def usage(self, client_body: dict[str, Any]) -> Usage:
-        return usage_of(client_body.get("usage"))
+        return Usage.from_openai(client_body.get("usage"))
 
     def error_event(self, err: GatewayError) -> bytes:
         # The openai SDK raises APIError on a `data:` payload carrying "error".
