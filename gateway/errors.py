@@ -41,6 +41,8 @@ class GatewayError(Exception):
     openai_type: str = "server_error"
     anthropic_type: str = "api_error"
     code: str | None = None
+    # The routing trace that led to a refusal (routing.decide), for the explain view.
+    trace: list[dict[str, Any]] | None = None
 
     def __init__(
         self,
@@ -78,6 +80,9 @@ class BadRequest(GatewayError):
     status = 400
     openai_type = "invalid_request_error"
     anthropic_type = "invalid_request_error"
+    # Raised by a translator for what one provider type cannot take (n > 1 for Claude,
+    # an image URL for Kimi): another candidate may serve it, so the engine falls back.
+    provider_specific = False
 
 
 class NoRoute(BadRequest):

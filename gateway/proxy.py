@@ -186,7 +186,7 @@ class Engine:
         except BadRequest as e:
             # What one provider type cannot take (n > 1 for Claude, an image URL for
             # Kimi) another candidate may serve: mark it so the engine falls back.
-            e.provider_specific = True  # type: ignore[attr-defined]
+            e.provider_specific = True
             raise
 
     async def _quota_ok(self, ex: Exchange, alias: str, model: ModelConfig) -> RateLimited | None:
@@ -227,7 +227,7 @@ class Engine:
         self.rt.breakers[alias].release_probe()
         # A translation the provider type cannot take (e.g. an image URL for Kimi):
         # another candidate may well serve it.
-        return isinstance(e, BadRequest) and getattr(e, "provider_specific", False)
+        return isinstance(e, BadRequest) and e.provider_specific
 
     def _served(self, ex: Exchange, alias: str, model: ModelConfig) -> None:
         ex.alias = alias

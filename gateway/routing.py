@@ -199,7 +199,7 @@ def decide(
     try:
         return _decide(cfg, f, req, rnd, trace)
     except GatewayError as exc:
-        exc.trace = trace  # type: ignore[attr-defined]
+        exc.trace = trace
         raise
 
 

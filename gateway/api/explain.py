@@ -38,7 +38,7 @@ def explain_body(cfg: GatewayConfig, body: Any, *, key_name: str | None = None,
                                         headers=headers or {},
                                         metadata=body.get("metadata") or {}))
     except GatewayError as e:
-        trace = getattr(e, "trace", trace)
+        trace = e.trace if e.trace is not None else trace
         out = {**e.openai_body(), "status": e.status, "features": features, "trace": trace}
         return e.status, out
     m = cfg.models[d.model]
