@@ -85,9 +85,8 @@ def app_from_env() -> Starlette:
             memo[0], memo[1] = cfg, secrets_of(cfg, settings.redis_url)
         return memo[1]  # type: ignore[no-any-return]
 
-    redactor = setup_logging(settings.gateway_log_level, settings.gateway_log_format,
-                             source=current_secrets)
-    rt.redactor = redactor  # type: ignore[attr-defined]
+    setup_logging(settings.gateway_log_level, settings.gateway_log_format,
+                  source=current_secrets)
     for w in rt.warnings():
         log.warning(w)
     extra: dict[str, Any] = {}
