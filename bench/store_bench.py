@@ -1,31 +1,40 @@
-"""Round-trip cost of the store operations on the request path.
+"""Cost of the store operations on the request path.
 
     .venv/bin/python bench/store_bench.py                 # starts its own redis-server
     .venv/bin/python bench/store_bench.py --url redis://127.0.0.1:6380
     .venv/bin/python bench/store_bench.py --cluster       # starts a 3-master cluster
 
-Measures, one call at a time (latency, not throughput): ``rate_acquire`` with the
-three checks a key usually has (rpm, tpm, daily budget), ``cache_get`` of a ~1 KB
-compressed hit, and a slot acquire+release pair; on MemoryStore for comparison.
+For each store: latency one call at a time (median, p99) and CPU per call with 16 calls
+in flight (what a loaded gateway pays), for ``admit`` (rpm + tpm + daily budget + a
+concurrency slot, the request's first call), ``settle`` (two corrections + the slot
+release, its second), ``cache_get`` of a ~1 KB compressed hit, and ``rate_acquire``. On
+standalone Redis both clients are measured in the same run: the pipelined
+``RespClient`` the gateway uses and redis-py (``client="redis-py"``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import uvloop
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway.cache import CachedResponse  # noqa: E402
-from gateway.stores import MemoryStore, RateCheck, RedisStore, Store  # noqa: E402
+from gateway.stores import MemoryStore, RateAdjust, RateCheck, RedisStore, Store  # noqa: E402
 
 CHECKS = [RateCheck("rpm", 10**9, 60.0, 1), RateCheck("tpm", 10**12, 60.0, 1500),
           RateCheck("budget_usd", 10**9, 86400.0, 0.01, "fixed")]
+ADJUSTS = [RateAdjust("tpm", 10**12, 60.0, -700),
+           RateAdjust("budget_usd", 10**9, 86400.0, -0.004, "fixed")]
+CONCURRENT = 16
 
 
 async def measure(label: str, n: int, fn: Callable[[], Awaitable[object]]) -> None:
@@ -38,8 +47,15 @@ async def measure(label: str, n: int, fn: Callable[[], Awaitable[object]]) -> No
         samples.append((time.perf_counter() - t) * 1e6)
     samples.sort()
     p99 = samples[int(len(samples) * 0.99) - 1]
-    print(f"{label:<28} median {statistics.median(samples):7.1f} us   p99 {p99:7.1f} us"
-          f"   (n={n})")
+
+    async def worker(k: int) -> None:
+        for _ in range(k):
+            await fn()
+    cpu = time.process_time()
+    await asyncio.gather(*[worker(n // CONCURRENT) for _ in range(CONCURRENT)])
+    cpu_us = (time.process_time() - cpu) / (n // CONCURRENT * CONCURRENT) * 1e6
+    print(f"{label:<32} median {statistics.median(samples):7.1f} us   p99 {p99:7.1f} us"
+          f"   CPU {cpu_us:6.1f} us/call at c={CONCURRENT}   (n={n})")
 
 
 async def bench(name: str, store: Store, n: int) -> None:
@@ -50,13 +66,15 @@ async def bench(name: str, store: Store, n: int) -> None:
         provider="moonshot", upstream_model="kimi-k2").encode()
     await store.cache_set("rc:bench:hit", entry, 600)
     print(f"-- {name} (cache entry {len(entry)} bytes compressed)")
+    ids = itertools.count()
+
+    async def request() -> None:
+        slot = f"s{next(ids)}"
+        await store.admit("bench", CHECKS, slot_id=slot, slot_limit=10**6, slot_ttl_s=60)
+        await store.settle("bench", ADJUSTS, slot_id=slot)
+    await measure(f"{name} admit+settle", n, request)
     await measure(f"{name} rate_acquire x3", n, lambda: store.rate_acquire("bench", CHECKS))
     await measure(f"{name} cache_get (hit)", n, lambda: store.cache_get("rc:bench:hit"))
-
-    async def slot() -> None:
-        await store.slot_acquire("bench", 10**6, "s", 60)
-        await store.slot_release("bench", "s")
-    await measure(f"{name} slot acquire+release", n, slot)
     await store.close()
 
 
@@ -66,6 +84,7 @@ def main() -> None:
     ap.add_argument("--cluster", action="store_true")
     ap.add_argument("-n", type=int, default=5000)
     args = ap.parse_args()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # as the gateway runs
     asyncio.run(bench("memory", MemoryStore(), args.n))
     if args.url:
         asyncio.run(bench("redis", RedisStore.from_url(args.url), args.n))
@@ -77,6 +96,8 @@ def main() -> None:
     else:
         with RedisServer() as server:
             asyncio.run(bench("redis", RedisStore.from_url(server.url), args.n))
+            asyncio.run(bench("redis-py", RedisStore.from_url(server.url, client="redis-py"),
+                              args.n))
 
 
 if __name__ == "__main__":

@@ -92,6 +92,10 @@ class Limits:
         """Remember an attempt's quota charge until the exchange ends."""
         self._held.setdefault(id(ex), (ex, []))[1].append((provider, adm))
 
+    def holds_quota(self, ex: Exchange) -> bool:
+        """Was ``ex`` charged to a provider quota that ``settle_quotas`` must settle?"""
+        return id(ex) in self._held
+
     async def settle_quotas(self, ex: Exchange, used: int | None) -> None:
         """Reconcile the charge of the attempt that served ``ex`` with ``used``."""
         held = self._held.pop(id(ex), None)

@@ -1,9 +1,11 @@
 """Per-key rate limits, concurrency and daily budget; per-provider upstream quotas.
 
 ``RateLimiter.admit`` is called before routing with an estimate (prompt tokens +
-max_tokens, estimated cost); ``Admission.reconcile`` corrects tpm and budget with
-the real usage afterwards; ``Admission.release`` frees the concurrency slot exactly
-once on every path (use ``async with``). A refused request consumes nothing.
+max_tokens, estimated cost); ``Admission.settle`` corrects tpm and budget with the real
+usage afterwards and frees the concurrency slot (one store call each: the admission and
+the settlement are one round trip apiece on Redis). ``reconcile`` and ``release`` do the
+two halves separately; the slot is freed exactly once on every path (use ``async
+with``). A refused request consumes nothing.
 
 Limits: rpm and tpm are GCRA over 60 s (burst = the limit, continuous refill); the
 USD budget is a UTC calendar day (see ``gateway/stores/base.py`` for why).
@@ -21,7 +23,7 @@ from types import TracebackType
 from typing import Self
 
 from .errors import RateLimited, StoreUnavailable
-from .stores.base import RateCheck, RateDecision, Store, StoreError
+from .stores.base import CONCURRENCY, RateAdjust, RateCheck, RateDecision, Store, StoreError
 
 log = logging.getLogger("gateway.ratelimit")
 MINUTE, DAY = 60.0, 86400.0
@@ -141,15 +143,10 @@ class Admission:
             return
         self._reconciled = True
         now = self._clock() if self._clock else None
-        fixes: list[Awaitable[object]] = []
-        if self.limits.tpm and actual_tokens != self.est_tokens:
-            fixes.append(self.store.rate_adjust(self.bucket, "tpm", self.limits.tpm, MINUTE,
-                                                actual_tokens - self.est_tokens, now))
-        if self.limits.budget_usd_per_day and actual_cost_usd != self.est_cost_usd:
-            fixes.append(self.store.rate_adjust(self.bucket, "budget_usd",
-                                                self.limits.budget_usd_per_day, DAY,
-                                                actual_cost_usd - self.est_cost_usd, now,
-                                                kind="fixed"))
+        fixes: list[Awaitable[object]] = [
+            self.store.rate_adjust(self.bucket, a.name, a.limit, a.period_s, a.delta, now,
+                                   kind=a.kind)
+            for a in self._adjusts(actual_tokens, actual_cost_usd)]
         # Side by side: the request waits for one store round-trip, not one per limit.
         for res in await asyncio.gather(*fixes, return_exceptions=True):
             if isinstance(res, (StoreError, StoreUnavailable)):
@@ -157,6 +154,34 @@ class Admission:
                 log.warning("rate reconcile for %s lost: %s", self.bucket, res)
             elif isinstance(res, BaseException):
                 raise res
+
+    def _adjusts(self, actual_tokens: int, actual_cost_usd: float) -> list[RateAdjust]:
+        out = []
+        if self.limits.tpm and actual_tokens != self.est_tokens:
+            out.append(RateAdjust("tpm", self.limits.tpm, MINUTE,
+                                  actual_tokens - self.est_tokens))
+        if self.limits.budget_usd_per_day and actual_cost_usd != self.est_cost_usd:
+            out.append(RateAdjust("budget_usd", self.limits.budget_usd_per_day, DAY,
+                                  actual_cost_usd - self.est_cost_usd, "fixed"))
+        return out
+
+    async def settle(self, actual_tokens: int | None, actual_cost_usd: float) -> None:
+        """The end of the request: reconcile with the real usage (``None`` keeps the
+        estimate) and release the slot, in one store call that completes even if the
+        caller is cancelled. A failure is logged, never raised: the response is out."""
+        adjusts = ([] if self._reconciled or actual_tokens is None
+                   else self._adjusts(actual_tokens, actual_cost_usd))
+        self._reconciled = self._reconciled or actual_tokens is not None
+        slot_id = None if self._released else self.slot_id
+        self._released = True
+        if not adjusts and slot_id is None:
+            return
+        now = self._clock() if self._clock else None
+        try:
+            await _shielded(self.store.settle(self.bucket, adjusts, now, slot_id=slot_id))
+        except (StoreError, StoreUnavailable) as exc:
+            log.warning("settling %s failed (%s); a held slot is freed by its TTL or when "
+                        "the store is back", self.bucket, exc)
 
     async def refresh(self, ttl_s: float) -> bool:
         """Extend the slot's TTL (long streams)."""
@@ -211,36 +236,31 @@ class RateLimiter:
 
     async def admit(self, tenant: str, est_tokens: int, est_cost_usd: float, *,
                     limits: KeyLimits | None = None) -> Admission:
-        """Admit or raise ``RateLimited``; ``limits`` overrides the defaults per key."""
+        """Admit or raise ``RateLimited``; ``limits`` overrides the defaults per key.
+        Limits and concurrency slot are checked and taken in one store call."""
         limits = limits or self.limits
         bucket = self.bucket_for(tenant)
         now = self._clock() if self._clock else None
-        slot_id: str | None = None
-        if limits.concurrency:
-            # Slot first: undoing a slot is exact, undoing a rate charge is not.
-            slot_id = uuid.uuid4().hex
-            try:
-                got = await self.store.slot_acquire(bucket, limits.concurrency, slot_id,
-                                                    self.slot_ttl_s, now)
-            except BaseException:
-                # Cancelled or failed mid-call: the script may have run anyway.
-                await _release_quietly(self.store, bucket, slot_id)
-                raise
-            if not got:
-                raise _concurrency_refusal(limits.concurrency)
         checks = self.checks(limits, est_tokens, est_cost_usd)
+        slot_id = uuid.uuid4().hex if limits.concurrency else None
+        if not checks and slot_id is None:
+            return Admission(self.store, bucket, limits, None, None, est_tokens,
+                             est_cost_usd, self._clock)
         try:
-            decision = await self.store.rate_acquire(bucket, checks, now) if checks else None
+            decision = await self.store.admit(bucket, checks, now, slot_id=slot_id,
+                                              slot_limit=limits.concurrency or 0,
+                                              slot_ttl_s=self.slot_ttl_s)
         except BaseException:
             if slot_id:
+                # Cancelled or failed mid-call: the script may have run anyway.
                 await _release_quietly(self.store, bucket, slot_id)
             raise
-        if decision is not None and not decision.allowed:
-            if slot_id:
-                await _release_quietly(self.store, bucket, slot_id)
+        if not decision.allowed:
+            if decision.limited_by == CONCURRENCY:
+                raise _concurrency_refusal(limits.concurrency or 0)
             raise _refusal(decision, checks, who="this key")
-        return Admission(self.store, bucket, limits, decision, slot_id, est_tokens,
-                         est_cost_usd, self._clock)
+        return Admission(self.store, bucket, limits, decision if checks else None, slot_id,
+                         est_tokens, est_cost_usd, self._clock)
 
 
 class ProviderAdmission:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -54,8 +55,7 @@ async def proxy_request(
         base_headers["x-gateway-demo"] = "true"
     ex: Exchange | None = None
     admission = None
-    handed_off = False  # a stream's own finish hook ends its bookkeeping
-    finished = False  # svc.finish ran: counted, logged, admission settled
+    handed_off = False  # the response's own finish (stream end, background) settles
     inflight = svc.metrics.inflight.labels(surface=surface.name) if svc.metrics else None
     if inflight is not None:
         inflight.inc()
@@ -98,9 +98,14 @@ async def proxy_request(
         await svc.cache_store(ex, out)
         headers = {**base_headers, **ex.headers(), **svc.limit_headers(admission),
                    "x-gateway-overhead-ms": f"{ex.overhead_ms:.2f}"}
-        finished = True
-        await svc.finish(ex, admission)
-        return json_response(out, 200, headers)
+        # Settled after the response is sent: the client does not wait for the
+        # bookkeeping round trip. The settlement is queued before this process reads
+        # the client's next request, and Redis runs one connection's commands in
+        # order, so a key's next request on this replica finds its slot released.
+        resp = json_response(out, 200, headers)
+        resp.background = BackgroundTask(svc.finish, ex, admission, inflight)
+        handed_off = True
+        return resp
     except ClientGone:
         if ex is not None:
             ex.status = 499
@@ -120,7 +125,7 @@ async def proxy_request(
     finally:
         # Every failure after routing (upstream error, rate limit, client gone) is
         # counted and logged once, whether or not the key has limits to settle.
-        if ex is not None and not handed_off and not finished:
+        if ex is not None and not handed_off:
             await svc.finish(ex, admission)
         if inflight is not None and not handed_off:
             inflight.dec()

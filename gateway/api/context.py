@@ -110,30 +110,25 @@ class Services:
         return hook
 
     async def finish(self, ex: Exchange, admission: Any, inflight: Any = None) -> None:
+        """Count and log the exchange, then settle its limits: one store call for the
+        key (reconcile + slot release), one per provider quota it was charged."""
         if inflight is not None:
             inflight.dec()
-        try:
-            # A cache hit spent no upstream tokens: its estimate is refunded; a stream
-            # cut before its usage report keeps its estimate (see settled_tokens).
-            used = settled_tokens(ex)
-            steps: list[Awaitable[object]] = []
-            if self.limits is not None:
-                steps.append(self.limits.settle_quotas(ex, used))
+        self._finish_sync(ex)
+        # A cache hit spent no upstream tokens: its estimate is refunded; a stream cut
+        # before its usage report keeps its estimate (see settled_tokens).
+        used = settled_tokens(ex)
+        limits = self.limits
+        if limits is not None and limits.holds_quota(ex):
+            steps: list[Awaitable[object]] = [limits.settle_quotas(ex, used)]
             if admission is not None:
-                if used is not None:
-                    steps.append(admission.reconcile(
-                        used, cost_usd(ex) if ex.cache != "hit" else 0.0))
-                steps.append(admission.release())
-            try:
-                # Independent store calls, side by side: one round-trip of waiting.
-                for res in await asyncio.gather(*steps, return_exceptions=True):
-                    if isinstance(res, BaseException):
-                        log.warning("limits bookkeeping of %s failed: %r", ex.request_id, res)
-            finally:
-                if admission is not None:
-                    await admission.release()  # idempotent; certain even if cancelled
-        finally:
-            self._finish_sync(ex)
+                steps.append(admission.settle(used, cost_usd(ex) if ex.cache != "hit" else 0.0))
+            # Independent store calls, side by side: one round-trip of waiting.
+            for res in await asyncio.gather(*steps, return_exceptions=True):
+                if isinstance(res, BaseException):
+                    log.warning("limits bookkeeping of %s failed: %r", ex.request_id, res)
+        elif admission is not None:
+            await admission.settle(used, cost_usd(ex) if ex.cache != "hit" else 0.0)
 
     def _finish_sync(self, ex: Exchange) -> None:
         status = ex.status

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import LimitState, RateCheck, RateDecision, Store, StoreError
+from .base import CONCURRENCY, LimitState, RateAdjust, RateCheck, RateDecision, Store, StoreError
 from .memory import MemoryStore
 from .redis import RedisStore, parse_store_url
 from .resilient import OnError, ResilientStore
 
-__all__ = ["LimitState", "MemoryStore", "RateCheck", "RateDecision", "RedisStore",
-           "ResilientStore", "Store", "StoreError", "open_store", "parse_store_url"]
+__all__ = [
+    "CONCURRENCY",
+    "LimitState",
+    "MemoryStore",
+    "RateAdjust",
+    "RateCheck",
+    "RateDecision",
+    "RedisStore",
+    "ResilientStore",
+    "Store",
+    "StoreError",
+    "open_store",
+    "parse_store_url",
+]
 
 
 def open_store(url: str | None, *, on_error: OnError = "fail_open", timeout_s: float = 0.25,

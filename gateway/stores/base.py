@@ -50,6 +50,22 @@ class RateCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class RateAdjust:
+    """A correction of one limit once the real usage is known (negative = refund)."""
+
+    name: str
+    limit: float
+    period_s: float
+    delta: float
+    kind: RateKind = "gcra"
+
+
+# ``RateDecision.limited_by`` when a request is refused because its key's concurrency
+# slots are all held (``Store.admit`` with a slot).
+CONCURRENCY = "concurrency"
+
+
+@dataclass(frozen=True, slots=True)
 class LimitState:
     name: str
     limit: float
@@ -85,6 +101,20 @@ class Store(Protocol):
                           delta: float, now: float | None = None, *,
                           kind: RateKind = "gcra") -> LimitState:
         """Add ``delta`` (negative = refund, floored at an empty bucket)."""
+        ...
+
+    async def admit(self, bucket_key: str, checks: list[RateCheck], now: float | None = None,
+                    *, slot_id: str | None = None, slot_limit: int = 0,
+                    slot_ttl_s: float = 0.0) -> RateDecision:
+        """``rate_acquire`` plus, with ``slot_id``, a concurrency slot of ``bucket_key``,
+        atomically: a full slot set refuses first (``limited_by == CONCURRENCY``, nothing
+        charged); the slot is taken only if every check admits. One round trip."""
+        ...
+
+    async def settle(self, bucket_key: str, adjusts: list[RateAdjust],
+                     now: float | None = None, *, slot_id: str | None = None) -> None:
+        """Apply ``rate_adjust`` for each of ``adjusts`` and release ``slot_id``, in one
+        round trip (the end of an admitted request)."""
         ...
 
     async def slot_acquire(self, key: str, limit: int, slot_id: str, ttl_s: float,

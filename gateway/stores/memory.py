@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from .base import LimitState, RateCheck, RateDecision, RateKind, fits
+from .base import CONCURRENCY, LimitState, RateAdjust, RateCheck, RateDecision, RateKind, fits
 
 
 def measure(level: float, t: float | None, now: float, limit: float, period: float,
@@ -107,6 +107,29 @@ class MemoryStore:
         reset = reset_after(level, t, now, limit, period_s, kind)
         self._rates[(bucket_key, name)] = [level, t, now + reset]
         return LimitState(name, limit, max(0.0, limit - level), reset)
+
+    # Neither awaits anything: each runs to completion, atomic like the Lua script.
+    async def admit(self, bucket_key: str, checks: list[RateCheck], now: float | None = None,
+                    *, slot_id: str | None = None, slot_limit: int = 0,
+                    slot_ttl_s: float = 0.0) -> RateDecision:
+        now = self._now(now)
+        if slot_id is not None:
+            slots = self._live_slots(bucket_key, now)
+            if slot_id not in slots and len(slots) >= slot_limit:
+                return RateDecision(False, CONCURRENCY, 1.0)
+        decision = await self.rate_acquire(bucket_key, checks, now)
+        if slot_id is not None and decision.allowed:
+            slots[slot_id] = now + slot_ttl_s
+            self._slots[bucket_key] = slots
+        return decision
+
+    async def settle(self, bucket_key: str, adjusts: list[RateAdjust],
+                     now: float | None = None, *, slot_id: str | None = None) -> None:
+        for a in adjusts:
+            await self.rate_adjust(bucket_key, a.name, a.limit, a.period_s, a.delta, now,
+                                   kind=a.kind)
+        if slot_id is not None:
+            await self.slot_release(bucket_key, slot_id)
 
     # -- concurrency slots -----------------------------------------------------
     def _live_slots(self, key: str, now: float) -> dict[str, float]:

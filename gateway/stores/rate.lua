@@ -1,10 +1,13 @@
 -- Atomic multi-limit rate check: GCRA kept as "leaky bucket as a meter", plus
 -- epoch-aligned fixed windows (the UTC-day budget). Either every limit admits the
--- request and all are charged, or nothing is written at all.
+-- request and all are charged, or nothing is written at all. With a slot, the same
+-- call also takes a concurrency slot (acquire) or gives it back (adjust): a request's
+-- admission is one round trip and its settlement another.
 --
 -- KEYS[i]   one hash per limit: l = level (units in use), t = when measured
---           (GCRA) or window index (fixed). All keys share the bucket's hash tag,
---           so the script touches one cluster slot.
+--           (GCRA) or window index (fixed); with a slot, the last key is the slot
+--           sorted set (slot_id -> expires_at, as in slot.lua). All keys share the
+--           bucket's hash tag, so the script touches one cluster slot.
 -- ARGV[1]   now in seconds, or '' to use the server clock (TIME): every replica
 --           then shares one clock, so client clock skew cannot widen a limit.
 -- ARGV[2]   'acquire' | 'peek' (decide, write nothing) | 'adjust' (add cost as delta)
@@ -12,10 +15,13 @@
 --           A call that reaches Redis later (it was hung, e.g. SIGSTOPped, and the
 --           command sat in its socket) writes nothing: the caller already served the
 --           request from its fallback, so charging it here would count it twice.
--- ARGV[4..] four per key: limit, period_s, cost (or delta), kind ('gcra' | 'fixed')
--- Returns   {allowed, limited_index (0 = none), retry_after, remaining_i, reset_i ...}
---           as strings: Lua numbers would be truncated to integers in the reply;
---           'stale' when not_after has passed.
+-- ARGV[4]   slot_id, or '' for no slot. ARGV[5] slot ttl_s, ARGV[6] slot limit.
+--           acquire: refused first if the slot set is full (nothing charged), taken
+--           only if every limit admits; adjust: the slot is released.
+-- ARGV[7..] four per rate key: limit, period_s, cost (or delta), kind ('gcra' | 'fixed')
+-- Returns   {allowed, limited_index (0 = none, -1 = the slot set is full), retry_after,
+--           remaining_i, reset_i ...} as strings: Lua numbers would be truncated to
+--           integers in the reply; 'stale' when not_after has passed.
 local function num(x) return string.format('%.17g', x) end
 
 local now
@@ -34,10 +40,22 @@ local function fits(level, cost, limit)
   return level + cost <= limit + 1e-9 * math.max(1, limit)
 end
 
+local nrate, slot_key, slot_id = #KEYS, nil, ARGV[4]
+if slot_id ~= '' then
+  slot_key, nrate = KEYS[#KEYS], #KEYS - 1
+end
+if mode == 'acquire' and slot_key then
+  redis.call('ZREMRANGEBYSCORE', slot_key, '-inf', num(now))
+  if not redis.call('ZSCORE', slot_key, slot_id)
+      and redis.call('ZCARD', slot_key) >= tonumber(ARGV[6]) then
+    return {'0', '-1', '1'}
+  end
+end
+
 local lim, per, cost, kind, level, ts = {}, {}, {}, {}, {}, {}
 local allowed, worst_i, worst_wait = true, 0, 0
-for i = 1, #KEYS do
-  local b = 4 + (i - 1) * 4
+for i = 1, nrate do
+  local b = 7 + (i - 1) * 4
   lim[i], per[i], cost[i], kind[i] =
     tonumber(ARGV[b]), tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), ARGV[b + 3]
   local st = redis.call('HMGET', KEYS[i], 'l', 't')
@@ -70,7 +88,7 @@ end
 
 local write = mode == 'adjust' or (mode == 'acquire' and allowed)
 local out = {allowed and '1' or '0', tostring(worst_i), num(worst_wait)}
-for i = 1, #KEYS do
+for i = 1, nrate do
   local l = level[i]
   if write then l = math.max(0, l + cost[i]) end
   local reset
@@ -87,5 +105,14 @@ for i = 1, #KEYS do
   end
   out[#out + 1] = num(math.max(0, lim[i] - l))
   out[#out + 1] = num(reset)
+end
+if slot_key and mode == 'acquire' and allowed then
+  redis.call('ZADD', slot_key, num(now + tonumber(ARGV[5])), slot_id)
+  -- The key lives as long as its longest-lived slot.
+  local top = redis.call('ZRANGE', slot_key, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIRE', slot_key,
+             string.format('%d', math.ceil((tonumber(top[2]) - now) * 1000) + 1000))
+elseif slot_key and mode == 'adjust' then
+  redis.call('ZREM', slot_key, slot_id)
 end
 return out

@@ -9,8 +9,9 @@ URLs
                                           that only allow redis:// and rediss://)
 
 Every rate/slot operation is one Lua script (``rate.lua``, ``slot.lua`` beside this
-file) run by EVALSHA: loaded once with SCRIPT LOAD, reloaded if the server answers
-NOSCRIPT (restart, failover, SCRIPT FLUSH). Scripts read the server clock (TIME) unless
+file; a request's admission, its limits and its slot together, is one ``rate.lua`` call,
+and so is its settlement) run by EVALSHA: loaded once with SCRIPT LOAD, reloaded if the
+server answers NOSCRIPT (restart, failover, SCRIPT FLUSH). Scripts read the server clock (TIME) unless
 the caller passes ``now``, so replicas with skewed clocks still share one timeline.
 
 Key layout (prefix ``gw:`` by default; ``{...}`` is the cluster hash tag)
@@ -37,7 +38,16 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
-from .base import LimitState, RateCheck, RateDecision, RateKind, StoreError
+from .base import (
+    CONCURRENCY,
+    LimitState,
+    RateAdjust,
+    RateCheck,
+    RateDecision,
+    RateKind,
+    StoreError,
+)
+from .resp import RespClient
 
 T = TypeVar("T")
 _TRUE = {"1", "true", "yes", "on"}
@@ -85,7 +95,7 @@ def _f(x: bytes | str) -> float:
 class RedisStore:
     backend = "redis"
 
-    def __init__(self, client: aioredis.Redis | RedisCluster, *, prefix: str = "gw:",
+    def __init__(self, client: aioredis.Redis | RedisCluster | RespClient, *, prefix: str = "gw:",
                  deadline_s: float = 0.5, cluster: bool = False,
                  read_timeout_s: float | None = None) -> None:
         self._r: Any = client
@@ -103,10 +113,15 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 0.25, deadline_s: float | None = None,
-                 max_connections: int = 64, prefix: str = "gw:",
+                 max_connections: int = 64, prefix: str = "gw:", client: str = "auto",
                  **redis_kwargs: Any) -> RedisStore:
-        """``redis_kwargs`` go to redis-py unchanged (``ssl_ca_certs``, ``ssl_certfile``,
-        ``ssl_keyfile``, ``ssl_cert_reqs``, ``password``, ``client_name`` ...)."""
+        """``redis_kwargs`` as redis-py names them (``ssl_ca_certs``, ``ssl_certfile``,
+        ``ssl_keyfile``, ``ssl_cert_reqs``, ``password``, ``client_name`` ...). A standalone
+        server is spoken to by ``RespClient`` (pipelined, see resp.py) unless an option
+        only redis-py knows is given, or ``client="redis-py"``; Redis Cluster always uses
+        redis-py."""
+        if client not in ("auto", "redis-py"):
+            raise ValueError(f"client must be 'auto' or 'redis-py', not {client!r}")
         plain, cluster = parse_store_url(url)
         opts: dict[str, Any] = {
             "socket_timeout": timeout_s,
@@ -116,16 +131,21 @@ class RedisStore:
             "retry": Retry(NoBackoff(), 0),
             **redis_kwargs,
         }
-        client: aioredis.Redis | RedisCluster
-        if cluster:
-            client = RedisCluster.from_url(plain, max_connections=max_connections, **opts)
+        conn: aioredis.Redis | RedisCluster | RespClient
+        if client == "auto" and not cluster and RespClient.supports(plain, redis_kwargs):
+            # The hot path: pipelined, one connection (see resp.py).
+            conn = RespClient.from_url(plain, **{"socket_timeout": timeout_s,
+                                                   "socket_connect_timeout": timeout_s,
+                                                   **redis_kwargs})
+        elif cluster:
+            conn = RedisCluster.from_url(plain, max_connections=max_connections, **opts)
         else:
             # Blocking pool: a burst waits (up to timeout_s) for a free connection
             # instead of failing with "Too many connections".
             pool = aioredis.BlockingConnectionPool.from_url(
                 plain, max_connections=max_connections, timeout=timeout_s, **opts)
-            client = aioredis.Redis.from_pool(pool)
-        return cls(client, prefix=prefix, cluster=cluster,
+            conn = aioredis.Redis.from_pool(pool)
+        return cls(conn, prefix=prefix, cluster=cluster,
                    deadline_s=deadline_s if deadline_s is not None else 2 * timeout_s,
                    read_timeout_s=opts["socket_timeout"])
 
@@ -218,14 +238,31 @@ class RedisStore:
                            now: float | None = None, *, consume: bool = True) -> RateDecision:
         if not checks:
             return RateDecision(True)
-        args: list[Any] = [self._now_arg(now), "acquire" if consume else "peek", ""]
+        return await self._acquire(bucket_key, checks, now, "acquire" if consume else "peek")
+
+    async def admit(self, bucket_key: str, checks: list[RateCheck], now: float | None = None,
+                    *, slot_id: str | None = None, slot_limit: int = 0,
+                    slot_ttl_s: float = 0.0) -> RateDecision:
+        if slot_id is None:
+            return await self.rate_acquire(bucket_key, checks, now)
+        return await self._acquire(bucket_key, checks, now, "acquire",
+                                   (slot_id, repr(float(slot_ttl_s)), int(slot_limit)))
+
+    async def _acquire(self, bucket_key: str, checks: list[RateCheck], now: float | None,
+                       mode: str, slot: tuple[str, str, int] = ("", "", 0)) -> RateDecision:
+        args: list[Any] = [self._now_arg(now), mode, "", *slot]
+        keys = [self.rate_key(bucket_key, c.name) for c in checks]
+        if slot[0]:
+            keys.append(self.slot_key(bucket_key))
         for c in checks:
             args += [repr(float(c.limit)), repr(float(c.period_s)), repr(float(c.cost)), c.kind]
-        out = await self._eval(_RATE, [self.rate_key(bucket_key, c.name) for c in checks], args,
-                               fence_at=2 if consume and now is None else None)
+        out = await self._eval(_RATE, keys, args,
+                               fence_at=2 if mode == "acquire" and now is None else None)
         if out in (b"stale", "stale"):
             raise StoreError("redis ran the rate check after its deadline; nothing charged")
         allowed, worst = out[0] in (b"1", "1"), int(out[1])
+        if worst == -1:
+            return RateDecision(False, CONCURRENCY, _f(out[2]))
         states = [LimitState(c.name, c.limit, _f(out[3 + 2 * i]), _f(out[4 + 2 * i]))
                   for i, c in enumerate(checks)]
         return RateDecision(allowed, None if allowed else checks[worst - 1].name,
@@ -235,10 +272,22 @@ class RedisStore:
                           delta: float, now: float | None = None, *,
                           kind: RateKind = "gcra") -> LimitState:
         # Not fenced: a late correction still belongs to the bucket it corrects.
-        args = [self._now_arg(now), "adjust", "", repr(float(limit)), repr(float(period_s)),
-                repr(float(delta)), kind]
+        args = [self._now_arg(now), "adjust", "", "", "", 0, repr(float(limit)),
+                repr(float(period_s)), repr(float(delta)), kind]
         out = await self._eval(_RATE, [self.rate_key(bucket_key, name)], args)
         return LimitState(name, limit, _f(out[3]), _f(out[4]))
+
+    async def settle(self, bucket_key: str, adjusts: list[RateAdjust],
+                     now: float | None = None, *, slot_id: str | None = None) -> None:
+        if not adjusts and slot_id is None:
+            return
+        keys = [self.rate_key(bucket_key, a.name) for a in adjusts]
+        args: list[Any] = [self._now_arg(now), "adjust", "", slot_id or "", "", 0]
+        if slot_id is not None:
+            keys.append(self.slot_key(bucket_key))
+        for a in adjusts:
+            args += [repr(float(a.limit)), repr(float(a.period_s)), repr(float(a.delta)), a.kind]
+        await self._eval(_RATE, keys, args)
 
     # -- concurrency slots -----------------------------------------------------
     async def slot_acquire(self, key: str, limit: int, slot_id: str, ttl_s: float,

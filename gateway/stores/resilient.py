@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
 from ..errors import StoreUnavailable
-from .base import LimitState, RateCheck, RateDecision, RateKind, StoreError
+from .base import LimitState, RateAdjust, RateCheck, RateDecision, RateKind, StoreError
 from .memory import MemoryStore
 from .redis import RedisStore
 
@@ -164,6 +164,45 @@ class ResilientStore:
                                              kind=kind),
             lambda: self.fallback.rate_adjust(bucket_key, name, limit, period_s, delta, now,
                                               kind=kind))
+
+    async def admit(self, bucket_key: str, checks: list[RateCheck], now: float | None = None,
+                    *, slot_id: str | None = None, slot_limit: int = 0,
+                    slot_ttl_s: float = 0.0) -> RateDecision:
+        home: list[Literal["primary", "fallback"]] = []
+
+        async def on(where: Literal["primary", "fallback"]) -> RateDecision:
+            store = self.primary if where == "primary" else self.fallback
+            decision = await store.admit(bucket_key, checks, now, slot_id=slot_id,
+                                         slot_limit=slot_limit, slot_ttl_s=slot_ttl_s)
+            home.append(where)
+            return decision
+
+        decision = await self._route(lambda: on("primary"), lambda: on("fallback"))
+        if slot_id is not None and decision.allowed:
+            self._slot_home[(bucket_key, slot_id)] = home[-1]
+        return decision
+
+    async def settle(self, bucket_key: str, adjusts: list[RateAdjust],
+                     now: float | None = None, *, slot_id: str | None = None) -> None:
+        """Settled where the slot was taken. A Redis slot that cannot be released now is
+        released when Redis is back; its corrections are lost (logged by the caller)."""
+        if slot_id is None:
+            await self._route(lambda: self.primary.settle(bucket_key, adjusts, now),
+                              lambda: self.fallback.settle(bucket_key, adjusts, now))
+            return
+        if self._slot_home.pop((bucket_key, slot_id), None) == "fallback":
+            await self.fallback.settle(bucket_key, adjusts, now, slot_id=slot_id)
+            return
+        if not self._primary_usable():
+            self._defer_release(bucket_key, slot_id)
+            raise StoreError(f"redis is down ({self._error}); slot release deferred")
+        try:
+            await self.primary.settle(bucket_key, adjusts, now, slot_id=slot_id)
+        except StoreError as exc:
+            self._defer_release(bucket_key, slot_id)
+            self._mark_down(exc)
+            raise
+        self._mark_up()
 
     # -- concurrency slots -----------------------------------------------------
     async def slot_acquire(self, key: str, limit: int, slot_id: str, ttl_s: float,

@@ -10,6 +10,7 @@ from redis.asyncio.cluster import RedisCluster as PyRedisCluster
 
 from gateway.stores import RateCheck, RedisStore, StoreError, parse_store_url
 from gateway.stores.redis import _RATE
+from gateway.stores.resp import RespClient
 from tests.support.redis_server import RedisCluster, RedisServer, TlsFiles
 
 RPM = [RateCheck("rpm", 5, 60.0, 1)]
@@ -34,12 +35,31 @@ def test_rejects_other_schemes() -> None:
 
 async def test_rediss_url_builds_a_tls_client() -> None:
     store = RedisStore.from_url("rediss://localhost:1", ssl_ca_certs="/nonexistent/ca.pem")
-    kwargs = store.client.connection_pool.connection_kwargs
-    assert store.client.connection_pool.connection_class is SSLConnection
-    assert kwargs["ssl_ca_certs"] == "/nonexistent/ca.pem" and kwargs["socket_timeout"] == 0.25
+    client = store.client
+    assert isinstance(client, RespClient)
+    assert client.tls == {"ssl_ca_certs": "/nonexistent/ca.pem"}
+    assert client.read_timeout_s == 0.25 and client.connect_timeout_s == 0.25
+    with pytest.raises(StoreError, match="No such file"):  # the CA is really loaded
+        await store.cache_get("x")
     cluster = RedisStore.from_url("rediss+cluster://localhost:1")
     assert isinstance(cluster.client, PyRedisCluster) and cluster.cluster
     await store.close()
+
+
+async def test_options_only_redis_py_knows_use_redis_py() -> None:
+    fast = RedisStore.from_url("redis://h:1/2?client_name=gw", password="p")
+    assert isinstance(fast.client, RespClient)
+    assert (fast.client.db, fast.client.password, fast.client.client_name) == (2, "p", "gw")
+    slow = RedisStore.from_url("rediss://localhost:1?socket_keepalive=yes",
+                               ssl_ca_certs="/nonexistent/ca.pem")
+    assert slow.client.connection_pool.connection_class is SSLConnection
+    assert slow.client.connection_pool.connection_kwargs["socket_timeout"] == 0.25
+    forced = RedisStore.from_url("redis://h:1", client="redis-py")
+    assert not isinstance(forced.client, RespClient)
+    with pytest.raises(ValueError, match="client must be"):
+        RedisStore.from_url("redis://h:1", client="hiredis")
+    for store in (fast, slow, forced):
+        await store.close()
 
 
 async def test_real_tls_server(tls_redis: RedisServer, tls_files: TlsFiles, bucket: str) -> None:

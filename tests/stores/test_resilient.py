@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -142,4 +143,44 @@ async def test_open_store_factory(redis_server: RedisServer) -> None:
     store = open_store(redis_server.url, on_error="fail_closed")
     assert isinstance(store, ResilientStore) and store.on_error == "fail_closed"
     assert await store.ping()
+    await store.close()
+
+
+async def test_admit_and_settle_follow_the_slot_home(own_redis: RedisServer,
+                                                     bucket: str) -> None:
+    clock = Clock()
+    store = make(own_redis, "fail_open", clock)
+    limiter = RateLimiter(store, KeyLimits(tpm=1000, concurrency=5))
+    b = limiter.bucket_for(bucket)
+    in_redis = await limiter.admit(bucket, 100, 0)
+    assert await store.primary.slot_count(b) == 1
+    own_redis.pause()  # hung: the settlement times out and is deferred, not lost
+    try:
+        await in_redis.settle(10, 0)  # logged, never raised
+        assert store.down and (b, in_redis.slot_id) in store._pending_releases
+        in_memory = await limiter.admit(bucket, 100, 0)  # served by the fallback
+        assert await store.fallback.slot_count(b) == 1
+    finally:
+        own_redis.resume()
+    clock.t += 1.0
+    await in_memory.settle(10, 0)  # settled on the fallback even though Redis is back
+    assert await store.fallback.slot_count(b) == 0
+    assert (await store.rate_acquire(b, [RateCheck("rpm", 5, 60.0, 1)])).allowed  # Redis up
+    for _ in range(100):  # the deferred release runs in the background
+        if not store._pending_releases:
+            break
+        await asyncio.sleep(0.01)
+    assert await store.primary.slot_count(b) == 0
+    await store.close()
+
+
+async def test_settle_fail_closed_with_redis_down_does_not_raise(own_redis: RedisServer,
+                                                                 bucket: str) -> None:
+    store = make(own_redis, "fail_closed", Clock())
+    limiter = RateLimiter(store, KeyLimits(tpm=100, concurrency=2))
+    adm = await limiter.admit(bucket, 1, 0)
+    own_redis.kill()
+    await adm.settle(5, 0.1)  # lost, logged; the Redis slot expires by TTL
+    with pytest.raises(StoreUnavailable):
+        await limiter.admit(bucket, 1, 0)
     await store.close()
