@@ -44,8 +44,9 @@ class CacheLayer:
         return c
 
     def _count(self, result: str) -> None:
-        if self.metrics is not None:
-            self.metrics.cache_lookups.labels(result=result).inc()
+        m = self.metrics
+        if m is not None:
+            m.child(m.cache_lookups, result).inc()
 
     def _store_down(self) -> bool:
         """Redis is known to be unreachable (a ``ResilientStore`` after a failure)."""

@@ -246,6 +246,7 @@ class Metrics:
             ["version"], multiprocess_mode="livemax", registry=r)
 
         self._config_hash: str | None = None
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.build_info.labels(version or _package_version()).set(1)
         # Series with a known, small label set start at zero so rate() and ratios work
         # from the first scrape instead of appearing with the first event.
@@ -262,6 +263,17 @@ class Metrics:
             PlatformCollector(registry=r)
             GCCollector(registry=r)
 
+
+    def child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)`` (label values in declaration order), memoized: the
+        request path records ~8 series per request, and prometheus_client's ``labels``
+        validates and locks on every call. The memo holds what prometheus_client holds
+        anyway (one child per label set), so it grows no further than the registry."""
+        key = (id(metric), values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """``render(self.registry, accept)``: the body and content type of ``/metrics``."""
         return render(self.registry, accept)

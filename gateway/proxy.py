@@ -207,9 +207,9 @@ class Engine:
 
     def _observe_attempt(self, model: ModelConfig, seconds: float) -> None:
         """One upstream attempt's duration (failed ones too): its count counts attempts."""
-        if self.rt.metrics is not None:
-            self.rt.metrics.upstream_duration.labels(provider=model.provider,
-                                                     model=model.upstream).observe(seconds)
+        m = self.rt.metrics
+        if m is not None:
+            m.child(m.upstream_duration, model.provider, model.upstream).observe(seconds)
 
     def _send_failed(self, ex: Exchange, alias: str, e: GatewayError) -> bool:
         """Record a failed attempt; True if the engine should try the next candidate."""

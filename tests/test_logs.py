@@ -17,6 +17,7 @@ from gateway.logs import (
     ACCESS_FIELDS,
     HumanFormatter,
     JsonFormatter,
+    LineHandler,
     Redactor,
     access_record,
     fallbacks,
@@ -134,3 +135,39 @@ def test_setup_logging_routes_gateway_and_uvicorn_errors(restore_loggers: None,
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [line["logger"] for line in lines] == ["gateway.access", "uvicorn.error"]
     assert lines[1]["message"] == "Exception in ASGI application [redacted]"
+
+
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, s: str) -> int:
+        self.writes += 1
+        return super().write(s)
+
+
+async def test_line_handler_writes_one_loop_iteration_at_once() -> None:
+    import asyncio
+
+    stream = CountingStream()
+    handler = LineHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for i in range(3):
+        handler.handle(record(f"line {i}"))
+    assert stream.getvalue() == ""          # pending until the iteration ends
+    await asyncio.sleep(0)
+    assert stream.getvalue() == "line 0\nline 1\nline 2\n" and stream.writes == 1
+    for i in range(300):                    # a burst is written every 256 lines
+        handler.handle(record(f"b{i}"))
+    assert stream.writes == 2 and stream.getvalue().count("\nb") == 256
+    handler.flush()                         # logging.shutdown() at exit does this
+    assert stream.getvalue().endswith("b299\n") and stream.writes == 3
+
+
+def test_line_handler_writes_at_once_outside_a_loop() -> None:
+    stream = CountingStream()
+    handler = LineHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.handle(record("starting"))
+    assert stream.getvalue() == "starting\n"

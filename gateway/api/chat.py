@@ -56,7 +56,8 @@ async def proxy_request(
     ex: Exchange | None = None
     admission = None
     handed_off = False  # the response's own finish (stream end, background) settles
-    inflight = svc.metrics.inflight.labels(surface=surface.name) if svc.metrics else None
+    m = svc.metrics
+    inflight = m.child(m.inflight, surface.name) if m is not None else None
     if inflight is not None:
         inflight.inc()
     try:
@@ -75,8 +76,8 @@ async def proxy_request(
                       client_headers={k: v for k, v in request.headers.items()
                                       if k.startswith("anthropic-")},
                       t0=t0, stream=stream, decision=decision, caller=caller, features=feats)
-        if svc.metrics is not None:
-            svc.metrics.routing_decisions.labels(rule=decision.rule, model=decision.model).inc()
+        if m is not None:
+            m.child(m.routing_decisions, decision.rule, decision.model).inc()
         admission = await svc.admit(ex)
         cached = await svc.cache_lookup(ex, request.headers)
         if cached is not None:

@@ -138,23 +138,22 @@ class Services:
         model = ex.upstream_model or "none"
         cost = cost_usd(ex) if ex.cache != "hit" else 0.0
         if m is not None:
-            m.requests.labels(surface=ex.surface.name, provider=provider, model=model,
-                              route=ex.decision.rule if ex.decision else "none",
-                              status_class=_status_class(status),
-                              stream=str(ex.stream).lower()).inc()
-            m.request_duration.labels(surface=ex.surface.name, provider=provider,
-                                      model=model).observe(elapsed)
-            m.overhead.labels(surface=ex.surface.name).observe(ex.overhead_ms / 1000)
+            surface = ex.surface.name
+            m.child(m.requests, surface, provider, model,
+                    ex.decision.rule if ex.decision else "none", _status_class(status),
+                    "true" if ex.stream else "false").inc()
+            m.child(m.request_duration, surface, provider, model).observe(elapsed)
+            m.child(m.overhead, surface).observe(ex.overhead_ms / 1000)
             if ex.provider and ex.cache != "hit":
                 if ex.ttft_s is not None:
-                    m.ttft.labels(provider=provider, model=model).observe(ex.ttft_s)
+                    m.child(m.ttft, provider, model).observe(ex.ttft_s)
                 u = ex.usage
-                m.tokens.labels(provider=provider, model=model, kind="input").inc(u.input)
-                m.tokens.labels(provider=provider, model=model, kind="output").inc(u.output)
-                m.tokens.labels(provider=provider, model=model, kind="cached").inc(u.cached)
+                m.child(m.tokens, provider, model, "input").inc(u.input)
+                m.child(m.tokens, provider, model, "output").inc(u.output)
+                m.child(m.tokens, provider, model, "cached").inc(u.cached)
                 caller = ex.caller
-                m.cost.labels(provider=provider, model=model,
-                              key=(caller.name if caller and caller.name else "anonymous")).inc(cost)
+                m.child(m.cost, provider, model,
+                        caller.name if caller and caller.name else "anonymous").inc(cost)
         caller = ex.caller
         rec: dict[str, Any] = {
             "request_id": ex.request_id, "surface": ex.surface.name,

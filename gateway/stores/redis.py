@@ -164,25 +164,27 @@ class RedisStore:
     async def _eval(self, script: _Script, keys: list[str], args: list[Any], *,
                     fence_at: int | None = None) -> Any:
         """EVALSHA ``script``. ``fence_at``: the index in ``args`` that gets the server
-        time after which the call must not write (see ``_fence``)."""
+        time after which the call must not write (see ``_fence``). One flat coroutine:
+        this runs twice per request with limits."""
         gives_up_at = time.time() + self.deadline_s
-
-        async def evalsha() -> Any:
-            if fence_at is not None:
-                args[fence_at] = await self._fence(gives_up_at)
-            return await self._r.evalsha(script.sha, len(keys), *keys, *args)
-
-        async def run() -> Any:
-            if script.name not in self._loaded:
-                await self._r.script_load(script.text)  # every primary, on a cluster
-                self._loaded.add(script.name)
-            try:
-                return await evalsha()
-            except NoScriptError:
-                # The server lost its script cache (restart, failover, SCRIPT FLUSH).
-                await self._r.script_load(script.text)
-                return await evalsha()
-        return await self._call(run)
+        r = self._r
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                if script.name not in self._loaded:
+                    await r.script_load(script.text)  # every primary, on a cluster
+                    self._loaded.add(script.name)
+                if fence_at is not None:
+                    args[fence_at] = await self._fence(gives_up_at)
+                try:
+                    return await r.evalsha(script.sha, len(keys), *keys, *args)
+                except NoScriptError:
+                    # The server lost its script cache (restart, failover, SCRIPT FLUSH).
+                    await r.script_load(script.text)
+                    if fence_at is not None:
+                        args[fence_at] = await self._fence(gives_up_at)
+                    return await r.evalsha(script.sha, len(keys), *keys, *args)
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
+            raise StoreError(f"redis {type(exc).__name__}: {exc}") from exc
 
     async def _fence(self, gives_up_at: float) -> str:
         """The server time after which this call's caller has given up waiting.
