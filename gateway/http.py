@@ -54,23 +54,28 @@ async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
     600 s by default). Cancelling ``work`` runs its own cleanup (the engine closes
     the upstream response), and the caller's ``finally`` releases the slot.
     """
-    task = asyncio.ensure_future(work)
-    gone = asyncio.ensure_future(_disconnected(request))
+    # ``work`` runs inline in this task (no task of its own, no asyncio.wait: this is on
+    # every request); a watcher task cancels this one if the client leaves first.
+    current = asyncio.current_task()
+    assert current is not None
+    left = False
+
+    async def watch() -> None:
+        nonlocal left
+        await _disconnected(request)
+        left = True
+        current.cancel()
+
+    gone = asyncio.ensure_future(watch())
     try:
-        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            return task.result()
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        raise ClientGone()
+        return await work
+    except asyncio.CancelledError:
+        if not left:
+            raise  # we are being cancelled ourselves (shutdown): not the client's doing
+        current.uncancel()  # the watcher's cancel is consumed here, nowhere else
+        raise ClientGone() from None
     finally:
         gone.cancel()
-        if not task.done():  # we are being cancelled ourselves: take the work with us
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
 
 async def read_body(request: Request, max_bytes: int, timeout_s: float) -> bytes:
