@@ -1,17 +1,45 @@
 """Find which kinds of PII and secrets a text contains (kinds only, never values).
 
-One pass per string: a single combined regex whose alternatives each start with a literal
-anchor character (digits, ``@ - _ = : A B J``). CPython's ``re`` derives a charset prefix
-from such a pattern and skips non-anchor characters in a tight C loop, so prose costs a few
-ns per character; at an anchor, the alternatives for other anchors are rejected by their
-first literal and the remaining one is checked with cheap lookbehinds. Matches are
-candidates only: validators in ``pii_validators`` decide, and the scan stops early once
-every kind has been seen.
+A candidate is a position where one of the regex alternatives below matches; each
+alternative starts with a literal anchor character (a digit, or one of ``: = @ - _ A B J``).
+Candidates are only candidates: validators in ``pii_validators`` decide. A rejected or
+greedy candidate never hides one that starts a character later, and the scan stops once
+every kind has been seen. A string is scanned in one of two ways that find the same
+candidates (the tests compare them on JSON documents with and without PII):
+
+- One pass (prose, and every string under 2 KB): all alternatives in one pattern. ``re``
+  derives a charset prefix from the anchors and skips other characters in C (~4 ns a
+  character); at an anchor, the other anchors' alternatives fail on their first literal.
+- Per anchor, for strings whose middle 512 characters are at least ~2% digits, ``:``,
+  ``=`` and ``_`` (JSON, tables, logs, code). At JSON's 12% digits and 3% colons, a regex
+  attempt at every anchor costs more than the skipping between them. Instead:
+
+  * each non-digit alternative is searched on its own: ``str.find`` (memchr) jumps to a
+    rare anchor and the pattern is tried there; a frequent one is left to ``search``,
+    whose single-character literal prefix skips faster than a charset. The secret-name
+    check of ``:``/``=`` starts with one character class per letter of the name's last
+    three, so JSON keys and code assignments fail in a few byte-map lookups;
+  * digits: ``bytes.translate`` maps the text to a one-byte-per-character view (digit
+    -> ``0``, capital -> ``A``, lower-case or ``_`` -> ``a``, `` .-()+`` kept, anything
+    else -> ``!``) in which three literal-prefix patterns find *triggers*: parts that every
+    digit candidate contains (a last group of 4 digits after a separator, a 9-20 digit
+    run, ``+digit``, an IBAN's country code; see ``_RUN_TRIGGER``). JSON numbers, floats,
+    dates, timestamps and UUIDs rarely contain one. The exact digit pattern then runs
+    only from ``_DIGIT_BACK`` characters before each trigger to the trigger, in text
+    order, with a search window long enough (``_DIGIT_REACH``) to behave exactly as a
+    search of the whole text. Where triggers are denser than one per 256 characters
+    (number tables, lists of phone numbers) the string gets one pass instead.
+
+  Only digit candidates yield digit kinds, and their classification depends on what was
+  found before (a Luhn-valid 18-digit CN ID can count as a card once an ID was seen), so
+  they are classified in text order as in one pass. The other anchors only yield
+  ``email`` and ``credential``, which do not depend on the order.
 """
 
 from __future__ import annotations
 
 import re
+from itertools import islice
 from typing import Final
 
 from . import pii_validators as v
@@ -21,12 +49,14 @@ __all__ = ["PII_KINDS", "PiiScanner", "find_pii"]
 PII_KINDS: Final = frozenset({
     "email", "phone", "credit_card", "cn_resident_id", "iban", "us_ssn", "credential",
 })
+_DIGIT_KINDS: Final = frozenset({"phone", "credit_card", "cn_resident_id", "iban", "us_ssn"})
+_CREDENTIAL: Final = frozenset({"credential"})
 
 # Digit tokens start at a digit not glued to a word or to a longer dotted/dashed number
 # (versions, IPs, dates); they end before any letter, digit or [.-]digit continuation.
 _NUM_START = r"(?<![0-9A-Za-z_][0-9])(?<![0-9][.\-][0-9])"
 _NUM_END = r"(?![0-9A-Za-z_]|[.\-][0-9])"
-_NUM_SHAPES = "|".join([
+_NUM_SHAPES = "|".join([  # noqa: FLY002 - one shape per line
     r"[0-9]{8,18}[0-9Xx]",                                   # card, CN ID, CN mobile
     r"[0-9]{2}-[0-9]{2}-[0-9]{4}",                           # SSN (first digit consumed)
     r"[0-9]{3}[ \-][0-9]{4,6}[ \-][0-9]{4,5}(?:[ \-][0-9]{1,4}){0,2}",  # grouped card
@@ -38,13 +68,27 @@ _NUM_SHAPES = "|".join([
 
 # Generic "name = value" secrets: the operator is the anchor and the name is checked by
 # fixed-width lookbehinds (``re`` requires fixed width), one per name length and quoting
-# style. A lookbehind on the name's last three letters runs first, so most "=" and ":" in
-# code and JSON (``"id": 5``, ``x = 1``) are rejected after one or two cheap checks.
+# style (nothing, one of ["' ], or a quote and a space between name and operator).
 _SECRET_NAMES = (
     "password", "passwd", "passphrase", "pwd", "_pass", "secret", "token", "apikey",
     "api_key", "api-key", "accesskey", "access_key", "access-key", "secretkey", "secret_key",
     "privatekey", "private_key", "auth_key", "credentials",
 )
+_BETWEEN = ("", "[\"' ]", "[\"'] ")
+
+
+def _class(chars: set[str]) -> str:
+    return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
+
+
+# Before the full names, one lookbehind tests the name's last three characters against
+# one class each: in JSON and code almost every "=" and ":" fails there in a few byte-map
+# lookups, where the case-insensitive names would be tried one by one. The last letter
+# is an exact set, the two before it fold case like the names do ("paſſword" matches).
+_TAIL3 = _class({n[-3] for n in _SECRET_NAMES})
+_TAIL2 = _class({n[-2] for n in _SECRET_NAMES})
+_TAIL1 = _class({c for n in _SECRET_NAMES for c in (n[-1], n[-1].upper())})
+_NAME_TAIL = f"(?i:{_TAIL3}{_TAIL2}){_TAIL1}"
 
 
 def _assignment_rest() -> str:
@@ -52,28 +96,20 @@ def _assignment_rest() -> str:
     for name in _SECRET_NAMES:
         by_len.setdefault(len(name), []).append(re.escape(name))
     names = ["(?i:" + "|".join(group) + ")" for _, group in sorted(by_len.items())]
-    tail3 = "(?i:" + "|".join(sorted({re.escape(n[-3:]) for n in _SECRET_NAMES})) + ")"
 
-    last = "[" + "".join(sorted({c for n in _SECRET_NAMES for c in (n[-1], n[-1].upper())})) + "]"
+    def check(b: str) -> str:
+        full = "|".join(f"(?<={n}{b}[=:])" for n in names)
+        return f"(?<={_NAME_TAIL}{b}[=:])(?:{full})"
 
-    def check(between: str) -> str:
-        full = "|".join(f"(?<={n}{between}[=:])" for n in names)
-        return f"(?<={last}{between}[=:])(?<={tail3}{between}[=:])(?:{full})"
-
-    name_ok = "(?:" + "|".join([
-        check(""), check("[\"' ]"), check("[\"'] "),
-    ]) + ")"
+    name_ok = "(?:" + "|".join(check(b) for b in _BETWEEN) + ")"
     value = r"[=>]?[ \t]{0,4}[\"'`]?(?:(?i:bearer|basic|token) )?[^\s\"'`,;()\[\]{}<>]{8,512}"
-    # The value is checked first (as a lookahead): in code and JSON most operators are
-    # followed by something short ("x = 1", '"id": 42') and fail within a few characters.
+    # The value is probed (as a lookahead) before it is matched: most operators that pass
+    # the name check are followed by something short ("token = 1") and fail within a few
+    # characters.
     probe = r"[=>]?[ \t]{0,4}[\"'`]?[^\s\"'`,;()\[\]{}<>]{8}"
-    return "(?=" + probe + ")" + name_ok + value
+    return name_ok + "(?=" + probe + ")" + value
 
 
-# Every alternative starts with a literal anchor character. That lets ``re`` compute a
-# charset prefix for the whole pattern and skip non-anchor text in C; inside, the BRANCH
-# opcode rejects alternatives whose literal differs from the current character in ~1 ns.
-# (``re`` forbids duplicate group names, so the scanner dispatches on the anchor instead.)
 _DIGIT_REST = (
     # Most digits sit inside a number or an identifier (prev char a digit or lower-case
     # letter); no branch can start there, so one lookbehind rejects them all.
@@ -89,33 +125,108 @@ _DIGIT_REST = (
     # IBAN, anchored at its first check digit after a two-letter country code.
     r"|(?<=[A-Z]{2}[0-9])(?<![0-9A-Za-z_][A-Z]{2}[0-9])[0-9](?: ?[0-9A-Z]){11,32})"
 )
-_ALTERNATIVES = [
-    # Digits first, most frequent first: the BRANCH opcode tests alternatives in order,
-    # and digits are by far the most common anchor (JSON is ~12% digits).
-    *(d + _DIGIT_REST for d in "0125348796"),
-    ":" + _assignment_rest(),
-    "=" + _assignment_rest(),
+# Digits first, most frequent first: the BRANCH opcode tests alternatives in order.
+_DIGIT_ALTERNATIVES = [d + _DIGIT_REST for d in "0125348796"]
+# The other anchors' alternatives: (anchor, alternative, kinds its candidates can yield).
+_OTHER_ALTERNATIVES: list[tuple[str, str, frozenset[str]]] = [
+    (":", ":" + _assignment_rest(), _CREDENTIAL),
+    ("=", "=" + _assignment_rest(), _CREDENTIAL),
     # "@": an email (local part read backwards by the validator) or URL userinfo.
-    r"@(?<=[^\s@]@)[A-Za-z0-9][A-Za-z0-9.\-]{0,253}(?![A-Za-z0-9\-])",
-    # "-": OpenAI/Anthropic "sk-" keys, Slack "xox?-" tokens, PEM private keys.
-    r"-(?:(?<=sk-)(?<![0-9A-Za-z_\-]sk-)"
-    r"(?:proj-|ant-[a-z]{3,6}[0-9]{0,3}-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"
-    r"|(?<=\bxox[abposr]-)[0-9A-Za-z\-]{10,}"
-    r"|----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
-    r"(?:\s|\\n|\\r)*(?:[A-Za-z\-]+: [^\n]*(?:\n|\\n))*(?:\s|\\n|\\r)*[A-Za-z0-9+/=]{40})",
-    # "_": Stripe keys, GitHub tokens.
-    r"_(?:(?<=\b[sr]k_)(?:live|test)_[0-9A-Za-z]{16,}"
-    r"|(?<=\bgh[pousr]_)[A-Za-z0-9]{30,}"
-    r"|(?<=\bgithub_)pat_[A-Za-z0-9_]{30,})",
+    ("@", r"@(?<=[^\s@]@)[A-Za-z0-9][A-Za-z0-9.\-]{0,253}(?![A-Za-z0-9\-])",
+     frozenset({"email", "credential"})),
+    # "-": OpenAI/Anthropic "sk-" keys, Slack "xox?-" tokens, PEM private keys. The first
+    # two need a letter before the "-": one class lookbehind rejects UUID and date dashes.
+    ("-", (r"-(?:(?<=[abkoprs]-)(?:(?<=sk-)(?<![0-9A-Za-z_\-]sk-)"
+           r"(?:proj-|ant-[a-z]{3,6}[0-9]{0,3}-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"
+           r"|(?<=\bxox[abposr]-)[0-9A-Za-z\-]{10,})"
+           r"|----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+           r"(?:\s|\\n|\\r)*(?:[A-Za-z\-]+: [^\n]*(?:\n|\\n))*(?:\s|\\n|\\r)*[A-Za-z0-9+/=]{40})"),
+     _CREDENTIAL),
+    # "_": Stripe keys, GitHub tokens (the first lookbehind is implied by the three).
+    ("_", (r"_(?<=[bkoprsu]_)(?:(?<=\b[sr]k_)(?:live|test)_[0-9A-Za-z]{16,}"
+           r"|(?<=\bgh[pousr]_)[A-Za-z0-9]{30,}"
+           r"|(?<=\bgithub_)pat_[A-Za-z0-9_]{30,})"),
+     _CREDENTIAL),
     # "A": AWS access key ids, Google API keys.
-    r"A(?<![0-9A-Za-z_\-]A)(?:(?:KIA|SIA)[0-9A-Z]{16}(?![0-9A-Za-z])"
-    r"|Iza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-]))",
+    ("A", (r"A(?<![0-9A-Za-z_\-]A)(?:(?:KIA|SIA)[0-9A-Z]{16}(?![0-9A-Za-z])"
+           r"|Iza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-]))"),
+     _CREDENTIAL),
     # "B": an HTTP bearer token ("Authorization: Bearer <token>").
-    r"B(?<![0-9A-Za-z_]B)(?:earer|asic) [A-Za-z0-9._~+/\-]{16,512}=*(?![A-Za-z0-9._~+/\-])",
+    ("B", r"B(?<![0-9A-Za-z_]B)(?:earer|asic) [A-Za-z0-9._~+/\-]{16,512}=*(?![A-Za-z0-9._~+/\-])",
+     _CREDENTIAL),
     # "J": JWT, at the 'J' of its "eyJ" header.
-    r"J(?<=\beyJ)[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.",
+    ("J", r"J(?<=\beyJ)[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.", _CREDENTIAL),
 ]
-_RE = re.compile("|".join(_ALTERNATIVES))
+# One pass: every alternative starts with its literal anchor, so ``re`` computes a charset
+# prefix for the whole pattern; inside, the BRANCH opcode rejects alternatives whose
+# literal differs from the current character in ~1 ns. (``re`` forbids duplicate group
+# names, so the scanner dispatches on the anchor instead.)
+_RE = re.compile("|".join(_DIGIT_ALTERNATIVES + [alt for _, alt, _ in _OTHER_ALTERNATIVES]))
+
+# --- per-anchor scan -----------------------------------------------------------------
+
+_ANCHOR_PASSES = tuple((anchor, re.compile(alt), kinds) for anchor, alt, kinds in _OTHER_ALTERNATIVES)
+# A needle seen at most once per _FIND_SPACING characters is found with ``str.find`` and
+# tested with ``match``; past that, ``search`` skips to the next one faster.
+_FIND_SPACING = 4096
+
+_DIGIT_RE = re.compile("|".join(_DIGIT_ALTERNATIVES))
+# The view: one byte per character (``latin-1``, anything above U+00FF -> "?"), mapped so
+# that the digit alternatives' character classes are unions of view bytes.
+_VIEW = bytes(
+    48 if 48 <= c <= 57 else 65 if 65 <= c <= 90 else 97 if 97 <= c <= 122 or c == 95
+    else c if chr(c) in " .-()+" else 33
+    for c in range(256)
+)
+# Triggers in the view. Every match of a digit alternative contains one:
+# 1. "0000" that starts a digit run (not after a digit or letter: one lookbehind rejects
+#    most numbers of a JSON document) and is
+#    - the last group of "078-05-1120", "415 555 2671", "1-415-555-2671", "138 1234 5678",
+#      "86 138 1234 5678": [ -] and a group of 2-4 digits before it, one of [ .-)] before
+#      that group, and the number ends after it (``_NUM_END``);
+#    - the last group of "415.555.2671" (the NANP shapes are the only ones with dots);
+#    - the last group of "(415) 555-2671" (3 digits and ")" or ") " before them);
+#    - the 11 digits after "86 " (CN mobile with its country code);
+#    - the second group of a grouped card (4 digits before it, another group after it);
+#    - or a run of 9-20 digits, then at most one letter (X), then the number's end.
+# 2. "+" and a digit, then 7 digits or separators (an international number).
+# 3. Two capitals and two digits, then 11 digits or capitals (an IBAN).
+_END = rb"(?![0Aa]|[.\-]0)"  # the number ends here (_NUM_END)
+_NXX = rb"(?:(?<=\)000[ .\-]0000)|(?<=\) 000[ .\-]0000))(?![0Aa])"  # (415) 555-2671
+_AFTER_SPACE_OR_DASH = b"|".join([
+    # the last group, after a group of 2-4 digits
+    rb"(?:(?<=[ .\-)]00[ \-]0000)|(?<=[ .\-)]000[ \-]0000)|(?<=[ .\-)]0000[ \-]0000))" + _END,
+    rb"(?<=00[ \-]0000)(?<![0Aa]00[ \-]0000)(?=0{7}" + _END + rb")",  # 86-13812345678
+    rb"(?<=0000[ \-]0000)(?<![0Aa]0000[ \-]0000)(?=0{0,2}[ \-]0000)",  # 4111 1111 1111 1111
+    _NXX,
+])
+_AFTER_DOT = rb"(?<=[ .\-]000\.0000)" + _END + rb"|" + _NXX  # 415.555.2671
+_RUN = rb"(?<!0[.\-]0000)(?=0{5,16}[Aa]?" + _END + rb")"  # 9-20 digits (and an X)
+_RUN_TRIGGER = re.compile(
+    rb"0000(?<![0Aa]0000)(?:(?<=0[ .\-]0000)(?:(?<=[ \-]0000)(?:" + _AFTER_SPACE_OR_DASH
+    + rb")|(?<=\.0000)(?:" + _AFTER_DOT + rb"))|(?=0{5})" + _RUN + rb")"
+)
+_PLUS_TRIGGER = re.compile(rb"\+0(?<![0Aa]\+0)(?=[0 .\-()]{7})")
+_IBAN_TRIGGER = re.compile(rb"AA00(?<![0Aa]AA00)(?=(?: ?[0A]){11})")
+# Where a candidate starts relative to its trigger: at most 10 characters before a run
+# trigger (the last group of "1-415-555-2671"; 16 for margin), 1 after a "+" trigger, 2
+# after an IBAN trigger.
+_DIGIT_BACK = 16
+# How far past its start a digit candidate reads (the longest, an IBAN, is 66 characters;
+# lookaheads add 2): a search that ends this far after the last start it accepts sees what
+# a search of the whole text sees. (The tests check it against the pattern's max width.)
+_DIGIT_REACH = 80
+# More than one trigger per _TRIGGER_SPACING characters: the string is scanned in one pass.
+_TRIGGER_SPACING = 256
+
+# Choosing the scan: strings of at least _DENSE_MIN_LEN characters whose middle
+# _SAMPLE characters hold at least _DENSE_MIN_ANCHORS digits, ":", "=" or "_" (~2.3%;
+# JSON has ~16%, code ~4%, prose ~0.3%). The choice only affects speed.
+_SAMPLE = 512
+_DENSE_MIN_LEN = 2048
+_DENSE_MIN_ANCHORS = 12
+_NOT_COSTLY_ANCHOR = bytes(c for c in range(256) if chr(c) not in "0123456789:=_")
+
 
 _URL_USERINFO_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://([^\s/@:]*)(?::([^\s/@]*))?$")
 _SEPARATORS = str.maketrans("", "", " .-()")
@@ -132,7 +243,8 @@ def _classify_num(token: str, found: set[str], before: str) -> str | None:
     if not digits.isdigit():
         return None
     if "us_ssn" not in found and n == 9 and token.count("-") == 2 and len(token) == 11:
-        if v.is_ssn(token[:3], token[4:6], token[7:]):
+        # ddd-dd-dddd only: "+33-123-4567" (an international number) has the same counts
+        if token[3] == token[6] == "-" and v.is_ssn(token[:3], token[4:6], token[7:]):
             return "us_ssn"
         return None
     if "credit_card" not in found and 13 <= n <= 19 and "." not in seps and v.is_card(digits):
@@ -163,8 +275,8 @@ def _classify_international(token: str) -> str | None:
     return best
 
 
-def _classify(m: re.Match[str], text: str, found: set[str]) -> str | None:
-    start, end = m.span()
+def _classify(start: int, end: int, text: str, found: set[str]) -> str | None:
+    """Kind of the candidate ``text[start:end]`` (``text[start]`` is its anchor), if any."""
     anchor = text[start]
     if anchor.isdigit():
         before = text[start - 1] if start else ""
@@ -254,7 +366,20 @@ class PiiScanner:
     def scan(self, text: str) -> None:
         if len(text) < 8 or self.done():
             return
+        if len(text) >= _DENSE_MIN_LEN and _anchor_dense(text):
+            self._scan_per_anchor(text)
+        else:
+            self._scan_one_pass(text)
+
+    def _add(self, start: int, end: int, text: str, kinds: frozenset[str]) -> bool:
+        """Classify one candidate; True once all of ``kinds`` have been found."""
         found = self.found
+        kind = _classify(start, end, text, found)
+        if kind is not None:
+            found.add(kind)
+        return kinds <= found
+
+    def _scan_one_pass(self, text: str) -> None:
         search = _RE.search
         pos = 0
         while (m := search(text, pos)) is not None:
@@ -262,11 +387,86 @@ class PiiScanner:
             # ("token: ghp_..." failing as an assignment) or a greedy one (an IBAN whose
             # pattern ran into the next number) may overlap a valid one.
             pos = m.start() + 1
-            kind = _classify(m, text, found)
-            if kind is not None and kind not in found:
-                found.add(kind)
-                if len(found) == len(PII_KINDS):
-                    return
+            if self._add(m.start(), m.end(), text, PII_KINDS):
+                return
+
+    def _scan_per_anchor(self, text: str) -> None:
+        found = self.found
+        if not _DIGIT_KINDS <= found and not self._scan_digits(text):
+            self._scan_one_pass(text)
+            return
+        for anchor, rx, kinds in _ANCHOR_PASSES:
+            if kinds <= found:
+                continue
+            pos = self._test_each(text, anchor, rx, kinds)
+            if pos < 0:
+                continue
+            search = rx.search
+            while (m := search(text, pos)) is not None:
+                pos = m.start() + 1
+                if self._add(m.start(), m.end(), text, kinds):
+                    break
+
+    def _test_each(self, text: str, needle: str, rx: re.Pattern[str], kinds: frozenset[str]) -> int:
+        """Find the one-character ``needle`` with ``str.find`` (memchr) and test ``rx`` in
+        place. Returns where ``search`` should take over if the needle turns out frequent,
+        or -1 when done."""
+        find = text.find
+        match = rx.match
+        budget = len(text) // _FIND_SPACING
+        pos = find(needle)
+        while pos >= 0:
+            if budget == 0:
+                return pos
+            budget -= 1
+            m = match(text, pos)
+            if m is not None and self._add(pos, m.end(), text, kinds):
+                return -1
+            pos = find(needle, pos + 1)
+        return -1
+
+    def _scan_digits(self, text: str) -> bool:
+        """Digit candidates, in text order. False (nothing done) if triggers are so dense
+        (number tables, lists of phone numbers) that one pass costs less."""
+        view = text.encode("latin-1", "replace").translate(_VIEW)
+        # (first, last) possible start of the candidates around each trigger
+        cap = len(text) // _TRIGGER_SPACING + 1
+        windows = [(m.start() - _DIGIT_BACK, m.start())
+                   for m in islice(_RUN_TRIGGER.finditer(view), cap)]
+        if b"+" in view:
+            windows += [(m.start() + 1, m.start() + 1)
+                        for m in islice(_PLUS_TRIGGER.finditer(view), cap)]
+        windows += [(m.start() + 2, m.start() + 2) for m in islice(_IBAN_TRIGGER.finditer(view), cap)]
+        if len(windows) >= cap:
+            return False
+        windows.sort()
+        search = _DIGIT_RE.search
+        pos = 0
+        i = 0
+        while i < len(windows):
+            first, last = windows[i]
+            i += 1
+            # Windows that start before this one's search ends are searched with it.
+            while i < len(windows) and windows[i][0] <= last + _DIGIT_REACH:
+                last = max(last, windows[i][1])
+                i += 1
+            pos = max(pos, first)
+            # Candidates that start in [pos, last], each found as a search of the whole
+            # text would find it: the search ends _DIGIT_REACH past ``last``, beyond
+            # anything such a candidate reads.
+            while (m := search(text, pos, last + _DIGIT_REACH)) is not None and m.start() <= last:
+                pos = m.start() + 1
+                if self._add(m.start(), m.end(), text, _DIGIT_KINDS):
+                    return True
+            pos = max(pos, last + 1)
+        return True
+
+
+def _anchor_dense(text: str) -> bool:
+    """Is ``text`` dense in digits, ":", "=" and "_" (JSON, tables, code)? From a sample."""
+    middle = (len(text) - _SAMPLE) // 2
+    sample = text[middle:middle + _SAMPLE].encode("latin-1", "replace")
+    return len(sample.translate(None, _NOT_COSTLY_ANCHOR)) >= _DENSE_MIN_ANCHORS
 
 
 def find_pii(text: str) -> frozenset[str]:
