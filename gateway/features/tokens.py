@@ -48,6 +48,7 @@ _STRIDE = 16 * _WINDOW_CHARS
 _WINDOW = 256
 
 _ASCII_PUNCT = b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+_ASCII_BYTES = bytes(range(128))
 
 
 def _class_table() -> bytes:
@@ -163,13 +164,17 @@ class TokenTally:
             return
         raw = s.encode("utf-8", "surrogatepass")  # lone surrogates must not raise
         mapped = raw.translate(_CLASS)
-        two = mapped.count(b"2")
-        four = mapped.count(b"4")
+        # The multibyte classes: counted on the non-ASCII bytes alone when they are few
+        # (code or JSON with a few accented names: one translate instead of six counts
+        # over the whole text); on the whole map when they are most of it (CJK).
+        high = raw.translate(_CLASS, _ASCII_BYTES) if len(raw) < 2 * n else mapped
+        two = high.count(b"2")
+        four = high.count(b"4")
         three = (len(raw) - n - two - 3 * four) // 2
-        han = mapped.count(b"H")
-        hangul = mapped.count(b"K")
-        kana = mapped.count(b"J")
-        full = mapped.count(b"F")
+        han = high.count(b"H")
+        hangul = high.count(b"K")
+        kana = high.count(b"J")
+        full = high.count(b"F")
         self._ascii += n - two - three - four
         self._punct += mapped.count(b"p")
         self._digit += mapped.count(b"d")
