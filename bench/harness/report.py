@@ -186,6 +186,11 @@ def targets(res: Results) -> list[str]:
     for name, measured, ok in main:
         m2, ok2 = other.get(name, ("", None))
         lines.append(f"| {name} | {measured} | {_mark(ok)} | {m2} | {_mark(ok2) if m2 else ''} |")
+    if any(ok is False for _, _, ok in main):
+        lines += ["", ("Why a missed target is missed, the before/after figures of what was done "
+                       "about it and what would meet it: [bench/README.md, \"What the profiles "
+                       "say\"](README.md#what-the-profiles-say), from the profiles at the end "
+                       "of this file.")]
     return lines
 
 
