@@ -263,7 +263,6 @@ class Metrics:
             PlatformCollector(registry=r)
             GCCollector(registry=r)
 
-
     def child(self, metric: Any, *values: str) -> Any:
         """``metric.labels(*values)`` (label values in declaration order), memoized: the
         request path records ~8 series per request, and prometheus_client's ``labels``
@@ -274,6 +273,7 @@ class Metrics:
         if found is None:
             found = self._children[key] = metric.labels(*values)
         return found
+
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """``render(self.registry, accept)``: the body and content type of ``/metrics``."""
         return render(self.registry, accept)

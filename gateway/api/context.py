@@ -114,7 +114,12 @@ class Services:
         key (reconcile + slot release), one per provider quota it was charged."""
         if inflight is not None:
             inflight.dec()
-        self._finish_sync(ex)
+        try:
+            self._finish_sync(ex)
+        finally:
+            await self._settle(ex, admission)
+
+    async def _settle(self, ex: Exchange, admission: Any) -> None:
         # A cache hit spent no upstream tokens: its estimate is refunded; a stream cut
         # before its usage report keeps its estimate (see settled_tokens).
         used = settled_tokens(ex)
