@@ -99,3 +99,19 @@ def test_errors_release_the_slot(gw, claude):
     s1.close()
     s2.close()
     assert wait_until(lambda: in_flight(gw) == 0)
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_back_to_back_requests_find_their_slot_released(store, make_gateway, claude, request):
+    # The slot is released after the response is sent (background settlement); the
+    # settlement is issued before the next request is read, so a client sending its
+    # requests one after another at concurrency 1 is never refused.
+    url = "" if store == "memory" else request.getfixturevalue("redis_server").url
+    claude.control.chunk_delay = 0.0
+    gw = make_gateway(keys=keys_yaml(a="{concurrency: 1}"), redis_url=url)
+    client = oai(gw)
+    for i in range(40):
+        out = client.chat.completions.create(
+            model="claude-opus", messages=[{"role": "user", "content": f"turn {i}"}])
+        assert out.choices[0].message.content
+    assert wait_until(lambda: in_flight(gw) == 0)
