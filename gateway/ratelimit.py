@@ -3,9 +3,9 @@
 ``RateLimiter.admit`` is called before routing with an estimate (prompt tokens +
 max_tokens, estimated cost); ``Admission.settle`` corrects tpm and budget with the real
 usage afterwards and frees the concurrency slot (one store call each: the admission and
-the settlement are one round trip apiece on Redis). ``reconcile`` and ``release`` do the
-two halves separately; the slot is freed exactly once on every path (use ``async
-with``). A refused request consumes nothing.
+the settlement are one round trip apiece on Redis). The slot is freed exactly once on
+every path (``release`` alone, or ``async with``, where nothing is to be corrected). A
+refused request consumes nothing.
 
 Limits: rpm and tpm are GCRA over 60 s (burst = the limit, continuous refill); the
 USD budget is a UTC calendar day (see ``gateway/stores/base.py`` for why).
@@ -146,41 +146,19 @@ class Admission:
     def headers(self) -> dict[str, str]:
         return rate_headers(self.decision)
 
-    async def reconcile(self, actual_tokens: int, actual_cost_usd: float) -> None:
-        """Charge the difference between estimate and real usage (once)."""
-        if self._reconciled:
-            return
-        self._reconciled = True
-        now = self._clock() if self._clock else None
-        fixes: list[Awaitable[object]] = [
-            self.store.rate_adjust(self.bucket, a.name, a.limit, a.period_s, a.delta, now,
-                                   kind=a.kind)
-            for a in self._adjusts(actual_tokens, actual_cost_usd)]
-        # Side by side: the request waits for one store round-trip, not one per limit.
-        for res in await asyncio.gather(*fixes, return_exceptions=True):
-            if isinstance(res, (StoreError, StoreUnavailable)):
-                # The response is already served; a lost correction is not worth a 5xx.
-                log.warning("rate reconcile for %s lost: %s", self.bucket, res)
-            elif isinstance(res, BaseException):
-                raise res
-
-    def _adjusts(self, actual_tokens: int, actual_cost_usd: float) -> list[RateAdjust]:
-        out = []
-        if self.limits.tpm and actual_tokens != self.est_tokens:
-            out.append(RateAdjust("tpm", self.limits.tpm, MINUTE,
-                                  actual_tokens - self.est_tokens))
-        if self.limits.budget_usd_per_day and actual_cost_usd != self.est_cost_usd:
-            out.append(RateAdjust("budget_usd", self.limits.budget_usd_per_day, DAY,
-                                  actual_cost_usd - self.est_cost_usd, "fixed"))
-        return out
-
     async def settle(self, actual_tokens: int | None, actual_cost_usd: float) -> None:
         """The end of the request: reconcile with the real usage (``None`` keeps the
         estimate) and release the slot, in one store call that completes even if the
         caller is cancelled. A failure is logged, never raised: the response is out."""
-        adjusts = ([] if self._reconciled or actual_tokens is None
-                   else self._adjusts(actual_tokens, actual_cost_usd))
-        self._reconciled = self._reconciled or actual_tokens is not None
+        adjusts: list[RateAdjust] = []
+        if not self._reconciled and actual_tokens is not None:
+            self._reconciled = True
+            lim = self.limits
+            if lim.tpm and actual_tokens != self.est_tokens:
+                adjusts.append(RateAdjust("tpm", lim.tpm, MINUTE, actual_tokens - self.est_tokens))
+            if lim.budget_usd_per_day and actual_cost_usd != self.est_cost_usd:
+                adjusts.append(RateAdjust("budget_usd", lim.budget_usd_per_day, DAY,
+                                          actual_cost_usd - self.est_cost_usd, "fixed"))
         slot_id = None if self._released else self.slot_id
         self._released = True
         if not adjusts and slot_id is None:

@@ -117,9 +117,6 @@ class Store(Protocol):
         round trip (the end of an admitted request)."""
         ...
 
-    async def slot_acquire(self, key: str, limit: int, slot_id: str, ttl_s: float,
-                           now: float | None = None) -> bool: ...
-
     async def slot_refresh(self, key: str, slot_id: str, ttl_s: float,
                            now: float | None = None) -> bool: ...
 

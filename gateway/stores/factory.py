@@ -9,7 +9,7 @@ from typing import Any
 from ..config import RedisConfig
 from . import MemoryStore, RedisStore, ResilientStore, Store, StoreError
 
-_TIMED = ("admit", "settle", "rate_acquire", "rate_adjust", "slot_acquire", "slot_refresh", "slot_release",
+_TIMED = ("admit", "settle", "rate_acquire", "rate_adjust", "slot_refresh", "slot_release",
           "slot_count", "cache_get", "cache_set", "ping")
 
 

@@ -138,16 +138,6 @@ class MemoryStore:
             del slots[sid]
         return slots
 
-    async def slot_acquire(self, key: str, limit: int, slot_id: str, ttl_s: float,
-                           now: float | None = None) -> bool:
-        now = self._now(now)
-        slots = self._live_slots(key, now)
-        if slot_id not in slots and len(slots) >= limit:
-            return False
-        slots[slot_id] = now + ttl_s
-        self._slots[key] = slots
-        return True
-
     async def slot_refresh(self, key: str, slot_id: str, ttl_s: float,
                            now: float | None = None) -> bool:
         now = self._now(now)

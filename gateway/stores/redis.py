@@ -250,16 +250,25 @@ class RedisStore:
         return await self._acquire(bucket_key, checks, now, "acquire",
                                    (slot_id, repr(float(slot_ttl_s)), int(slot_limit)))
 
-    async def _acquire(self, bucket_key: str, checks: list[RateCheck], now: float | None,
-                       mode: str, slot: tuple[str, str, int] = ("", "", 0)) -> RateDecision:
-        args: list[Any] = [self._now_arg(now), mode, "", *slot]
-        keys = [self.rate_key(bucket_key, c.name) for c in checks]
+    async def _run_rate(self, bucket_key: str, limits: list[RateCheck] | list[RateAdjust],
+                        now: float | None, mode: str,
+                        slot: tuple[str, str, int] = ("", "", 0)) -> Any:
+        """One rate.lua call: ``limits`` (checks, or corrections in mode 'adjust') and the
+        slot ``(slot_id, ttl_s, limit)`` if ``slot_id``. Fenced when it charges (see
+        ``_fence``); a late correction still belongs to the bucket it corrects."""
+        keys = [self.rate_key(bucket_key, x.name) for x in limits]
         if slot[0]:
             keys.append(self.slot_key(bucket_key))
-        for c in checks:
-            args += [repr(float(c.limit)), repr(float(c.period_s)), repr(float(c.cost)), c.kind]
-        out = await self._eval(_RATE, keys, args,
-                               fence_at=2 if mode == "acquire" and now is None else None)
+        args: list[Any] = [self._now_arg(now), mode, "", *slot]
+        for x in limits:
+            amount = x.delta if isinstance(x, RateAdjust) else x.cost
+            args += [repr(float(x.limit)), repr(float(x.period_s)), repr(float(amount)), x.kind]
+        return await self._eval(_RATE, keys, args,
+                                fence_at=2 if mode == "acquire" and now is None else None)
+
+    async def _acquire(self, bucket_key: str, checks: list[RateCheck], now: float | None,
+                       mode: str, slot: tuple[str, str, int] = ("", "", 0)) -> RateDecision:
+        out = await self._run_rate(bucket_key, checks, now, mode, slot)
         if out in (b"stale", "stale"):
             raise StoreError("redis ran the rate check after its deadline; nothing charged")
         allowed, worst = out[0] in (b"1", "1"), int(out[1])
@@ -273,38 +282,21 @@ class RedisStore:
     async def rate_adjust(self, bucket_key: str, name: str, limit: float, period_s: float,
                           delta: float, now: float | None = None, *,
                           kind: RateKind = "gcra") -> LimitState:
-        # Not fenced: a late correction still belongs to the bucket it corrects.
-        args = [self._now_arg(now), "adjust", "", "", "", 0, repr(float(limit)),
-                repr(float(period_s)), repr(float(delta)), kind]
-        out = await self._eval(_RATE, [self.rate_key(bucket_key, name)], args)
+        out = await self._run_rate(bucket_key, [RateAdjust(name, limit, period_s, delta, kind)],
+                                   now, "adjust")
         return LimitState(name, limit, _f(out[3]), _f(out[4]))
 
     async def settle(self, bucket_key: str, adjusts: list[RateAdjust],
                      now: float | None = None, *, slot_id: str | None = None) -> None:
-        if not adjusts and slot_id is None:
-            return
-        keys = [self.rate_key(bucket_key, a.name) for a in adjusts]
-        args: list[Any] = [self._now_arg(now), "adjust", "", slot_id or "", "", 0]
-        if slot_id is not None:
-            keys.append(self.slot_key(bucket_key))
-        for a in adjusts:
-            args += [repr(float(a.limit)), repr(float(a.period_s)), repr(float(a.delta)), a.kind]
-        await self._eval(_RATE, keys, args)
+        if adjusts or slot_id is not None:
+            await self._run_rate(bucket_key, adjusts, now, "adjust", (slot_id or "", "", 0))
 
     # -- concurrency slots -----------------------------------------------------
-    async def slot_acquire(self, key: str, limit: int, slot_id: str, ttl_s: float,
-                           now: float | None = None) -> bool:
-        out = await self._eval(_SLOT, [self.slot_key(key)],
-                               [self._now_arg(now), "acquire", slot_id, repr(float(ttl_s)),
-                                int(limit), ""], fence_at=5 if now is None else None)
-        if int(out) == -1:
-            raise StoreError("redis ran the slot acquire after its deadline; no slot taken")
-        return int(out) == 1
-
+    # A slot is taken by ``admit`` (with or without rate checks), in rate.lua.
     async def slot_refresh(self, key: str, slot_id: str, ttl_s: float,
                            now: float | None = None) -> bool:
         out = await self._eval(_SLOT, [self.slot_key(key)],
-                               [self._now_arg(now), "refresh", slot_id, repr(float(ttl_s)), 0])
+                               [self._now_arg(now), "refresh", slot_id, repr(float(ttl_s))])
         return int(out) == 1
 
     async def slot_release(self, key: str, slot_id: str) -> bool:
@@ -312,7 +304,7 @@ class RedisStore:
 
     async def slot_count(self, key: str, now: float | None = None) -> int:
         return int(await self._eval(_SLOT, [self.slot_key(key)],
-                                    [self._now_arg(now), "count", "", "0", 0]))
+                                    [self._now_arg(now), "count"]))
 
     # -- cache -----------------------------------------------------------------
     async def cache_get(self, key: str) -> bytes | None:

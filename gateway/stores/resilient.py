@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ..errors import StoreUnavailable
 from .base import LimitState, RateAdjust, RateCheck, RateDecision, RateKind, StoreError
@@ -190,40 +190,30 @@ class ResilientStore:
             await self._route(lambda: self.primary.settle(bucket_key, adjusts, now),
                               lambda: self.fallback.settle(bucket_key, adjusts, now))
             return
-        if self._slot_home.pop((bucket_key, slot_id), None) == "fallback":
-            await self.fallback.settle(bucket_key, adjusts, now, slot_id=slot_id)
-            return
+        await self._at_slot_home(
+            bucket_key, slot_id,
+            lambda store: store.settle(bucket_key, adjusts, now, slot_id=slot_id))
+
+    async def _at_slot_home(self, key: str, slot_id: str,
+                            call: Callable[[Any], Awaitable[T]]) -> T:
+        """``call`` on the store the slot was taken in, which then forgets it. A Redis
+        slot that cannot be released now (Redis down or failing) is released when Redis
+        is back, and ``StoreError`` is raised."""
+        if self._slot_home.pop((key, slot_id), None) == "fallback":
+            return await call(self.fallback)
         if not self._primary_usable():
-            self._defer_release(bucket_key, slot_id)
+            self._defer_release(key, slot_id)
             raise StoreError(f"redis is down ({self._error}); slot release deferred")
         try:
-            await self.primary.settle(bucket_key, adjusts, now, slot_id=slot_id)
+            result = await call(self.primary)
         except StoreError as exc:
-            self._defer_release(bucket_key, slot_id)
+            self._defer_release(key, slot_id)
             self._mark_down(exc)
             raise
         self._mark_up()
+        return result
 
     # -- concurrency slots -----------------------------------------------------
-    async def slot_acquire(self, key: str, limit: int, slot_id: str, ttl_s: float,
-                           now: float | None = None) -> bool:
-        home: list[Literal["primary", "fallback"]] = []
-
-        async def primary() -> bool:
-            ok = await self.primary.slot_acquire(key, limit, slot_id, ttl_s, now)
-            home.append("primary")
-            return ok
-
-        async def fallback() -> bool:
-            ok = await self.fallback.slot_acquire(key, limit, slot_id, ttl_s, now)
-            home.append("fallback")
-            return ok
-
-        ok = await self._route(primary, fallback)
-        if ok:
-            self._slot_home[(key, slot_id)] = home[-1]
-        return ok
-
     async def slot_refresh(self, key: str, slot_id: str, ttl_s: float,
                            now: float | None = None) -> bool:
         if self._slot_home.get((key, slot_id)) == "fallback":
@@ -237,20 +227,11 @@ class ResilientStore:
             return False
 
     async def slot_release(self, key: str, slot_id: str) -> bool:
-        home = self._slot_home.pop((key, slot_id), None)
-        if home == "fallback":
-            return await self.fallback.slot_release(key, slot_id)
-        if not self._primary_usable():
-            self._defer_release(key, slot_id)  # lives in Redis: freed when it is back
-            return False
         try:
-            released = await self.primary.slot_release(key, slot_id)
-        except StoreError as exc:
-            self._defer_release(key, slot_id)
-            self._mark_down(exc)
-            return False
-        self._mark_up()
-        return released
+            return await self._at_slot_home(key, slot_id,
+                                            lambda store: store.slot_release(key, slot_id))
+        except StoreError:
+            return False  # deferred: released when Redis is back
 
     async def slot_count(self, key: str, now: float | None = None) -> int:
         return await self._route(lambda: self.primary.slot_count(key, now),

@@ -12,7 +12,7 @@ async def test_drained_state_is_swept() -> None:
     store = MemoryStore(clock=lambda: now[0])
     for i in range(3000):
         await store.rate_acquire(f"b{i}", [RateCheck("rpm", 10, 60.0, 1)], T0)
-        await store.slot_acquire(f"s{i}", 1, "x", 30.0, T0)
+        await store.admit(f"s{i}", [], T0, slot_id="x", slot_limit=1, slot_ttl_s=30.0)
         await store.cache_set(f"c{i}", b"v", 30.0)
     assert store.sizes()["rates"] == 3000 and store.sizes()["slots"] == 3000
     now[0] = T0 + 61  # every bucket has drained, every slot and entry expired

@@ -65,11 +65,11 @@ async def test_budget_refusal_and_reconcile(rate_store: Store, bucket: str) -> N
     clock = Clock()
     limiter = RateLimiter(rate_store, KeyLimits(tpm=10_000, budget_usd_per_day=1.0), clock=clock)
     adm = await limiter.admit(bucket, 4000, 0.50)
-    await adm.reconcile(1000, 0.10)       # real usage was lower: refund both
-    await adm.reconcile(9999, 9.99)       # once only
+    await adm.settle(1000, 0.10)       # real usage was lower: refund both
+    await adm.settle(9999, 9.99)       # once only
     adm2 = await limiter.admit(bucket, 9000, 0.90)
     assert adm2.headers()["x-ratelimit-remaining-tokens"] == "0"
-    await adm2.reconcile(9000, 1.20)      # overspent the day
+    await adm2.settle(9000, 1.20)      # overspent the day
     with pytest.raises(RateLimited) as info:
         await limiter.admit(bucket, 0, 0.0)
     assert info.value.message == ("Daily budget of $1 reached on this key (this request is "

@@ -83,7 +83,7 @@ async def test_noscript_recovery(redis_server: RedisServer, bucket: str) -> None
     d = await store.rate_acquire(bucket, RPM, 100.0)
     assert d.allowed and d.states[0].remaining == 3  # state kept, script reloaded
     assert redis_server.cli("SCRIPT", "EXISTS", _RATE.sha).strip() == "1"
-    assert await store.slot_acquire(bucket, 1, "a", 10)
+    assert (await store.admit(bucket, [], slot_id="a", slot_limit=1, slot_ttl_s=10)).allowed
     await store.close()
 
 

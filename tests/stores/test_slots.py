@@ -11,29 +11,36 @@ from gateway.stores import Store
 T0 = 5_000.0
 
 
+async def take(store: Store, key: str, limit: int, slot_id: str, ttl_s: float,
+               now: float) -> bool:
+    """A slot alone: ``admit`` with no rate checks."""
+    d = await store.admit(key, [], now, slot_id=slot_id, slot_limit=limit, slot_ttl_s=ttl_s)
+    return d.allowed
+
+
 async def test_acquire_up_to_limit_then_release(store: Store, bucket: str) -> None:
-    got = [await store.slot_acquire(bucket, 3, f"s{i}", 60, T0) for i in range(5)]
+    got = [await take(store, bucket, 3, f"s{i}", 60, T0) for i in range(5)]
     assert got == [True, True, True, False, False]
     assert await store.slot_count(bucket, T0) == 3
-    assert await store.slot_acquire(bucket, 3, "s0", 60, T0)  # re-acquire own slot: ok
+    assert await take(store, bucket, 3, "s0", 60, T0)  # re-acquire own slot: ok
     assert await store.slot_release(bucket, "s1")
     assert not await store.slot_release(bucket, "s1")  # second release is a no-op
-    assert await store.slot_acquire(bucket, 3, "s4", 60, T0)
+    assert await take(store, bucket, 3, "s4", 60, T0)
     assert await store.slot_count(bucket, T0) == 3
 
 
 async def test_dead_holders_slot_expires(store: Store, bucket: str) -> None:
-    assert await store.slot_acquire(bucket, 1, "dead", 30, T0)
-    assert not await store.slot_acquire(bucket, 1, "alive", 30, T0 + 29.9)
+    assert await take(store, bucket, 1, "dead", 30, T0)
+    assert not await take(store, bucket, 1, "alive", 30, T0 + 29.9)
     assert await store.slot_count(bucket, T0 + 29.9) == 1
     assert await store.slot_count(bucket, T0 + 30.0) == 0
-    assert await store.slot_acquire(bucket, 1, "alive", 30, T0 + 30.0)
+    assert await take(store, bucket, 1, "alive", 30, T0 + 30.0)
 
 
 async def test_refresh_keeps_a_long_stream_alive(store: Store, bucket: str) -> None:
-    assert await store.slot_acquire(bucket, 1, "stream", 30, T0)
+    assert await take(store, bucket, 1, "stream", 30, T0)
     assert await store.slot_refresh(bucket, "stream", 30, T0 + 25)
-    assert not await store.slot_acquire(bucket, 1, "other", 30, T0 + 50)
+    assert not await take(store, bucket, 1, "other", 30, T0 + 50)
     assert not await store.slot_refresh(bucket, "ghost", 30, T0 + 50)
     assert await store.slot_count(bucket, T0 + 55) == 0
     assert not await store.slot_refresh(bucket, "stream", 30, T0 + 56)  # expired: gone
