@@ -114,12 +114,14 @@ class Services:
         key (reconcile + slot release), one per provider quota it was charged."""
         if inflight is not None:
             inflight.dec()
+        # A cache hit cost nothing upstream.
+        cost = cost_usd(ex) if ex.cache != "hit" else 0.0
         try:
-            self._finish_sync(ex)
+            self._finish_sync(ex, cost)
         finally:
-            await self._settle(ex, admission)
+            await self._settle(ex, admission, cost)
 
-    async def _settle(self, ex: Exchange, admission: Any) -> None:
+    async def _settle(self, ex: Exchange, admission: Any, cost: float) -> None:
         # A cache hit spent no upstream tokens: its estimate is refunded; a stream cut
         # before its usage report keeps its estimate (see settled_tokens).
         used = settled_tokens(ex)
@@ -127,21 +129,20 @@ class Services:
         if limits is not None and limits.holds_quota(ex):
             steps: list[Awaitable[object]] = [limits.settle_quotas(ex, used)]
             if admission is not None:
-                steps.append(admission.settle(used, cost_usd(ex) if ex.cache != "hit" else 0.0))
+                steps.append(admission.settle(used, cost))
             # Independent store calls, side by side: one round-trip of waiting.
             for res in await asyncio.gather(*steps, return_exceptions=True):
                 if isinstance(res, BaseException):
                     log.warning("limits bookkeeping of %s failed: %r", ex.request_id, res)
         elif admission is not None:
-            await admission.settle(used, cost_usd(ex) if ex.cache != "hit" else 0.0)
+            await admission.settle(used, cost)
 
-    def _finish_sync(self, ex: Exchange) -> None:
+    def _finish_sync(self, ex: Exchange, cost: float) -> None:
         status = ex.status
         elapsed = time.perf_counter() - ex.t0
         m = self.metrics
         provider = ex.provider or "none"
         model = ex.upstream_model or "none"
-        cost = cost_usd(ex) if ex.cache != "hit" else 0.0
         if m is not None:
             surface = ex.surface.name
             m.child(m.requests, surface, provider, model,
