@@ -13,13 +13,13 @@ import asyncio
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 from . import profile as prof
 from .mock import mock_conf, nginx_argv
-from .payloads import FRENCH_PROMPT, SHORT_PROMPT, UNIQUE, Shape, stream_prompt
+from .payloads import FRENCH_PROMPT, SHORT_PROMPT, UNIQUE, Call, Shape, stream_prompt
 from .plan import Plan
 from .procs import Procs, RssSampler, free_port, port_open, rss_mb
 from .results import Results, Row
@@ -30,6 +30,7 @@ from .wrk import LoadResult, run_wrk
 GATEWAYS = ("gateway", "gateway-redis")
 PLAIN = ("direct", "nginx", "gateway", "gateway-redis")
 SOAK_REQUESTS = 100_000
+STREAM_MODELS = (("kimi", "kimi-k2"), ("claude", "claude-opus"))
 
 
 def log(msg: str) -> None:
@@ -232,6 +233,16 @@ class Runner:
         self.results.profiles[f"{s.name}/{label}"] = summary
 
     # -- phase 2 --------------------------------------------------------------------
+    def _stream_calls(self, systems: Sequence[System], scenarios: list[tuple[Shape, str]]
+                      ) -> Iterator[tuple[str, System, Call]]:
+        """For each (shape, scenario): every system that can serve the shape, in turn
+        (who goes first rotates per scenario)."""
+        for shape, scen in scenarios:
+            for s in self.rotate(systems):
+                call = s.call(shape)
+                if call is not None:
+                    yield scen, s, call
+
     def stream_phase(self) -> None:
         port = free_port()
         up = self.procs.start("stream-upstream", [*_python(), "-m", "harness.stream_server",
@@ -242,41 +253,29 @@ class Runner:
         systems = self.start_systems(phase, self.names + self.alt_names())
         p = self.plan
         res = self.results.streams
-        for prov, alias in (("kimi", "kimi-k2"), ("claude", "claude-opus")):
-            shape = Shape(prov, alias, stream=True, prompt=stream_prompt(p.ttfb_chunks, 0))
-            scen = f"stream-{prov}-ttfb"
-            for s in self.rotate(systems):
-                call = s.call(shape)
-                if call is None:
-                    continue
-                with RssSampler(s.pid) as rss:
-                    t = asyncio.run(ttfb_run(s.port, call, p.ttfb_streams))
-                res.setdefault(scen, {})[s.name] = {
-                    **asdict(t), "rss_mb": round(rss.peak, 1),
-                    "cpu_us_per_stream": round(rss.cpu_s / (t.n + 1) * 1e6)}
-                log(f"{scen} {s.name:<14} ttfb p50 {t.p50_ms:.3f} ms p99 {t.p99_ms:.3f} ms "
-                    f"errors {t.errors}")
-        for prov, alias in (("kimi", "kimi-k2"), ("claude", "claude-opus")):
-            shape = Shape(prov, alias, stream=True, prompt=stream_prompt(p.long_chunks, 0))
-            scen = f"stream-{prov}-long"
-            for s in self.rotate(systems):
-                call = s.call(shape)
-                if call is None:
-                    continue
-                with RssSampler(s.pid) as rss:
-                    lr = asyncio.run(long_stream(s.port, call))
-                res.setdefault(scen, {})[s.name] = {
-                    **asdict(lr), "rss_mb": round(rss.peak, 1),
-                    "cpu_us_per_event": round(rss.cpu_s / lr.events * 1e6, 1) if lr.ok else 0}
-                log(f"{scen} {s.name:<14} {lr.events} events {lr.us_per_event:.1f} us/event "
-                    f"flatness {lr.flatness:.2f} {lr.error}")
-        shape = Shape("kimi", "kimi-k2", stream=True,
-                      prompt=stream_prompt(p.many_chunks, p.many_delay_ms))
-        scen = "stream-kimi-many"
-        for s in self.rotate(systems):
-            call = s.call(shape)
-            if call is None:
-                continue
+        ttfb = [(Shape(prov, alias, stream=True, prompt=stream_prompt(p.ttfb_chunks, 0)),
+                 f"stream-{prov}-ttfb") for prov, alias in STREAM_MODELS]
+        for scen, s, call in self._stream_calls(systems, ttfb):
+            with RssSampler(s.pid) as rss:
+                t = asyncio.run(ttfb_run(s.port, call, p.ttfb_streams))
+            res.setdefault(scen, {})[s.name] = {
+                **asdict(t), "rss_mb": round(rss.peak, 1),
+                "cpu_us_per_stream": round(rss.cpu_s / (t.n + 1) * 1e6)}
+            log(f"{scen} {s.name:<14} ttfb p50 {t.p50_ms:.3f} ms p99 {t.p99_ms:.3f} ms "
+                f"errors {t.errors}")
+        long = [(Shape(prov, alias, stream=True, prompt=stream_prompt(p.long_chunks, 0)),
+                 f"stream-{prov}-long") for prov, alias in STREAM_MODELS]
+        for scen, s, call in self._stream_calls(systems, long):
+            with RssSampler(s.pid) as rss:
+                lr = asyncio.run(long_stream(s.port, call))
+            res.setdefault(scen, {})[s.name] = {
+                **asdict(lr), "rss_mb": round(rss.peak, 1),
+                "cpu_us_per_event": round(rss.cpu_s / lr.events * 1e6, 1) if lr.ok else 0}
+            log(f"{scen} {s.name:<14} {lr.events} events {lr.us_per_event:.1f} us/event "
+                f"flatness {lr.flatness:.2f} {lr.error}")
+        many = [(Shape("kimi", "kimi-k2", stream=True,
+                       prompt=stream_prompt(p.many_chunks, p.many_delay_ms)), "stream-kimi-many")]
+        for scen, s, call in self._stream_calls(systems, many):
             with RssSampler(s.pid) as rss:
                 mr = asyncio.run(many_streams(s.port, call, p.many_streams))
             res.setdefault(scen, {})[s.name] = {
