@@ -23,8 +23,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.features import extract_features  # noqa: E402
-from gateway.features.language import warm_up  # noqa: E402
+from gateway.features import extract_features
+from gateway.features.language import warm_up
 
 CORPUS = ROOT / "tests" / "features" / "data" / "token_corpus.jsonl"
 KINDS = {"english": ("en",), "chinese": ("zh",), "code": ("python", "javascript"), "json": ("json",)}

@@ -27,8 +27,8 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.cache import CachedResponse  # noqa: E402
-from gateway.stores import MemoryStore, RateAdjust, RateCheck, RedisStore, Store  # noqa: E402
+from gateway.cache import CachedResponse
+from gateway.stores import MemoryStore, RateAdjust, RateCheck, RedisStore, Store
 
 CHECKS = [RateCheck("rpm", 10**9, 60.0, 1), RateCheck("tpm", 10**12, 60.0, 1500),
           RateCheck("budget_usd", 10**9, 86400.0, 0.01, "fixed")]

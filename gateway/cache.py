@@ -93,7 +93,7 @@ class CachedResponse:
         return _FORMAT + zlib.compress(raw, level)
 
     @classmethod
-    def decode(cls, data: bytes) -> "CachedResponse":
+    def decode(cls, data: bytes) -> CachedResponse:
         if data[:1] != _FORMAT:
             raise ValueError("unknown cache entry format")
         d = orjson.loads(zlib.decompress(data[1:]))

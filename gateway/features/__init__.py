@@ -24,7 +24,11 @@ from .pii import PII_KINDS, PiiScanner, find_pii
 from .tokens import TokenTally, estimate_tokens
 
 __all__ = [
-    "Features", "PII_KINDS", "detect_language", "estimate_tokens", "extract_features",
+    "PII_KINDS",
+    "Features",
+    "detect_language",
+    "estimate_tokens",
+    "extract_features",
     "find_pii",
 ]
 
@@ -68,8 +72,17 @@ class Features:
 class _Collector:
     """The walkers' sink: feeds the tally and the scanner, remembers user text."""
 
-    __slots__ = ("tally", "scanner", "language", "user_turns", "system_parts", "_turn",
-                 "messages", "images", "tools")
+    __slots__ = (
+        "_turn",
+        "images",
+        "language",
+        "messages",
+        "scanner",
+        "system_parts",
+        "tally",
+        "tools",
+        "user_turns",
+    )
 
     def __init__(self, scanner: PiiScanner | None, language: bool) -> None:
         self.tally = TokenTally()

@@ -31,7 +31,7 @@ import re
 
 from ._cl100k_tables import SINGLE_TOKEN_HAN, SINGLE_TOKEN_HANGUL, SINGLE_TOKEN_KANA
 
-__all__ = ["TokenTally", "estimate_tokens", "SAMPLE_BUDGET"]
+__all__ = ["SAMPLE_BUDGET", "TokenTally", "estimate_tokens"]
 
 # Characters of CJK text examined (per tally) to measure the single-token share.
 SAMPLE_BUDGET = 4096

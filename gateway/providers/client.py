@@ -147,7 +147,7 @@ class ProviderClient:
         raw = b""
         try:
             raw = await _read_capped(resp, MAX_ERROR_BYTES)
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             pass
         utype: str | None = None
         message = ""
@@ -226,7 +226,7 @@ class ProviderClient:
                 return UpstreamResult(data, resp.status, resp.headers, time.perf_counter() - t0)
         except UpstreamError:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self._map(exc) from None
 
     async def open_stream(
@@ -241,7 +241,7 @@ class ProviderClient:
             cm = self.session().post(self._url, data=orjson.dumps(body), headers=headers,
                                      timeout=self._stream_timeout)
             resp = await asyncio.wait_for(cm.__aenter__(), self.cfg.timeouts.first_byte_s)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self._map(exc) from None
         try:
             await self._raise_for_status(resp)
@@ -280,7 +280,7 @@ class UpstreamStream:
             while True:
                 try:
                     chunk = await content.readany()
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                     raise self._client._map(exc) from None
                 if not chunk:
                     self._eof = True

@@ -15,9 +15,9 @@ import orjson
 
 from ..config import ModelConfig
 from ..errors import GatewayError, UpstreamBadResponse
+from ..sse import SSEEvent
 from ..translate import anthropic_to_openai_usage, normalize_openai_usage
 from ..translate.usage import openai_cached_tokens
-from ..sse import SSEEvent
 
 
 def event_json(ev: SSEEvent, provider: str) -> dict[str, Any]:

@@ -145,7 +145,7 @@ NGINX = (DEPLOY / "nginx" / "nginx.conf").read_text()
 
 
 def _directive(name: str) -> list[str]:
-    return re.findall(rf"^\s*{name}\s+([^;]+);", NGINX, re.M)
+    return re.findall(rf"^\s*{name}\s+([^;]+);", NGINX, re.MULTILINE)
 
 
 def test_nginx_is_mounted_and_published(services: dict[str, Any]) -> None:
@@ -162,7 +162,7 @@ def test_nginx_is_mounted_and_published(services: dict[str, Any]) -> None:
 def test_nginx_upstream_is_the_gateway_replicas() -> None:
     block = re.search(r"upstream gateway\s*\{([^}]*)\}", NGINX)
     assert block is not None
-    servers = re.findall(r"^\s*server\s+(\S+)", block.group(1), re.M)
+    servers = re.findall(r"^\s*server\s+(\S+)", block.group(1), re.MULTILINE)
     assert sorted(servers) == [f"{name}:8080" for name in GATEWAYS]
     assert _directive("proxy_pass") == ["http://gateway"]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from .support import load_yaml_all
 from .promql import DEPLOY, REPO
+from .support import load_yaml_all
 
 DOCKERFILE = DEPLOY / "Dockerfile"
 IGNORE = DEPLOY / "Dockerfile.dockerignore"

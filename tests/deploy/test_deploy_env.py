@@ -48,7 +48,7 @@ def dockerfile_env() -> set[str]:
 
 def env_example() -> set[str]:
     return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", (DEPLOY / ".env.example").read_text(),
-                          re.M))
+                          re.MULTILINE))
 
 
 def compose_env() -> set[str]:
@@ -90,7 +90,7 @@ def test_readme_environment_table_names_real_settings() -> None:
     readme = (REPO / "README.md").read_text()
     table = readme[readme.index("| environment variable |"):]
     table = table[:table.index("\n\n")]
-    names = set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", table, re.M))
+    names = set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", table, re.MULTILINE))
     assert {"GATEWAY_LOG_FORMAT", "GATEWAY_LOG_PROMPTS", "REDIS_URL"} <= names
     assert names <= read_by_the_gateway(), names - read_by_the_gateway()
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from .support import load_yaml
 from .promql import (
     DEPLOY,
     _walk_panels,
@@ -18,6 +17,7 @@ from .promql import (
     metric_names,
     variables_in,
 )
+from .support import load_yaml
 
 GRAFANA = DEPLOY / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "gateway.json"

@@ -121,7 +121,7 @@ def test_pod_runs_non_root_and_read_only() -> None:
     assert sc["capabilities"]["drop"] == ["ALL"]
     # The UID matches the image's USER, so runAsNonRoot and file ownership agree.
     dockerfile = (DEPLOY / "Dockerfile").read_text()
-    assert re.search(rf"^USER {pod_sc['runAsUser']}(:\d+)?$", dockerfile, re.M)
+    assert re.search(rf"^USER {pod_sc['runAsUser']}(:\d+)?$", dockerfile, re.MULTILINE)
     # Writable scratch for prometheus multiprocess files and temp data.
     mounts = {m["mountPath"]: m["name"] for m in CONTAINER["volumeMounts"]}
     volumes = {v["name"]: v for v in POD["volumes"]}

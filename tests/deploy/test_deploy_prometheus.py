@@ -194,7 +194,7 @@ class _Exporter:
         exporter = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 with exporter._lock:
                     exporter._step += 1
                     _populate(exporter.metrics, exporter._step)

@@ -26,7 +26,7 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 HOST = "127.0.0.1"
 
-_live: set["RedisServer"] = set()
+_live: set[RedisServer] = set()
 
 
 @atexit.register
@@ -97,7 +97,7 @@ class RedisServer:
         self.paused = False
 
     # -- lifecycle -------------------------------------------------------------
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         attempts = 1 if (self._want_port or self.port) else 5
         for _ in range(attempts):
             self.port = self.port or self._want_port or free_port(with_bus=self._bus)
@@ -178,7 +178,7 @@ class RedisServer:
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> "RedisServer":
+    def __enter__(self) -> RedisServer:
         return self.start() if self.proc is None else self
 
     def __exit__(self, *exc: object) -> None:
@@ -228,7 +228,7 @@ class RedisCluster:
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
             "--cluster-node-timeout", "2000")) for _ in range(masters)]
 
-    def start(self) -> "RedisCluster":
+    def start(self) -> RedisCluster:
         for node in self.nodes:
             node.start()
         # What ``redis-cli --cluster create`` does, minus its 1 s polling: distinct
@@ -271,7 +271,7 @@ class RedisCluster:
         for node in self.nodes:
             node.cleanup()
 
-    def __enter__(self) -> "RedisCluster":
+    def __enter__(self) -> RedisCluster:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
