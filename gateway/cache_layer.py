@@ -63,11 +63,16 @@ class CacheLayer:
         self._count("bypass")
 
     async def lookup(self, ex: Exchange, headers: Mapping[str, str]) -> CachedResponse | None:
+        return await self.fetch(ex) if self.prepare(ex, headers) else None
+
+    def prepare(self, ex: Exchange, headers: Mapping[str, str]) -> bool:
+        """The lookup's decisions, without I/O: bypass, no-cache (a miss), or the key
+        to ``fetch`` (True)."""
         cfg = ex.snap.cfg.cache
         mode = cfg.mode if cfg.enabled else "off"
         if mode == "off" or self._store_skipped() or not is_cacheable(ex.body, mode):
             self._bypass(ex)
-            return None
+            return False
         cc = headers.get("cache-control", "").lower()
         assert ex.decision is not None
         model = ex.snap.cfg.models[ex.decision.model]
@@ -81,8 +86,12 @@ class CacheLayer:
         ex.cache = "miss"
         if "no-cache" in cc:
             self._count("miss")
-            return None
-        hit = await self._cache(cfg).get(ex.cache_key)
+            return False
+        return True
+
+    async def fetch(self, ex: Exchange) -> CachedResponse | None:
+        """The entry ``prepare`` keyed, or None (a miss, or a bypass if Redis is gone)."""
+        hit = await self._cache(ex.snap.cfg.cache).get(ex.cache_key)
         if self._store_down():
             # This lookup found Redis gone (or it still is): nothing was looked up and
             # nothing will be stored, which is a bypass, not a miss.

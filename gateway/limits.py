@@ -59,14 +59,22 @@ class Limits:
         # (keyed by id; the exchange itself is kept so the id cannot be reused).
         self._held: dict[int, tuple[Exchange, list[tuple[str, ProviderAdmission]]]] = {}
 
+    @staticmethod
+    def applies(ex: Exchange) -> bool:
+        """Does admitting ``ex`` check limits in the store (its key has some)?"""
+        key = ex.caller.key
+        if key is None:
+            return False
+        lim = key.limits
+        return bool(lim.rpm or lim.tpm or lim.concurrency or lim.budget_usd_per_day)
+
     async def admit(self, ex: Exchange) -> Admission | None:
+        if not self.applies(ex):
+            return None
         caller = ex.caller
         key = caller.key
-        if key is None:
-            return None
+        assert key is not None
         lim = key.limits
-        if not (lim.rpm or lim.tpm or lim.concurrency or lim.budget_usd_per_day):
-            return None
         tokens, cost = estimate(ex)
         try:
             return await self.limiter.admit(

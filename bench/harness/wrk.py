@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def run_wrk(port: int, call: Call, *, connections: int, seconds: float, workdir:
         body_file.write_bytes(call.body)
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
             f"--timeout={timeout_s:g}s", "-s", str(SCRIPT),
-            f"http://127.0.0.1:{port}{call.path}", "--", str(body_file), "1" if unique else "0",
+            f"http://127.0.0.1:{port}{call.path}", "--", str(body_file), uuid.uuid4().hex[:12] if unique else "0",
             *[f"{k}: {v}" for k, v in call.headers.items()]]
     out = subprocess.run(argv, check=False, capture_output=True, text=True,
                          timeout=seconds + timeout_s + 30)

@@ -1,10 +1,12 @@
 -- wrk script: POST a body read from a file, with headers; report as one JSON line.
---   wrk ... -s wrk_post.lua URL -- BODY_FILE UNIQUE(0|1) "name: value" ...
--- UNIQUE=1 replaces the marker @@N@@ in the body with a per-request counter
--- (thread id + sequence), so every request is distinct (cache misses).
+--   wrk ... -s wrk_post.lua URL -- BODY_FILE UNIQUE(0|RUN-ID) "name: value" ...
+-- UNIQUE other than 0 replaces the marker @@N@@ in the body with the run's id and a
+-- per-request counter (thread id + sequence), so every request is distinct (cache
+-- misses), also from every request of earlier runs against the same cache.
 local counter = 0
 local unique = false
 local pre, post
+local run_id = ""
 local tid = 0
 local threads = {}
 
@@ -18,7 +20,8 @@ function init(args)
   local f = assert(io.open(args[1], "rb"))
   local body = f:read("*a")
   f:close()
-  unique = args[2] == "1"
+  unique = args[2] ~= "0"
+  run_id = args[2]
   wrk.method = "POST"
   for i = 3, #args do
     local k, v = args[i]:match("^([^:]+):%s*(.*)$")
@@ -37,7 +40,7 @@ function request()
     return wrk.format()
   end
   counter = counter + 1
-  return wrk.format(nil, nil, nil, pre .. tid .. "-" .. counter .. post)
+  return wrk.format(nil, nil, nil, pre .. run_id .. "-" .. tid .. "-" .. counter .. post)
 end
 
 function done(summary, latency, requests)

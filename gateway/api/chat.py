@@ -78,8 +78,13 @@ async def proxy_request(
                       t0=t0, stream=stream, decision=decision, caller=caller, features=feats)
         if m is not None:
             m.child(m.routing_decisions, decision.rule, decision.model).inc()
-        admission = await svc.admit(ex)
-        cached = await svc.cache_lookup(ex, request.headers)
+        lookup = svc.cache_lookup(ex, request.headers)
+        try:
+            admission = await svc.admit(ex)
+        except BaseException:
+            svc.drop_lookup(lookup)
+            raise
+        cached = await lookup if lookup is not None else None
         if cached is not None:
             handed_off = True
             return svc.serve_cached(ex, cached, base_headers, admission, inflight)
@@ -96,15 +101,14 @@ async def proxy_request(
             return SSEResponse(engine.relay(ex, up, tr, events, first,
                                             on_complete=svc.cache_store_hook(ex)), headers)
         out = await unless_client_leaves(request, engine.complete(ex))
-        await svc.cache_store(ex, out)
         headers = {**base_headers, **ex.headers(), **svc.limit_headers(admission),
                    "x-gateway-overhead-ms": f"{ex.overhead_ms:.2f}"}
-        # Settled after the response is sent: the client does not wait for the
-        # bookkeeping round trip. The settlement is queued before this process reads
-        # the client's next request, and Redis runs one connection's commands in
-        # order, so a key's next request on this replica finds its slot released.
+        # Cached and settled after the response is sent: the client does not wait for
+        # the bookkeeping. Both are queued before this process reads the client's next
+        # request, and Redis runs one connection's commands in order, so a key's next
+        # request on this replica finds its slot released and the entry stored.
         resp = json_response(out, 200, headers)
-        resp.background = BackgroundTask(svc.finish, ex, admission, inflight)
+        resp.background = BackgroundTask(svc.finish, ex, admission, inflight, out)
         handed_off = True
         return resp
     except ClientGone:

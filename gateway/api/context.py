@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, cast
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
+from ..cache import CachedResponse
 from ..cache_layer import CacheLayer
 from ..errors import GatewayError
 from ..http import json_response
@@ -57,11 +58,28 @@ class Services:
         return admission.headers() if admission is not None else {}
 
     # -- cache --------------------------------------------------------------------
-    async def cache_lookup(self, ex: Exchange, headers: Mapping[str, str]) -> Any:
-        if self.cache is None:
+    def cache_lookup(self, ex: Exchange,
+                     headers: Mapping[str, str]) -> Awaitable[CachedResponse | None] | None:
+        """Start the cache lookup, to be awaited after ``admit`` (None: nothing to look
+        up). When the admission also calls the store, the lookup runs beside it, so the
+        two commands share one write and one round trip."""
+        cache = self.cache
+        if cache is None:
             ex.cache = "bypass"
             return None
-        return await self.cache.lookup(ex, headers)
+        if not cache.prepare(ex, headers):
+            return None
+        if self.limits is not None and self.limits.applies(ex):
+            return asyncio.ensure_future(cache.fetch(ex))
+        return cache.fetch(ex)
+
+    @staticmethod
+    def drop_lookup(lookup: Awaitable[Any] | None) -> None:
+        """A lookup started by ``cache_lookup`` that will not be awaited."""
+        if isinstance(lookup, asyncio.Future):
+            lookup.cancel()
+        elif lookup is not None:
+            cast(Coroutine[Any, Any, Any], lookup).close()
 
     def cache_store_wanted(self, ex: Exchange) -> bool:
         return self.cache is not None and self.cache.store_wanted(ex)
@@ -109,33 +127,42 @@ class Services:
             await self.finish(ex, admission, inflight)
         return hook
 
-    async def finish(self, ex: Exchange, admission: Any, inflight: Any = None) -> None:
-        """Count and log the exchange, then settle its limits: one store call for the
-        key (reconcile + slot release), one per provider quota it was charged."""
+    async def finish(self, ex: Exchange, admission: Any, inflight: Any = None,
+                     to_cache: dict[str, Any] | None = None) -> None:
+        """Count and log the exchange, then store the response ``to_cache`` (if any) and
+        settle its limits: one store call for the key (reconcile + slot release), one
+        per provider quota it was charged. The store calls go out together: each is
+        queued before any is waited for (see resp.py's ``execute_later``)."""
         if inflight is not None:
             inflight.dec()
         # A cache hit cost nothing upstream.
         cost = cost_usd(ex) if ex.cache != "hit" else 0.0
+        steps: list[Awaitable[object]] = []
         try:
             self._finish_sync(ex, cost)
         finally:
-            await self._settle(ex, admission, cost)
+            if to_cache is not None and self.cache_store_wanted(ex):
+                steps.append(self.cache_store(ex, to_cache))
+            steps += self._settlements(ex, admission, cost)
+            if len(steps) == 1:
+                await steps[0]
+            elif steps:
+                for res in await asyncio.gather(*steps, return_exceptions=True):
+                    if isinstance(res, BaseException):
+                        log.warning("bookkeeping of %s failed: %r", ex.request_id, res)
 
-    async def _settle(self, ex: Exchange, admission: Any, cost: float) -> None:
+    def _settlements(self, ex: Exchange, admission: Any,
+                     cost: float) -> list[Awaitable[object]]:
         # A cache hit spent no upstream tokens: its estimate is refunded; a stream cut
         # before its usage report keeps its estimate (see settled_tokens).
         used = settled_tokens(ex)
         limits = self.limits
+        steps: list[Awaitable[object]] = []
         if limits is not None and limits.holds_quota(ex):
-            steps: list[Awaitable[object]] = [limits.settle_quotas(ex, used)]
-            if admission is not None:
-                steps.append(admission.settle(used, cost))
-            # Independent store calls, side by side: one round-trip of waiting.
-            for res in await asyncio.gather(*steps, return_exceptions=True):
-                if isinstance(res, BaseException):
-                    log.warning("limits bookkeeping of %s failed: %r", ex.request_id, res)
-        elif admission is not None:
-            await admission.settle(used, cost)
+            steps.append(limits.settle_quotas(ex, used))
+        if admission is not None:
+            steps.append(admission.settle(used, cost))
+        return steps
 
     def _finish_sync(self, ex: Exchange, cost: float) -> None:
         status = ex.status

@@ -106,6 +106,7 @@ class RedisStore:
         self.deadline_s = deadline_s
         # The client's socket timeout: a reply not read within it is given up on.
         self.read_timeout_s = read_timeout_s or deadline_s
+        self._resp = isinstance(client, RespClient)
         self._loaded: set[str] = set()
         self._offset: float | None = None  # server clock - local clock, seconds
         self._offset_until = 0.0
@@ -161,13 +162,36 @@ class RedisStore:
         except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             raise StoreError(f"redis {type(exc).__name__}: {exc}") from exc
 
+    def _fast(self) -> bool:
+        """One command on the pipelined client's live connection: its reply is bounded
+        by the read timeout (at most the deadline), so no deadline timer is needed."""
+        return self._resp and self._r.connected
+
     async def _eval(self, script: _Script, keys: list[str], args: list[Any], *,
-                    fence_at: int | None = None) -> Any:
+                    fence_at: int | None = None, later: bool = False) -> Any:
         """EVALSHA ``script``. ``fence_at``: the index in ``args`` that gets the server
-        time after which the call must not write (see ``_fence``). One flat coroutine:
-        this runs twice per request with limits."""
-        gives_up_at = time.time() + self.deadline_s
+        time after which the call must not write (see ``_fence``). ``later``: nobody
+        waits for it (written with the next command; pipelined client only). This runs
+        twice per request with limits: the usual case (connected, script loaded, clock
+        offset known) is one command and no timer."""
         r = self._r
+        offset = self._offset
+        if (self._fast() and script.name in self._loaded
+                and (fence_at is None
+                     or (offset is not None and time.monotonic() < self._offset_until))):
+            if fence_at is not None:
+                assert offset is not None
+                args[fence_at] = self._fence_arg(time.time() + self.deadline_s, offset)
+            try:
+                if later:
+                    return await r.execute_later("EVALSHA", script.sha, len(keys), *keys,
+                                                 *args)
+                return await r.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                self._loaded.discard(script.name)  # the slow path loads it again
+            except (RedisError, OSError) as exc:
+                raise StoreError(f"redis {type(exc).__name__}: {exc}") from exc
+        gives_up_at = time.time() + self.deadline_s
         try:
             async with asyncio.timeout(self.deadline_s):
                 if script.name not in self._loaded:
@@ -185,6 +209,10 @@ class RedisStore:
                     return await r.evalsha(script.sha, len(keys), *keys, *args)
         except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             raise StoreError(f"redis {type(exc).__name__}: {exc}") from exc
+
+    def _fence_arg(self, gives_up_at: float, offset: float) -> str:
+        local = min(gives_up_at, time.time() + self.read_timeout_s)
+        return repr(local + offset - FENCE_MARGIN_S)
 
     async def _fence(self, gives_up_at: float) -> str:
         """The server time after which this call's caller has given up waiting.
@@ -206,8 +234,7 @@ class RedisStore:
                     lambda t: t.cancelled() or t.exception())  # retrieved, never "lost"
             if offset is None:
                 offset = await asyncio.shield(self._offset_task)
-        local = min(gives_up_at, time.time() + self.read_timeout_s)
-        return repr(local + offset - FENCE_MARGIN_S)
+        return self._fence_arg(gives_up_at, offset)
 
     async def _measure_offset(self) -> float:
         """Server clock minus local clock, within half a round-trip."""
@@ -252,7 +279,8 @@ class RedisStore:
 
     async def _run_rate(self, bucket_key: str, limits: list[RateCheck] | list[RateAdjust],
                         now: float | None, mode: str,
-                        slot: tuple[str, str, int] = ("", "", 0)) -> Any:
+                        slot: tuple[str, str, int] = ("", "", 0), *,
+                        later: bool = False) -> Any:
         """One rate.lua call: ``limits`` (checks, or corrections in mode 'adjust') and the
         slot ``(slot_id, ttl_s, limit)`` if ``slot_id``. Fenced when it charges (see
         ``_fence``); a late correction still belongs to the bucket it corrects."""
@@ -263,7 +291,7 @@ class RedisStore:
         for x in limits:
             amount = x.delta if isinstance(x, RateAdjust) else x.cost
             args += [repr(float(x.limit)), repr(float(x.period_s)), repr(float(amount)), x.kind]
-        return await self._eval(_RATE, keys, args,
+        return await self._eval(_RATE, keys, args, later=later,
                                 fence_at=2 if mode == "acquire" and now is None else None)
 
     async def _acquire(self, bucket_key: str, checks: list[RateCheck], now: float | None,
@@ -288,8 +316,10 @@ class RedisStore:
 
     async def settle(self, bucket_key: str, adjusts: list[RateAdjust],
                      now: float | None = None, *, slot_id: str | None = None) -> None:
+        # Nobody waits for a settlement: it goes out with the next command (see resp.py).
         if adjusts or slot_id is not None:
-            await self._run_rate(bucket_key, adjusts, now, "adjust", (slot_id or "", "", 0))
+            await self._run_rate(bucket_key, adjusts, now, "adjust", (slot_id or "", "", 0),
+                                 later=True)
 
     # -- concurrency slots -----------------------------------------------------
     # A slot is taken by ``admit`` (with or without rate checks), in rate.lua.
@@ -308,12 +338,26 @@ class RedisStore:
 
     # -- cache -----------------------------------------------------------------
     async def cache_get(self, key: str) -> bytes | None:
-        value = await self._call(lambda: self._r.get(self.cache_key(key)))
+        if self._fast():
+            try:
+                value = await self._r.execute("GET", self.cache_key(key))
+            except (RedisError, OSError) as exc:
+                raise StoreError(f"redis {type(exc).__name__}: {exc}") from exc
+        else:
+            value = await self._call(lambda: self._r.get(self.cache_key(key)))
         return None if value is None else bytes(value)
 
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Written after the response it stores was sent: nobody waits for it, so it
+        goes out with the next command (see resp.py)."""
         ms = int(ttl_s * 1000)
         if ms <= 0:
+            return
+        if self._fast():
+            try:
+                await self._r.execute_later("SET", self.cache_key(key), value, "PX", ms)
+            except (RedisError, OSError) as exc:
+                raise StoreError(f"redis {type(exc).__name__}: {exc}") from exc
             return
         await self._call(lambda: self._r.set(self.cache_key(key), value, px=ms))
 

@@ -118,3 +118,52 @@ async def test_closed_client_refuses(redis_server: RedisServer) -> None:
     await c.aclose()
     with pytest.raises(ConnectionError, match="closed"):
         await c.ping()
+
+
+async def _server_reads(c: RespClient) -> int:
+    """How many times the server has read from a client socket (INFO stats)."""
+    info = (await c.execute("INFO", "stats")).decode()
+    return int(next(line.split(":")[1] for line in info.splitlines()
+                    if line.startswith("total_reads_processed:")))
+
+
+async def test_a_later_command_rides_with_the_next_command(own_redis: RedisServer,
+                                                          bucket: str) -> None:
+    c = RespClient.from_url(own_redis.url)
+    assert await c.ping()
+
+    # Two commands sent in two loop iterations: two reads on the server (+1 for INFO).
+    r0 = await _server_reads(c)
+    await c.set(f"{bucket}:k", b"0")
+    assert await c.get(f"{bucket}:k") == b"0"
+    assert await _server_reads(c) - r0 == 3
+
+    # A later command waits for the next one and goes out in the same write, in order.
+    r0 = await _server_reads(c)
+    later = asyncio.ensure_future(c.execute_later("SET", f"{bucket}:k", b"1"))
+    await asyncio.sleep(0)  # queued, not written
+    assert not later.done()
+    assert await c.get(f"{bucket}:k") == b"1"
+    assert await later == b"OK"
+    assert await _server_reads(c) - r0 == 2
+
+    # Alone, it is written within LATER_S all the same.
+    started = time.monotonic()
+    assert await c.execute_later("SET", f"{bucket}:k", b"2") == b"OK"
+    assert time.monotonic() - started < 0.5
+    assert await c.get(f"{bucket}:k") == b"2"
+    await c.aclose()
+
+
+async def test_a_later_command_fails_with_its_connection(own_redis: RedisServer,
+                                                         bucket: str) -> None:
+    c = RespClient.from_url(own_redis.url)
+    assert await c.ping()
+    later = asyncio.ensure_future(c.execute_later("SET", f"{bucket}:k", b"1"))
+    await asyncio.sleep(0)  # queued for LATER_S, not written
+    own_redis.kill()
+    with pytest.raises(ConnectionError):
+        await later
+    own_redis.restart()
+    assert await c.ping()  # a fresh connection
+    await c.aclose()

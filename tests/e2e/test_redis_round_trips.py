@@ -1,0 +1,59 @@
+"""What a request costs Redis, counted by the server itself (INFO's reads counter).
+
+A request on a key with limits, asking for a cacheable answer, needs four commands:
+its admission and cache lookup before the upstream call, its cache write and
+settlement after the response. The first two go out in one write; the last two are
+queued after the response and go out together, with the next request's admission
+when one follows soon enough (resp.py, ``execute_later``). Before, each was a write
+and a read of its own.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tests.e2e.limits_support import keys_yaml, nonce, oai, wait_until
+from tests.support.redis_server import RedisServer
+
+N = 12
+
+
+def server_reads(r: RedisServer) -> int:
+    """Reads the server made from client sockets, not counting this INFO's own."""
+    info = r.cli("INFO", "stats")
+    return int(next(line.split(":")[1] for line in info.splitlines()
+                    if line.startswith("total_reads_processed:"))) - 1
+
+
+def test_admission_and_lookup_share_a_write_bookkeeping_another(make_gateway, own_redis,
+                                                                claude):
+    gw = make_gateway(keys=keys_yaml(a="{rpm: 100000, tpm: 100000000, concurrency: 4}"),
+                      extra="cache: {mode: deterministic}", redis_url=own_redis.url)
+    c = oai(gw)
+    prompts = [[{"role": "user", "content": f"round trips {nonce()}"}] for _ in range(N)]
+
+    def ask(messages: list[dict[str, str]]) -> str:
+        r = c.chat.completions.with_raw_response.create(model="claude-opus",
+                                                        messages=messages, temperature=0)
+        return r.headers["x-gateway-cache"]
+
+    ask([{"role": "user", "content": "warm-up: scripts loaded, server clock read"}])
+    time.sleep(0.1)
+
+    r0 = server_reads(own_redis)
+    assert [ask(m) for m in prompts] == ["miss"] * N
+    time.sleep(0.1)  # the last settlement is written within resp.LATER_S
+    misses = server_reads(own_redis) - r0
+    # 4 commands a request; at most 2 writes (the first request also carries the
+    # warm-up's bookkeeping if it was still queued).
+    assert N <= misses <= 2 * N + 1, misses
+
+    r0 = server_reads(own_redis)
+    assert [ask(m) for m in prompts] == ["hit"] * N
+    time.sleep(0.1)
+    hits = server_reads(own_redis) - r0
+    assert N <= hits <= 2 * N + 1, hits
+    assert len(claude.control.requests) == N + 1  # the hits never went upstream
+
+    # Every slot was released and every settlement applied.
+    assert wait_until(lambda: gw.call(gw.app.state.svc.limits.limiter.in_flight("a")) == 0)
