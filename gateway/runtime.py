@@ -141,9 +141,7 @@ class Runtime:
         # Old clients may still serve in-flight requests; close them once idle.
         keep = []
         for c in self._retired:
-            sess = c._session
-            if sess is None or sess.closed or not sess.connector or not getattr(
-                    sess.connector, "_acquired", None):
+            if not c.connections_in_use:
                 await c.close()
             else:
                 keep.append(c)

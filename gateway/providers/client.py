@@ -1,23 +1,25 @@
-"""The upstream HTTP client: one pooled aiohttp session per provider.
+"""The upstream HTTP client: one keep-alive pool per provider (``h1.py``).
 
-aiohttp, not httpx, on the hot path: in a loopback proxy benchmark on this machine
-(DEVELOPERS.md) httpx's default transport did about 755 req/s, httpx over an aiohttp
-transport about 4,300 and aiohttp directly about 9,500. ``bench/`` re-measures it.
+Not httpx and no longer aiohttp on the hot path: in a loopback proxy benchmark on this
+machine (DEVELOPERS.md) httpx's default transport did about 755 req/s, httpx over an
+aiohttp transport about 4,300 and aiohttp directly about 9,500; aiohttp itself spends
+~55 us of CPU per small POST, ``h1`` ~9 us (``python bench/upstream_bench.py``).
 
-Everything aiohttp can raise is mapped here onto ``gateway.errors`` (the boundary),
-and every response is released in a ``finally``; a stream is closed when its consumer
-stops early (client disconnect, error) by ``UpstreamStream.aclose``.
+Everything the transport can raise is mapped here onto ``gateway.errors`` (the
+boundary), and every connection is released in a ``finally``: back to the pool after a
+complete response, closed otherwise; a stream is closed when its consumer stops early
+(client disconnect, error) by ``UpstreamStream.aclose``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 
 from ..config import ProviderConfig
@@ -30,6 +32,7 @@ from ..errors import (
 )
 from ..jsonutil import too_deep
 from ..sse import SSEEvent, SSEParser
+from . import h1
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 MAX_ERROR_BYTES = 64 * 1024
@@ -41,24 +44,6 @@ class UpstreamResult:
     status: int
     headers: Mapping[str, str]
     elapsed_s: float
-
-
-async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
-    """The body up to ``cap`` bytes, however many reads it arrives in.
-
-    ``StreamReader.read(n)`` returns what is buffered *now* (a body that arrives in
-    two TCP segments would come back cut); this reads to the end or the cap.
-    """
-    parts: list[bytes] = []
-    size = 0
-    content = resp.content
-    while size < cap:
-        chunk = await content.read(cap - size)
-        if not chunk:
-            break
-        parts.append(chunk)
-        size += len(chunk)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -84,14 +69,12 @@ class ProviderClient:
         self.name = name
         self.cfg = cfg
         self.kind = cfg.type
-        self._session: aiohttp.ClientSession | None = None
+        self._origin = h1.Origin(cfg.base_url)
+        self._pool: h1.Pool | None = None
         self._url = cfg.base_url + ("/chat/completions" if cfg.type == "openai" else "/v1/messages")
         self._count_url = cfg.base_url + "/v1/messages/count_tokens"
-        t = cfg.timeouts
-        self._timeout = aiohttp.ClientTimeout(total=t.total_s, sock_connect=t.connect_s)
-        self._stream_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=t.connect_s, sock_read=t.idle_s
-        )
+        self._target = self._origin.path_of(self._url)
+        # Built once: every request sends the same headers (plus the few it adds).
 
     @property
     def configured(self) -> bool:
@@ -102,29 +85,26 @@ class ProviderClient:
         """The setting a user must fill for this provider (named in errors and warnings)."""
         return f"providers.{self.name}.api_key (env {'KIMI_API_KEY' if self.kind == 'openai' else 'ANTHROPIC_API_KEY'} in the shipped config)"
 
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self.cfg.pool.max_connections,
-                keepalive_timeout=self.cfg.pool.keepalive_s,
-                ttl_dns_cache=300,
-                enable_cleanup_closed=True,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                json_serialize=lambda o: orjson.dumps(o).decode(),
-                auto_decompress=True,
-                skip_auto_headers=("User-Agent",),
-            )
-        return self._session
+    def pool(self) -> h1.Pool:
+        if self._pool is None or self._pool.closed:
+            self._pool = h1.Pool(self._origin, limit=self.cfg.pool.max_connections,
+                                 keepalive_s=self.cfg.pool.keepalive_s,
+                                 connect_timeout_s=self.cfg.timeouts.connect_s)
+        return self._pool
+
+    @property
+    def connections_in_use(self) -> int:
+        """Connections handed out and not yet back in the pool (or closed)."""
+        pool = self._pool
+        return 0 if pool is None or pool.closed else pool.in_use
 
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        if self._pool is not None:
+            self._pool.close()
 
     def headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         h = {"content-type": "application/json", "accept": "application/json",
-             "user-agent": "llm-gateway/0.1"}
+             "accept-encoding": "identity", "user-agent": "llm-gateway/0.1"}
         if self.kind == "openai":
             h["authorization"] = f"Bearer {self.cfg.api_key}"
         else:
@@ -141,13 +121,21 @@ class ProviderClient:
             text = text.replace(key, "[redacted]")
         return text
 
-    async def _raise_for_status(self, resp: aiohttp.ClientResponse) -> None:
-        if resp.status < 400:
+    def _payload(self, body: dict[str, Any], extra: Mapping[str, str] | None,
+                 target: str, accept: str | None = None) -> tuple[bytes, bytes]:
+        data = orjson.dumps(body)
+        headers = self.headers(extra)
+        if accept is not None:
+            headers["accept"] = accept
+        return h1.request_head(self._origin, target, headers, len(data)), data
+
+    async def _raise_for_status(self, c: h1.Conn) -> None:
+        if c.status < 400:
             return
         raw = b""
         try:
-            raw = await _read_capped(resp, MAX_ERROR_BYTES)
-        except (TimeoutError, aiohttp.ClientError):
+            raw = await c.read_body(MAX_ERROR_BYTES)
+        except (TimeoutError, h1.HttpClientError):
             pass
         utype: str | None = None
         message = ""
@@ -158,35 +146,41 @@ class ProviderClient:
                 message = str(err.get("message") or "")
         except (orjson.JSONDecodeError, AttributeError):
             message = raw[:200].decode("utf-8", "replace")
-        if resp.status == 401:
+        if c.status == 401:
             message = (
                 f"provider {self.name!r} rejected the gateway's configured API key "
                 f"(check {self.key_setting})"
             )
         else:
-            message = f"upstream {self.name} returned {resp.status}: {self._scrub(message) or resp.reason}"
+            message = (f"upstream {self.name} returned {c.status}: "
+                       f"{self._scrub(message) or c.reason}")
         raise UpstreamStatusError(
             message,
-            upstream_status=resp.status,
+            upstream_status=c.status,
             upstream_type=utype,
             provider=self.name,
-            retry_after=_retry_after(resp.headers),
+            retry_after=_retry_after(c.headers),
         )
 
     def _map(self, exc: BaseException) -> UpstreamError:
-        if isinstance(exc, asyncio.TimeoutError):
+        if isinstance(exc, h1.ConnectTimeout):
+            return UpstreamTimeout(f"upstream {self.name} timed out connecting: {exc.reason}",
+                                   provider=self.name)
+        if isinstance(exc, TimeoutError):
             return UpstreamTimeout(f"upstream {self.name} timed out", provider=self.name)
-        if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc, h1.ConnectFailed):
             return UpstreamConnectError(
-                f"cannot connect to upstream {self.name}: {exc.os_error.strerror or exc}",
-                provider=self.name,
-            )
-        if isinstance(exc, aiohttp.ClientPayloadError):
+                f"cannot connect to upstream {self.name}: {exc.reason}", provider=self.name)
+        if isinstance(exc, h1.Disconnected):
             return UpstreamConnectError(
-                f"upstream {self.name} broke off its response", provider=self.name)
-        if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
-            return UpstreamConnectError(
-                f"upstream {self.name} closed the connection", provider=self.name)
+                f"upstream {self.name} broke off its response" if exc.started
+                else f"upstream {self.name} closed the connection", provider=self.name)
+        if isinstance(exc, h1.TooLarge):
+            return UpstreamBadResponse(f"upstream {self.name} response too large",
+                                       provider=self.name)
+        if isinstance(exc, h1.BadResponse):
+            return UpstreamBadResponse(f"upstream {self.name} sent a malformed response: {exc}",
+                                       provider=self.name)
         return UpstreamConnectError(f"upstream {self.name} failed: {type(exc).__name__}",
                                     provider=self.name)
 
@@ -195,96 +189,114 @@ class ProviderClient:
         *, url: str | None = None,
     ) -> UpstreamResult:
         t0 = time.perf_counter()
+        payload = self._payload(body, extra_headers,
+                                self._origin.path_of(url) if url else self._target)
+        pool = self.pool()
         try:
-            async with self.session().post(
-                url or self._url, data=orjson.dumps(body), headers=self.headers(extra_headers),
-                timeout=self._timeout,
-            ) as resp:
-                await self._raise_for_status(resp)
-                raw = await _read_capped(resp, MAX_RESPONSE_BYTES + 1)
-                if len(raw) > MAX_RESPONSE_BYTES:
-                    raise UpstreamBadResponse(f"upstream {self.name} response too large",
-                                              provider=self.name)
-                ctype = resp.headers.get("content-type", "")
+            async with asyncio.timeout(self.cfg.timeouts.total_s):
+                c = await h1.exchange(pool, payload)
                 try:
-                    data = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    raise UpstreamBadResponse(
-                        f"upstream {self.name} sent a response that is not JSON "
-                        f"(content-type {ctype or 'none'})", provider=self.name) from None
-                if not isinstance(data, dict) or too_deep(data):
-                    raise UpstreamBadResponse(f"upstream {self.name} sent a JSON body that is "
-                                              "not an object of sane depth", provider=self.name)
-                if "error" in data and isinstance(data["error"], dict) and (
-                    "choices" not in data and "content" not in data
-                ):
-                    # A 200 carrying an error body (seen from OpenAI-compatible servers).
-                    err = data["error"]
-                    raise UpstreamStatusError(
-                        f"upstream {self.name} returned an error: {self._scrub(str(err.get('message', '')))}",
-                        upstream_status=502, upstream_type=None, provider=self.name)
-                return UpstreamResult(data, resp.status, resp.headers, time.perf_counter() - t0)
+                    await self._raise_for_status(c)
+                    raw = await c.read_body(MAX_RESPONSE_BYTES)
+                    status, headers = c.status, c.headers
+                finally:
+                    pool.release(c, True)
         except UpstreamError:
             raise
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except (TimeoutError, h1.HttpClientError, OSError) as exc:
             raise self._map(exc) from None
+        ctype = headers.get("content-type", "")
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamBadResponse(
+                f"upstream {self.name} sent a response that is not JSON "
+                f"(content-type {ctype or 'none'})", provider=self.name) from None
+        if not isinstance(data, dict) or too_deep(data):
+            raise UpstreamBadResponse(f"upstream {self.name} sent a JSON body that is "
+                                      "not an object of sane depth", provider=self.name)
+        if "error" in data and isinstance(data["error"], dict) and (
+            "choices" not in data and "content" not in data
+        ):
+            # A 200 carrying an error body (seen from OpenAI-compatible servers).
+            err = data["error"]
+            raise UpstreamStatusError(
+                f"upstream {self.name} returned an error: {self._scrub(str(err.get('message', '')))}",
+                upstream_status=502, upstream_type=None, provider=self.name)
+        return UpstreamResult(data, status, headers, time.perf_counter() - t0)
 
     async def open_stream(
         self, body: dict[str, Any], extra_headers: Mapping[str, str] | None = None
     ) -> UpstreamStream:
         """POST a streaming request; returns once the upstream answered 200 with SSE."""
-        headers = self.headers(extra_headers)
-        headers["accept"] = "text/event-stream"
         t0 = time.perf_counter()
-        cm = None
+        payload = self._payload(body, extra_headers, self._target, accept="text/event-stream")
+        pool = self.pool()
         try:
-            cm = self.session().post(self._url, data=orjson.dumps(body), headers=headers,
-                                     timeout=self._stream_timeout)
-            resp = await asyncio.wait_for(cm.__aenter__(), self.cfg.timeouts.first_byte_s)
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            async with asyncio.timeout(self.cfg.timeouts.first_byte_s):
+                c = await h1.exchange(pool, payload)
+        except (TimeoutError, h1.HttpClientError, OSError) as exc:
             raise self._map(exc) from None
         try:
-            await self._raise_for_status(resp)
-            ctype = resp.headers.get("content-type", "")
+            try:
+                async with asyncio.timeout(self.cfg.timeouts.first_byte_s):
+                    await self._raise_for_status(c)
+            except TimeoutError as exc:
+                raise self._map(exc) from None
+            ctype = c.headers.get("content-type", "")
             if "text/event-stream" not in ctype:
                 raise UpstreamBadResponse(
                     f"upstream {self.name} answered a stream request with content-type "
                     f"{ctype or 'none'}", provider=self.name)
+            try:
+                decoder = h1.StreamDecoder.make(c.headers.get("content-encoding"))
+            except h1.BadResponse as exc:
+                raise self._map(exc) from None
         except BaseException:
-            resp.release()
-            resp.close()
+            pool.release(c, False)
             raise
-        return UpstreamStream(self, resp, t0)
+        return UpstreamStream(self, pool, c, t0, decoder)
 
 
 class UpstreamStream:
     """SSE events of one upstream response; ``aclose`` releases the connection."""
 
-    def __init__(self, client: ProviderClient, resp: aiohttp.ClientResponse, t0: float) -> None:
+    def __init__(self, client: ProviderClient, pool: h1.Pool, conn: h1.Conn, t0: float,
+                 decoder: Any = None) -> None:
         self._client = client
-        self._resp = resp
+        self._pool = pool
+        self._conn = conn
+        self._decoder = decoder
         self._parser = SSEParser()
         self._closed = False
         self._eof = False
         self.t0 = t0
         self.first_event_at: float | None = None
-        self.headers = resp.headers
+        self.headers = conn.headers
 
     async def events(self) -> AsyncIterator[SSEEvent]:
-        # The idle timeout is aiohttp's sock_read (``_stream_timeout``): reset by every
-        # read and dropped while reading is paused for a slow client. A wait_for per
-        # chunk would add a Task and a timer to every event (Python 3.11).
-        content = self._resp.content
+        # The idle timeout runs only while waiting for the upstream (one timer per
+        # wait, no Task): reading paused for a slow client does not count as idle.
+        conn = self._conn
+        idle_s = self._client.cfg.timeouts.idle_s
         key = self._client.cfg.api_key
+        decoder = self._decoder
         try:
             while True:
                 try:
-                    chunk = await content.readany()
-                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    raw = await conn.next_chunk(idle_s)
+                    chunk = raw if decoder is None else (
+                        decoder.decompress(raw) if raw else decoder.flush())
+                except (TimeoutError, h1.HttpClientError, OSError) as exc:
                     raise self._client._map(exc) from None
-                if not chunk:
+                except zlib.error as exc:  # a corrupt gzip/deflate stream
+                    raise self._client._map(h1.BadResponse(str(exc))) from None
+                if not raw:
                     self._eof = True
-                    for ev in self._parser.finish():  # a last event without its blank line
+                    events = [*self._parser.feed(chunk), *self._parser.finish()]
+                    if events and self.first_event_at is None:
+                        self.first_event_at = time.perf_counter()
+                    for ev in events:  # the last event may lack its blank line
                         if key and key in ev.data:
                             ev = SSEEvent(ev.data.replace(key, "[redacted]"), ev.event, ev.id)
                         yield ev
@@ -303,8 +315,5 @@ class UpstreamStream:
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
-            if self._eof:
-                self._resp.release()  # fully read: the connection can be reused
-            else:
-                # close(), not release(): a half-read stream must not go back to the pool.
-                self._resp.close()
+            # Reused only when read to its end; a half-read stream is closed.
+            self._pool.release(self._conn, self._eof)

@@ -60,7 +60,7 @@ def wait_until(pred: Callable[[], bool], timeout: float = 10, every: float = 0.0
 class Held:
     """What a gateway holds between requests; all zero (tasks: the baseline) when idle."""
 
-    upstream_connections: int  # acquired from the providers' aiohttp connectors
+    upstream_connections: int  # handed out by the providers' pools, not yet back
     tasks: int  # asyncio tasks on the gateway's loop
     slots: int  # concurrency slots of the tenant in the store
     inflight: float  # gateway_inflight_requests, summed over surfaces
@@ -70,10 +70,7 @@ def held(gw: GatewayServer, tenant: str = "anonymous") -> Held:
     async def probe() -> tuple[int, int, int]:
         conns = 0
         for c in gw.rt.snapshot.providers.values():
-            sess = c._session
-            if sess is not None and not sess.closed and sess.connector is not None:
-                # aiohttp keeps the connections handed out (not back in the pool) here.
-                conns += len(sess.connector._acquired)  # type: ignore[attr-defined]
+            conns += c.connections_in_use
         slots = await gw.rt.store.slot_count(f"t:{tenant}")
         return conns, len(asyncio.all_tasks()) - 1, slots  # less this probe itself
 

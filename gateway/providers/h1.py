@@ -1,0 +1,500 @@
+"""A small HTTP/1.1 client for the upstream calls: one keep-alive pool per provider.
+
+Why not aiohttp here: every proxied request makes one upstream call, and aiohttp
+spends ~55 us of CPU on a small POST and its response (its request and response
+objects, timers, header multidicts, stream readers); this client spends ~9 us
+(``python bench/upstream_bench.py``). It does what the gateway needs and nothing else:
+
+- POST with a body already serialised, to one origin (``http`` or ``https``), over
+  keep-alive connections, at most ``limit`` at a time (further requests wait for one);
+- the response parsed by ``httptools`` (llhttp, C): status, headers (lower-cased
+  names, repeated ones joined with ", "), a body by Content-Length, chunked, or up to
+  EOF; ``gzip`` / ``deflate`` decoded should a server send them although the request
+  asks for ``identity``;
+- a buffered body capped at a size, or a stream read chunk by chunk with back-pressure
+  (reading pauses while more than ``HIGH_WATER`` bytes wait for a slow consumer) and an
+  idle timeout between chunks;
+- a connection goes back to the pool only after a complete response that allows it;
+  anything else (an error, a cancelled caller, a stream left early) closes it. An idle
+  connection the server closes leaves the pool when it does; one found closed after a
+  request was written on it, with not one byte of answer, is retried once on a new
+  connection (the server closed it idle and never read the request);
+- failures are raised as ``ConnectFailed`` (no connection), ``Disconnected`` (the
+  connection ended before the response did), ``BadResponse`` (not HTTP/1.x) and
+  ``TimeoutError``; ``ProviderClient`` maps them onto the gateway's errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import socket
+import ssl
+import zlib
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import httptools
+
+HIGH_WATER = 256 * 1024  # bytes a stream buffers for its consumer before reading pauses
+
+
+class HttpClientError(Exception):
+    """Base of this module's errors."""
+
+
+class ConnectFailed(HttpClientError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ConnectTimeout(ConnectFailed, TimeoutError):
+    """No connection within the connect timeout (TCP and TLS)."""
+
+
+class Disconnected(HttpClientError):
+    """The connection ended before the response did. ``started``: some of the response
+    had arrived."""
+
+    def __init__(self, message: str, *, started: bool) -> None:
+        super().__init__(message)
+        self.started = started
+
+
+class BadResponse(HttpClientError):
+    pass
+
+
+class TooLarge(HttpClientError):
+    pass
+
+
+class Origin:
+    """Where requests go: scheme, host and port of a base URL, and its TLS context."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        self.tls = parts.scheme == "https"
+        self.host = parts.hostname
+        self.port = parts.port or (443 if self.tls else 80)
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = self.port == (443 if self.tls else 80)
+        self.host_header = host if default else f"{host}:{self.port}"
+        self.ssl: ssl.SSLContext | None = None  # built at the first connection
+
+    def path_of(self, url: str) -> str:
+        """The request target of ``url``, which must be on this origin."""
+        parts = urlsplit(url)
+        path = parts.path or "/"
+        return f"{path}?{parts.query}" if parts.query else path
+
+
+def request_head(origin: Origin, target: str, headers: dict[str, str], length: int) -> bytes:
+    lines = [f"POST {target} HTTP/1.1\r\nhost: {origin.host_header}\r\n"]
+    for k, v in headers.items():
+        if "\r" in v or "\n" in v or "\r" in k or "\n" in k:
+            raise ValueError(f"header {k!r} contains a line break")
+        lines.append(f"{k}: {v}\r\n")
+    lines.append(f"content-length: {length}\r\n\r\n")
+    return "".join(lines).encode("latin-1")
+
+
+class Conn(asyncio.Protocol):
+    """One connection; one request at a time."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.loop = pool.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.state = "busy"  # busy | idle | gone (counted by the pool while not gone)
+        self.closed = False
+        self.used = 0  # requests sent on it
+        self.idle_since = 0.0
+        self._new_exchange()
+
+    def _new_exchange(self) -> None:
+        self.status = 0
+        self.reason = ""
+        self.headers: dict[str, str] = {}
+        self.head: asyncio.Future[None] | None = None
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self.received = 0  # bytes of response received (head and body)
+        self.cap = 0  # a buffered body's limit (0: streaming, no limit)
+        self.done = False
+        self.error: BaseException | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.paused = False
+        self.until_eof = False
+        self.keep_alive = False
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.received += len(data)
+        if self.head is None or self.done:
+            # Bytes nobody asked for (idle, or after the response): not HTTP we can
+            # trust on this connection any more.
+            self.close()
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(BadResponse(f"malformed HTTP response: {exc}"))
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side as well; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.state == "idle":
+            self.pool._drop_idle(self)
+        if self.head is None or self.done:
+            return
+        if self.head.done() and self.until_eof and self.error is None:
+            self.done = True  # a body delimited by the end of the connection
+            self._wake()
+            return
+        started = self.received > 0
+        self._fail(Disconnected("upstream broke off its response" if started
+                                else "upstream closed the connection", started=started))
+
+    # -- httptools callbacks -----------------------------------------------------------
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason.decode("latin-1")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        k = name.decode("latin-1").lower()
+        v = value.decode("latin-1")
+        old = self.headers.get(k)
+        self.headers[k] = v if old is None else f"{old}, {v}"
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        h = self.headers
+        self.until_eof = ("content-length" not in h
+                          and "chunked" not in h.get("transfer-encoding", "").lower()
+                          and self.status not in (204, 304) and self.status >= 200)
+        head = self.head
+        if head is not None and not head.done():
+            head.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.cap:
+            if self.buffered > self.cap:
+                self._fail(TooLarge(f"response body over {self.cap} bytes"))
+                return
+        elif self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
+            self.transport.pause_reading()
+            self.paused = True
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        self.done = True
+        self.keep_alive = self.parser.should_keep_alive()
+        self._wake()
+
+    # -- the exchange ------------------------------------------------------------------
+    def _wake(self) -> None:
+        w = self.waiter
+        if w is not None:
+            self.waiter = None
+            if not w.done():
+                w.set_result(None)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.done:  # junk after a complete response: the response stands
+            self.close()
+            return
+        if self.error is None:
+            self.error = exc
+        head = self.head
+        if head is not None and not head.done():
+            head.set_exception(exc)
+            head.exception()  # retrieved: a caller that left must not log it as lost
+        self._wake()
+        self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.abort()
+
+    async def send(self, payload: tuple[bytes, ...]) -> None:
+        """Write one request (its parts: head, body) and wait for the response's head."""
+        if self.closed:
+            raise Disconnected("upstream closed the connection", started=False)
+        self._new_exchange()
+        self.used += 1
+        self.head = self.loop.create_future()
+        assert self.transport is not None
+        self.transport.writelines(payload)  # no copy of a 10 MB body into one buffer
+        await self.head
+
+    async def read_body(self, cap: int) -> bytes:
+        """The whole body (raises ``TooLarge`` beyond ``cap`` bytes)."""
+        self.cap = cap
+        if self.buffered > cap:
+            raise TooLarge(f"response body over {cap} bytes")
+        while not self.done:
+            if self.error is not None:
+                raise self.error
+            self.waiter = self.loop.create_future()
+            await self.waiter
+        if self.error is not None:
+            raise self.error
+        body = b"".join(self.chunks)
+        self.chunks.clear()
+        return _decode(body, self.headers.get("content-encoding"))
+
+    async def next_chunk(self, idle_s: float | None) -> bytes:
+        """What arrived of a streamed body since the last call; b"" at its end. Raises
+        ``TimeoutError`` when nothing arrives for ``idle_s``."""
+        while not self.chunks:
+            if self.error is not None:
+                raise self.error
+            if self.done:
+                return b""
+            self.waiter = w = self.loop.create_future()
+            timer = (self.loop.call_later(idle_s, _expire, w) if idle_s is not None
+                     else None)
+            try:
+                await w
+            finally:
+                if timer is not None:
+                    timer.cancel()
+        data = self.chunks.popleft() if len(self.chunks) == 1 else b"".join(self.chunks)
+        self.chunks.clear()
+        self.buffered = 0
+        if self.paused and self.transport is not None and not self.closed:
+            self.paused = False
+            self.transport.resume_reading()
+        return data
+
+    @property
+    def reusable(self) -> bool:
+        """A complete response, keep-alive, and our request fully written (a server may
+        answer before it read all of a large body)."""
+        return (self.done and self.keep_alive and self.error is None and not self.closed
+                and self.transport is not None and not self.transport.get_write_buffer_size())
+
+
+def _reason(exc: OSError) -> str:
+    """"Connection refused", "Name or service not known"...: what went wrong, not
+    asyncio's "Connect call failed (address)"."""
+    if isinstance(exc, socket.gaierror) or not exc.errno or exc.errno < 0:
+        return exc.strerror or str(exc) or type(exc).__name__
+    return os.strerror(exc.errno)
+
+
+def _expire(w: asyncio.Future[None]) -> None:
+    if not w.done():
+        w.set_exception(TimeoutError())
+
+
+def _decode(body: bytes, encoding: str | None) -> bytes:
+    if not encoding or encoding == "identity":
+        return body
+    enc = encoding.strip().lower()
+    try:
+        if enc in ("gzip", "x-gzip"):
+            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+        if enc == "deflate":
+            try:
+                return zlib.decompress(body)
+            except zlib.error:
+                return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate
+    except zlib.error as exc:
+        raise BadResponse(f"undecodable {enc} body: {exc}") from None
+    raise BadResponse(f"unsupported content-encoding {encoding!r}")
+
+
+class StreamDecoder:
+    """``gzip`` / ``deflate`` of a streamed body, chunk by chunk (None: identity)."""
+
+    @staticmethod
+    def make(encoding: str | None) -> Any:
+        if not encoding or encoding.strip().lower() == "identity":
+            return None
+        enc = encoding.strip().lower()
+        if enc in ("gzip", "x-gzip"):
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if enc == "deflate":
+            return zlib.decompressobj()
+        raise BadResponse(f"unsupported content-encoding {encoding!r}")
+
+
+class Pool:
+    """Keep-alive connections to one origin, at most ``limit`` open at a time."""
+
+    def __init__(self, origin: Origin, *, limit: int, keepalive_s: float,
+                 connect_timeout_s: float) -> None:
+        self.origin = origin
+        self.limit = limit
+        self.keepalive_s = keepalive_s
+        self.connect_timeout_s = connect_timeout_s
+        self.loop = asyncio.get_running_loop()
+        self.idle: list[Conn] = []  # most recently used last
+        self.count = 0  # connections open or opening (idle + busy)
+        self.waiters: collections.deque[asyncio.Future[Conn | None]] = collections.deque()
+        self.closed = False
+
+    @property
+    def in_use(self) -> int:
+        return self.count - len(self.idle)
+
+    async def acquire(self, *, fresh: bool = False) -> Conn:
+        """A connection: the most recently used idle one unless ``fresh``, else a new
+        one, waiting for a free place when ``limit`` are open."""
+        if self.closed:
+            raise ConnectFailed("client closed")
+        idle = self.idle
+        if fresh and idle and self.count >= self.limit:
+            c = idle.pop(0)  # the longest idle makes room
+            c.state = "gone"
+            self.count -= 1
+            c.close()
+        if idle and not fresh:
+            now = self.loop.time()
+            while idle:
+                c = idle.pop()
+                if c.closed:
+                    continue
+                if now - c.idle_since > self.keepalive_s:
+                    c.state = "gone"
+                    self.count -= 1
+                    c.close()
+                    continue
+                c.state = "busy"
+                return c
+        if self.count >= self.limit:
+            fut: asyncio.Future[Conn | None] = self.loop.create_future()
+            self.waiters.append(fut)
+            try:
+                handed = await fut
+            except BaseException:
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    # Woken just as we left: pass the connection or the slot on.
+                    got = fut.result()
+                    if got is not None:
+                        self.release(got, True)
+                    else:
+                        self._wake_one(None)
+                elif fut in self.waiters:
+                    self.waiters.remove(fut)
+                raise
+            if handed is not None:
+                return handed
+        else:
+            self.count += 1
+        try:
+            return await self._connect()
+        except BaseException:
+            self.count -= 1
+            self._wake_one(None)
+            raise
+
+    async def _connect(self) -> Conn:
+        o = self.origin
+        if o.tls and o.ssl is None:
+            o.ssl = ssl.create_default_context()
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                _, conn = await self.loop.create_connection(
+                    lambda: Conn(self), o.host, o.port, ssl=o.ssl,
+                    server_hostname=o.host if o.ssl is not None else None)
+        except TimeoutError:
+            raise ConnectTimeout(f"no connection within {self.connect_timeout_s:g} s") from None
+        except OSError as exc:
+            raise ConnectFailed(_reason(exc)) from None
+        return conn
+
+    def release(self, c: Conn, reusable: bool) -> None:
+        if c.state != "busy":
+            return
+        if reusable and c.reusable and not self.closed:
+            while self.waiters:
+                w = self.waiters.popleft()
+                if not w.done():
+                    w.set_result(c)
+                    return
+            now = self.loop.time()
+            c.state = "idle"
+            c.idle_since = now
+            idle = self.idle
+            idle.append(c)
+            # The least recently used come first: close those past their keep-alive.
+            while idle[0] is not c and now - idle[0].idle_since > self.keepalive_s:
+                old = idle.pop(0)
+                old.state = "gone"
+                self.count -= 1
+                old.close()
+            return
+        c.state = "gone"
+        self.count -= 1
+        c.close()
+        self._wake_one(None)
+
+    def _drop_idle(self, c: Conn) -> None:
+        """An idle connection closed (by the server, or its keep-alive ran out)."""
+        if c.state == "idle":
+            c.state = "gone"
+            self.count -= 1
+            try:
+                self.idle.remove(c)
+            except ValueError:
+                pass
+            self._wake_one(None)
+
+    def _wake_one(self, c: Conn | None) -> None:
+        while self.waiters:
+            w = self.waiters.popleft()
+            if not w.done():
+                w.set_result(c)
+                return
+
+    def close(self) -> None:
+        self.closed = True
+        for c in self.idle:
+            c.state = "gone"
+            c.close()
+        self.count -= len(self.idle)
+        self.idle.clear()
+        while self.waiters:
+            w = self.waiters.popleft()
+            if not w.done():
+                w.set_exception(ConnectFailed("client closed"))
+
+
+async def exchange(pool: Pool, payload: tuple[bytes, ...]) -> Conn:
+    """Send ``payload`` on a pooled connection and return it once the response's head
+    is in; the caller reads the body and releases the connection. A reused connection
+    that ends without one byte of answer is replaced once by a new one."""
+    c = await pool.acquire()
+    try:
+        await c.send(payload)
+        return c
+    except Disconnected as exc:
+        pool.release(c, False)
+        if exc.started or c.used <= 1:
+            raise
+    except BaseException:
+        pool.release(c, False)
+        raise
+    c = await pool.acquire(fresh=True)
+    try:
+        await c.send(payload)
+        return c
+    except BaseException:
+        pool.release(c, False)
+        raise
