@@ -62,12 +62,9 @@ class CacheLayer:
         ex.cache_store = False
         self._count("bypass")
 
-    async def lookup(self, ex: Exchange, headers: Mapping[str, str]) -> CachedResponse | None:
-        return await self.fetch(ex) if self.prepare(ex, headers) else None
-
     def prepare(self, ex: Exchange, headers: Mapping[str, str]) -> bool:
         """The lookup's decisions, without I/O: bypass, no-cache (a miss), or the key
-        to ``fetch`` (True)."""
+        to ``fetch`` (True). ``Services.cache_lookup`` runs the two."""
         cfg = ex.snap.cfg.cache
         mode = cfg.mode if cfg.enabled else "off"
         if mode == "off" or self._store_skipped() or not is_cacheable(ex.body, mode):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -102,6 +102,26 @@ def _shape_checked(provider: str, fn: Callable[..., T], *args: Any) -> T:
 def _fallback_reason(e: GatewayError) -> str:
     return getattr(e, "kind", type(e).__name__)
 
+
+
+_AFTER: set[asyncio.Task[None]] = set()  # strong references until they are done
+
+
+def after_stream(coros: list[Coroutine[Any, Any, Any]]) -> None:
+    """Run ``coros`` one after another in a task of their own (see ``Engine.relay``)."""
+    if not coros:
+        return
+
+    async def run() -> None:
+        for c in coros:
+            try:
+                await c
+            except Exception:
+                log.exception("after-stream work failed")
+
+    task = asyncio.ensure_future(run())
+    _AFTER.add(task)
+    task.add_done_callback(_AFTER.discard)
 
 class Engine:
     def __init__(self, rt: Runtime, limits: Any = None) -> None:
@@ -391,11 +411,11 @@ class Engine:
             ex.upstream_s += time.perf_counter() - t_body
             await up.aclose()
             ex.usage = tr.usage()
+            after: list[Any] = []
             if completed and on_complete is not None:
-                res = on_complete(tr.assembled())
-                if asyncio.iscoroutine(res):
-                    await res
-            for cb in ex.on_done:
-                r = cb(ex)
-                if asyncio.iscoroutine(r):
-                    await asyncio.shield(r)
+                after.append(on_complete(tr.assembled()))
+            after += [cb(ex) for cb in ex.on_done]
+            # The cache write and the bookkeeping run after the stream's last byte, in
+            # a task of their own: the client does not wait for them, and a cancelled
+            # relay (client gone, shutdown) does not cancel them.
+            after_stream([r for r in after if asyncio.iscoroutine(r)])

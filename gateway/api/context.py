@@ -16,7 +16,7 @@ from ..cache_layer import CacheLayer
 from ..errors import GatewayError
 from ..http import json_response
 from ..limits import Limits, settled_tokens
-from ..proxy import Engine, Exchange
+from ..proxy import Engine, Exchange, after_stream
 from ..runtime import Runtime
 from ..streaming import SSEResponse
 
@@ -115,7 +115,8 @@ class Services:
                     for p in parts:
                         yield p
                 finally:
-                    await self.finish(ex, admission, inflight)
+                    # After the last byte, in a task of its own (as a relayed stream).
+                    after_stream([self.finish(ex, admission, inflight)])
             return SSEResponse(gen(), headers)
         resp = json_response(body, 200, headers)
         resp.background = BackgroundTask(self.finish, ex, admission, inflight)
@@ -123,6 +124,7 @@ class Services:
 
     # -- finish: reconcile, release, observe -----------------------------------------
     def finish_hook(self, admission: Any, inflight: Any = None) -> Callable[[Exchange], Any]:
+        """A stream's finish, run by ``Engine.relay`` after the stream's last byte."""
         async def hook(ex: Exchange) -> None:
             await self.finish(ex, admission, inflight)
         return hook

@@ -132,6 +132,7 @@ class Conn(asyncio.Protocol):
         self.paused = False
         self.until_eof = False
         self.keep_alive = False
+        self.interim = False  # parsing a 1xx response (103 Early Hints...): not the answer
 
     # -- asyncio.Protocol ------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -178,6 +179,9 @@ class Conn(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
+        if self.status < 200:
+            self.interim = True  # the final response follows on the same connection
+            return
         h = self.headers
         self.until_eof = ("content-length" not in h
                           and "chunked" not in h.get("transfer-encoding", "").lower()
@@ -199,6 +203,11 @@ class Conn(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        if self.interim:
+            self.interim = False
+            self.headers = {}
+            self.reason = ""
+            return
         self.done = True
         self.keep_alive = self.parser.should_keep_alive()
         self._wake()
@@ -246,6 +255,7 @@ class Conn(asyncio.Protocol):
         self.cap = cap
         if self.buffered > cap:
             raise TooLarge(f"response body over {cap} bytes")
+        self._resume()  # paused if more than HIGH_WATER arrived before this call
         while not self.done:
             if self.error is not None:
                 raise self.error
@@ -276,10 +286,13 @@ class Conn(asyncio.Protocol):
         data = self.chunks.popleft() if len(self.chunks) == 1 else b"".join(self.chunks)
         self.chunks.clear()
         self.buffered = 0
+        self._resume()
+        return data
+
+    def _resume(self) -> None:
         if self.paused and self.transport is not None and not self.closed:
             self.paused = False
             self.transport.resume_reading()
-        return data
 
     @property
     def reusable(self) -> bool:
@@ -291,7 +304,11 @@ class Conn(asyncio.Protocol):
 
 def _reason(exc: OSError) -> str:
     """"Connection refused", "Name or service not known"...: what went wrong, not
-    asyncio's "Connect call failed (address)"."""
+    asyncio's "Connect call failed (address)"; TLS failures as TLS names them."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate verify failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc}"
     if isinstance(exc, socket.gaierror) or not exc.errno or exc.errno < 0:
         return exc.strerror or str(exc) or type(exc).__name__
     return os.strerror(exc.errno)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 import zlib
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 from typing import Self
 
 import pytest
 
 from gateway.providers import h1
+from tests.support.redis_server import make_tls_files
 
 Handler = Callable[[int, int, bytes, asyncio.StreamWriter], Awaitable[bool]]
 
@@ -24,8 +27,9 @@ class Server:
     """Reads requests (head + Content-Length body); ``handler(conn_no, req_no, body,
     writer)`` answers and returns whether to keep reading on this connection."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, ssl: ssl.SSLContext | None = None) -> None:
         self.handler = handler
+        self.ssl = ssl
         self.connections = 0
         self.requests: list[bytes] = []
         self.open = 0
@@ -34,7 +38,7 @@ class Server:
         self.server: asyncio.Server | None = None
 
     async def __aenter__(self) -> Self:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -44,7 +48,8 @@ class Server:
     @property
     def url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        port = self.server.sockets[0].getsockname()[1]
+        return f"https://localhost:{port}" if self.ssl else f"http://127.0.0.1:{port}"
 
     async def _serve(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -360,4 +365,48 @@ async def test_bytes_after_a_complete_response_close_the_connection_not_the_resp
         assert await post(pool, srv.url) == b'{"ok": 1}'
         assert await post(pool, srv.url) == b'{"ok": 2}'  # not the tainted connection
         assert srv.connections == 2
+        pool.close()
+
+
+async def test_https_verifies_the_certificate_and_keeps_the_connection(tmp_path: Path) -> None:
+    tls = make_tls_files(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(tls.cert, tls.key)
+    async with Server(ok, ssl=server_ctx) as srv:
+        # The system's CAs do not know our throwaway CA: refused, nothing sent.
+        pool = pool_for(srv.url)
+        with pytest.raises(h1.ConnectFailed, match="(?i)certificate verify failed"):
+            await post(pool, srv.url)
+        assert pool.count == 0 and srv.requests == []
+        pool.close()
+
+        origin = h1.Origin(srv.url)
+        assert origin.tls and origin.host == "localhost"
+        origin.ssl = ssl.create_default_context(cafile=tls.ca)
+        pool = h1.Pool(origin, limit=4, keepalive_s=30, connect_timeout_s=2)
+        assert [await post(pool, srv.url, b"%d" % i) for i in range(3)] == \
+            [b'{"echo": %d, "conn": 1}' % i for i in range(3)]
+        assert srv.connections == 1  # kept (the refused handshake never got this far)
+        assert srv.requests[0].startswith(b"POST /v1/x HTTP/1.1\r\nhost: localhost:")
+        pool.close()
+
+
+async def test_a_large_body_and_an_interim_response() -> None:
+    big = b"z" * (3 * 1024 * 1024)
+
+    async def handler(conn_no: int, req_no: int, body: bytes, w: asyncio.StreamWriter) -> bool:
+        w.write(b"HTTP/1.1 103 Early Hints\r\nlink: </x>; rel=preload\r\n\r\n")
+        w.write(response(big, headers="x-final: yes\r\n"))
+        await w.drain()
+        return True
+
+    async with Server(handler) as srv:
+        pool = pool_for(srv.url)
+        c = await h1.exchange(pool, payload(srv.url))
+        await asyncio.sleep(0.2)  # more than HIGH_WATER arrives before the body is read
+        assert c.status == 200 and c.headers.get("x-final") == "yes"
+        assert "link" not in c.headers  # the 103's headers are not the answer's
+        assert await asyncio.wait_for(c.read_body(8 * 1024 * 1024), 5) == big
+        pool.release(c, True)
+        assert len(pool.idle) == 1
         pool.close()
