@@ -11,8 +11,8 @@ import asyncio
 import gzip
 import ssl
 import zlib
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Self
 
 import pytest
