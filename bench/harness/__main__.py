@@ -32,7 +32,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--phases", default="http,stream", help="http, stream or both")
     p.add_argument("--profile", action="store_true",
                    help="py-spy the gateway under load (kimi, claude, 10 MB) into bench/out/")
-    p.add_argument("--no-ab", action="store_true", help="skip the aiohttp vs httpx A/B")
+    p.add_argument("--no-ab", action="store_true", help="skip the h1 vs httpx A/B")
     p.add_argument("--out", default=str(BENCH / "RESULTS.md"), help="where to write the tables")
     p.add_argument("--keep", action="store_true", help="keep the scratch dir (configs, logs)")
     p.add_argument("--alt", type=Path, default=None,

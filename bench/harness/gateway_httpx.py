@@ -1,5 +1,5 @@
 """Bench-only switch: ``gateway serve`` with the upstream POST sent by httpx's default
-transport instead of aiohttp, for the A/B the README reports. Never used by the product.
+transport instead of the gateway's own client (h1), for the A/B the README reports. Never used by the product.
 
     python -m harness.gateway_httpx serve --config ... --port ...
 """

@@ -213,9 +213,9 @@ def render(res: Results, mode: str) -> str:
         out += scenario_table(res, scen)
     ab = [(c, ratio(res, "kimi", "gateway", "gateway-httpx", c)) for c in (1, 16, 64)]
     if any(q for _, q in ab):
-        out += [("### Upstream client A/B: aiohttp (product) vs httpx default transport "
+        out += [("### Upstream client A/B: h1 (product) vs httpx default transport "
                  "(bench-only switch, `gateway-httpx` rows above)"), "",
-                "; ".join(f"c={c}: aiohttp/httpx {q:.2f}x req/s" for c, q in ab if q) + ".", ""]
+                "; ".join(f"c={c}: h1/httpx {q:.2f}x req/s" for c, q in ab if q) + ".", ""]
     out += ["## Streaming (asyncio SSE upstream)", "", *stream_tables(res)]
     if res.soak:
         s = res.soak
