@@ -103,7 +103,6 @@ def _fallback_reason(e: GatewayError) -> str:
     return getattr(e, "kind", type(e).__name__)
 
 
-
 _AFTER: set[asyncio.Task[None]] = set()  # strong references until they are done
 
 
@@ -122,6 +121,7 @@ def after_stream(coros: list[Coroutine[Any, Any, Any]]) -> None:
     task = asyncio.ensure_future(run())
     _AFTER.add(task)
     task.add_done_callback(_AFTER.discard)
+
 
 class Engine:
     def __init__(self, rt: Runtime, limits: Any = None) -> None:
