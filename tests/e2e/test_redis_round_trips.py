@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 
+import httpx
+
 from tests.e2e.limits_support import keys_yaml, nonce, oai, wait_until
 from tests.support.redis_server import RedisServer
 
@@ -56,4 +58,29 @@ def test_admission_and_lookup_share_a_write_bookkeeping_another(make_gateway, ow
     assert len(claude.control.requests) == N + 1  # the hits never went upstream
 
     # Every slot was released and every settlement applied.
+    assert wait_until(lambda: gw.call(gw.app.state.svc.limits.limiter.in_flight("a")) == 0)
+
+
+def test_a_stream_ends_without_waiting_for_its_settlement(make_gateway, own_redis, claude):
+    """Redis stops answering after the admission: the settlement then waits for the
+    store's timeout (2-4 s here); the response's end must not (the client reads the HTTP
+    response to its last byte, not just to ``[DONE]``, and gives up at 1 s)."""
+    gw = make_gateway(keys=keys_yaml(a="{rpm: 1000, concurrency: 4}"),
+                      extra="redis: {on_error: fail_open, timeout_ms: 2000}",
+                      redis_url=own_redis.url)
+    body = {"model": "claude-opus", "stream": True,
+            "messages": [{"role": "user", "content": "one two three four five six"}]}
+    with httpx.stream("POST", gw.url + "/v1/chat/completions", json=body, timeout=1,
+                      headers={"authorization": "Bearer ka"}) as r:
+        assert r.status_code == 200
+        chunks = r.iter_bytes()
+        first = next(chunks)  # admitted: the slot is held in Redis
+        own_redis.pause()
+        try:
+            rest = b"".join(chunks)  # to the end of the HTTP response
+        finally:
+            own_redis.resume()
+    text = (first + rest).decode()
+    assert "six" in text and text.rstrip().endswith("data: [DONE]")
+    # The settlement went through once Redis answered again: the slot is free.
     assert wait_until(lambda: gw.call(gw.app.state.svc.limits.limiter.in_flight("a")) == 0)
