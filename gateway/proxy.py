@@ -60,7 +60,6 @@ class Exchange:
     cache: str = "bypass"
     status: int = 200
     error: GatewayError | None = None
-    on_done: list[Callable[[Exchange], Any]] = field(default_factory=list)
     caller: Caller = ANONYMOUS
     features: Any = None
     # cache bookkeeping (cache_layer.py)
@@ -106,17 +105,15 @@ def _fallback_reason(e: GatewayError) -> str:
 _AFTER: set[asyncio.Task[None]] = set()  # strong references until they are done
 
 
-def after_stream(coros: list[Coroutine[Any, Any, Any]]) -> None:
-    """Run ``coros`` one after another in a task of their own (see ``Engine.relay``)."""
-    if not coros:
-        return
+def after_stream(work: Coroutine[Any, Any, Any]) -> None:
+    """Run ``work`` (a stream's bookkeeping) in a task of its own: the client does not
+    wait for it, and a cancelled stream (client gone, shutdown) does not cancel it."""
 
     async def run() -> None:
-        for c in coros:
-            try:
-                await c
-            except Exception:
-                log.exception("after-stream work failed")
+        try:
+            await work
+        except Exception:
+            log.exception("after-stream work failed")
 
     task = asyncio.ensure_future(run())
     _AFTER.add(task)
@@ -358,9 +355,12 @@ class Engine:
 
     async def relay(self, ex: Exchange, up: UpstreamStream, tr: StreamTranslator,
                     events: AsyncIterator[SSEEvent], first: bytes,
-                    on_complete: Callable[[dict[str, Any] | None], Any] | None = None,
+                    on_end: Callable[[dict[str, Any] | None],
+                                     Coroutine[Any, Any, Any]] | None = None,
                     ) -> AsyncIterator[bytes]:
-        """The client's byte stream; closes the upstream on every path.
+        """The client's byte stream; closes the upstream on every path. ``on_end`` gets
+        the assembled response of a stream that completed (None otherwise, or when the
+        translator was not asked to assemble) and runs after the last byte.
 
         A stream still open when the graceful-shutdown period ends (``gateway.drain``)
         gets a final error event like any other failure after the headers went out.
@@ -411,11 +411,5 @@ class Engine:
             ex.upstream_s += time.perf_counter() - t_body
             await up.aclose()
             ex.usage = tr.usage()
-            after: list[Any] = []
-            if completed and on_complete is not None:
-                after.append(on_complete(tr.assembled()))
-            after += [cb(ex) for cb in ex.on_done]
-            # The cache write and the bookkeeping run after the stream's last byte, in
-            # a task of their own: the client does not wait for them, and a cancelled
-            # relay (client gone, shutdown) does not cancel them.
-            after_stream([r for r in after if asyncio.iscoroutine(r)])
+            if on_end is not None:
+                after_stream(on_end(tr.assembled() if completed else None))

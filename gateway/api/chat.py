@@ -95,11 +95,13 @@ async def proxy_request(
                 request, engine.open_stream(ex, svc.cache_store_wanted(ex)))
             headers = {**base_headers, **ex.headers(), **svc.limit_headers(admission),
                        "x-gateway-overhead-ms": f"{ex.overhead_ms:.2f}"}
-            ex.on_done.append(svc.finish_hook(admission, inflight))
-            admission = None  # the stream's finish hook owns it now
+            held, admission = admission, None  # the stream's end settles it now
             handed_off = True
-            return SSEResponse(engine.relay(ex, up, tr, events, first,
-                                            on_complete=svc.cache_store_hook(ex)), headers)
+            # After the last byte: the assembled answer stored (if it completed and is
+            # wanted) and the limits settled, together (see Services.finish).
+            return SSEResponse(engine.relay(
+                ex, up, tr, events, first,
+                on_end=lambda assembled: svc.finish(ex, held, inflight, assembled)), headers)
         out = await unless_client_leaves(request, engine.complete(ex))
         headers = {**base_headers, **ex.headers(), **svc.limit_headers(admission),
                    "x-gateway-overhead-ms": f"{ex.overhead_ms:.2f}"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from typing import Any, cast
 
 from starlette.background import BackgroundTask
@@ -84,18 +84,6 @@ class Services:
     def cache_store_wanted(self, ex: Exchange) -> bool:
         return self.cache is not None and self.cache.store_wanted(ex)
 
-    def cache_store_hook(self, ex: Exchange) -> Callable[[dict[str, Any] | None], Any] | None:
-        if not self.cache_store_wanted(ex):
-            return None
-
-        cache = self.cache
-        assert cache is not None
-
-        async def store(assembled: dict[str, Any] | None) -> None:
-            if assembled is not None:
-                await cache.save(ex, assembled)
-        return store
-
     async def cache_store(self, ex: Exchange, out: dict[str, Any]) -> None:
         if self.cache is not None and self.cache_store_wanted(ex):
             await self.cache.save(ex, out)
@@ -116,19 +104,13 @@ class Services:
                         yield p
                 finally:
                     # After the last byte, in a task of its own (as a relayed stream).
-                    after_stream([self.finish(ex, admission, inflight)])
+                    after_stream(self.finish(ex, admission, inflight))
             return SSEResponse(gen(), headers)
         resp = json_response(body, 200, headers)
         resp.background = BackgroundTask(self.finish, ex, admission, inflight)
         return resp
 
     # -- finish: reconcile, release, observe -----------------------------------------
-    def finish_hook(self, admission: Any, inflight: Any = None) -> Callable[[Exchange], Any]:
-        """A stream's finish, run by ``Engine.relay`` after the stream's last byte."""
-        async def hook(ex: Exchange) -> None:
-            await self.finish(ex, admission, inflight)
-        return hook
-
     async def finish(self, ex: Exchange, admission: Any, inflight: Any = None,
                      to_cache: dict[str, Any] | None = None) -> None:
         """Count and log the exchange, then store the response ``to_cache`` (if any) and

@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.limits_support import keys_yaml, oai, wait_until
+from tests.e2e.limits_support import keys_yaml, nonce, oai, wait_until
 
 # At 0.1 s between events a 60-word echo streams for ~6 s (held open unless the
 # client leaves), a 10-word one for ~1 s.
@@ -101,17 +101,29 @@ def test_errors_release_the_slot(gw, claude):
     assert wait_until(lambda: in_flight(gw) == 0)
 
 
+@pytest.mark.parametrize("shape", ["json", "json-cached", "stream-cached"])
 @pytest.mark.parametrize("store", ["memory", "redis"])
-def test_back_to_back_requests_find_their_slot_released(store, make_gateway, claude, request):
-    # The slot is released after the response is sent (background settlement); the
-    # settlement is issued before the next request is read, so a client sending its
-    # requests one after another at concurrency 1 is never refused.
+def test_back_to_back_requests_find_their_slot_released(store, shape, make_gateway, claude,
+                                                        request):
+    # The slot is released after the response is sent (background settlement, with the
+    # cache write when the answer is stored); the settlement is issued before the next
+    # request is read, so a client sending its requests one after another at
+    # concurrency 1 is never refused.
     url = "" if store == "memory" else request.getfixturevalue("redis_server").url
     claude.control.chunk_delay = 0.0
-    gw = make_gateway(keys=keys_yaml(a="{concurrency: 1}"), redis_url=url)
+    gw = make_gateway(keys=keys_yaml(a="{concurrency: 1}"), redis_url=url,
+                      extra="cache: {mode: deterministic}")
     client = oai(gw)
+    cached = shape != "json"
     for i in range(40):
-        out = client.chat.completions.create(
-            model="claude-opus", messages=[{"role": "user", "content": f"turn {i}"}])
-        assert out.choices[0].message.content
+        kw = {"model": "claude-opus",
+              "messages": [{"role": "user", "content": f"turn {i} {nonce()}"}],
+              **({"temperature": 0} if cached else {})}
+        if shape.startswith("stream"):
+            text = "".join(c.choices[0].delta.content or ""
+                           for c in client.chat.completions.create(stream=True, **kw)
+                           if c.choices)
+        else:
+            text = client.chat.completions.create(**kw).choices[0].message.content
+        assert text
     assert wait_until(lambda: in_flight(gw) == 0)
