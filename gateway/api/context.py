@@ -84,10 +84,6 @@ class Services:
     def cache_store_wanted(self, ex: Exchange) -> bool:
         return self.cache is not None and self.cache.store_wanted(ex)
 
-    async def cache_store(self, ex: Exchange, out: dict[str, Any]) -> None:
-        if self.cache is not None and self.cache_store_wanted(ex):
-            await self.cache.save(ex, out)
-
     def serve_cached(self, ex: Exchange, cached: Any, base: dict[str, str],
                      admission: Any, inflight: Any = None) -> Response | SSEResponse:
         ex.provider = cached.provider
@@ -125,8 +121,8 @@ class Services:
         try:
             self._finish_sync(ex, cost)
         finally:
-            if to_cache is not None and self.cache_store_wanted(ex):
-                steps.append(self.cache_store(ex, to_cache))
+            if to_cache is not None and self.cache is not None and self.cache.store_wanted(ex):
+                steps.append(self.cache.save(ex, to_cache))
             steps += self._settlements(ex, admission, cost)
             if len(steps) == 1:
                 await steps[0]

@@ -88,6 +88,10 @@ _TIME = "return redis.call('TIME')"
 OFFSET_TTL_S, FENCE_MARGIN_S = 60.0, 0.05
 
 
+def _store_error(exc: BaseException) -> StoreError:
+    return StoreError(f"redis {type(exc).__name__}: {exc}")
+
+
 def _f(x: bytes | str) -> float:
     return float(x)
 
@@ -156,11 +160,15 @@ class RedisStore:
 
     # -- plumbing --------------------------------------------------------------
     async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """One command, every failure a ``StoreError``; bounded by the deadline, or by
+        the read timeout alone on the pipelined client's live connection (``_fast``)."""
         try:
+            if self._fast():
+                return await fn()
             async with asyncio.timeout(self.deadline_s):
                 return await fn()
         except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
-            raise StoreError(f"redis {type(exc).__name__}: {exc}") from exc
+            raise _store_error(exc) from exc
 
     def _fast(self) -> bool:
         """One command on the pipelined client's live connection: its reply is bounded
@@ -190,7 +198,7 @@ class RedisStore:
             except NoScriptError:
                 self._loaded.discard(script.name)  # the slow path loads it again
             except (RedisError, OSError) as exc:
-                raise StoreError(f"redis {type(exc).__name__}: {exc}") from exc
+                raise _store_error(exc) from exc
         gives_up_at = time.time() + self.deadline_s
         try:
             async with asyncio.timeout(self.deadline_s):
@@ -208,7 +216,7 @@ class RedisStore:
                         args[fence_at] = await self._fence(gives_up_at)
                     return await r.evalsha(script.sha, len(keys), *keys, *args)
         except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
-            raise StoreError(f"redis {type(exc).__name__}: {exc}") from exc
+            raise _store_error(exc) from exc
 
     def _fence_arg(self, gives_up_at: float, offset: float) -> str:
         local = min(gives_up_at, time.time() + self.read_timeout_s)
@@ -338,13 +346,7 @@ class RedisStore:
 
     # -- cache -----------------------------------------------------------------
     async def cache_get(self, key: str) -> bytes | None:
-        if self._fast():
-            try:
-                value = await self._r.execute("GET", self.cache_key(key))
-            except (RedisError, OSError) as exc:
-                raise StoreError(f"redis {type(exc).__name__}: {exc}") from exc
-        else:
-            value = await self._call(lambda: self._r.get(self.cache_key(key)))
+        value = await self._call(lambda: self._r.get(self.cache_key(key)))
         return None if value is None else bytes(value)
 
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
@@ -353,13 +355,9 @@ class RedisStore:
         ms = int(ttl_s * 1000)
         if ms <= 0:
             return
-        if self._fast():
-            try:
-                await self._r.execute_later("SET", self.cache_key(key), value, "PX", ms)
-            except (RedisError, OSError) as exc:
-                raise StoreError(f"redis {type(exc).__name__}: {exc}") from exc
-            return
-        await self._call(lambda: self._r.set(self.cache_key(key), value, px=ms))
+        name = self.cache_key(key)
+        await self._call(lambda: self._r.execute_later("SET", name, value, "PX", ms)
+                         if self._resp else self._r.set(name, value, px=ms))
 
     # -- lifecycle -------------------------------------------------------------
     async def ping(self) -> bool:
