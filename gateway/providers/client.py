@@ -249,7 +249,7 @@ class ProviderClient:
                     f"upstream {self.name} answered a stream request with content-type "
                     f"{ctype or 'none'}", provider=self.name)
             try:
-                decoder = h1.StreamDecoder.make(c.headers.get("content-encoding"))
+                decoder = h1.decoder(c.headers.get("content-encoding"))
             except h1.BadResponse as exc:
                 raise self._map(exc) from None
         except BaseException:

@@ -319,36 +319,31 @@ def _expire(w: asyncio.Future[None]) -> None:
         w.set_exception(TimeoutError())
 
 
-def _decode(body: bytes, encoding: str | None) -> bytes:
-    if not encoding or encoding == "identity":
-        return body
-    enc = encoding.strip().lower()
-    try:
-        if enc in ("gzip", "x-gzip"):
-            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
-        if enc == "deflate":
-            try:
-                return zlib.decompress(body)
-            except zlib.error:
-                return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate
-    except zlib.error as exc:
-        raise BadResponse(f"undecodable {enc} body: {exc}") from None
+def decoder(encoding: str | None) -> Any:
+    """A ``zlib`` decompressor for a ``gzip`` / ``deflate`` body, None for identity."""
+    enc = (encoding or "identity").strip().lower()
+    if enc == "identity":
+        return None
+    if enc in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if enc == "deflate":
+        return zlib.decompressobj()
     raise BadResponse(f"unsupported content-encoding {encoding!r}")
 
 
-class StreamDecoder:
-    """``gzip`` / ``deflate`` of a streamed body, chunk by chunk (None: identity)."""
-
-    @staticmethod
-    def make(encoding: str | None) -> Any:
-        if not encoding or encoding.strip().lower() == "identity":
-            return None
-        enc = encoding.strip().lower()
-        if enc in ("gzip", "x-gzip"):
-            return zlib.decompressobj(16 + zlib.MAX_WBITS)
-        if enc == "deflate":
-            return zlib.decompressobj()
-        raise BadResponse(f"unsupported content-encoding {encoding!r}")
+def _decode(body: bytes, encoding: str | None) -> bytes:
+    d = decoder(encoding)
+    if d is None:
+        return body
+    try:
+        try:
+            return bytes(d.decompress(body) + d.flush())
+        except zlib.error:
+            if encoding is None or encoding.strip().lower() != "deflate":
+                raise
+            return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, a common mistake
+    except zlib.error as exc:
+        raise BadResponse(f"undecodable {encoding} body: {exc}") from None
 
 
 class Pool:
@@ -376,49 +371,46 @@ class Pool:
         if self.closed:
             raise ConnectFailed("client closed")
         idle = self.idle
-        if fresh and idle and self.count >= self.limit:
-            c = idle.pop(0)  # the longest idle makes room
-            c.state = "gone"
-            self.count -= 1
-            c.close()
-        if idle and not fresh:
+        if not fresh:
             now = self.loop.time()
             while idle:
                 c = idle.pop()
                 if c.closed:
-                    continue
+                    continue  # its connection_lost frees its place
                 if now - c.idle_since > self.keepalive_s:
-                    c.state = "gone"
-                    self.count -= 1
-                    c.close()
+                    self._retire(c)
                     continue
                 c.state = "busy"
                 return c
-        if self.count >= self.limit:
+        if fresh and idle and self.count >= self.limit:
+            old = idle.pop(0)  # the longest idle gives its place to the new one
+            old.state = "gone"
+            old.close()
+        elif self.count < self.limit:
+            self.count += 1
+        else:
             fut: asyncio.Future[Conn | None] = self.loop.create_future()
             self.waiters.append(fut)
             try:
                 handed = await fut
             except BaseException:
                 if fut.done() and not fut.cancelled() and fut.exception() is None:
-                    # Woken just as we left: pass the connection or the slot on.
+                    # Woken just as we left: pass the connection or the place on.
                     got = fut.result()
                     if got is not None:
                         self.release(got, True)
                     else:
-                        self._wake_one(None)
+                        self._free_place()
                 elif fut in self.waiters:
                     self.waiters.remove(fut)
                 raise
             if handed is not None:
                 return handed
-        else:
-            self.count += 1
+            # None: a place was handed over (still counted), open a connection in it
         try:
             return await self._connect()
         except BaseException:
-            self.count -= 1
-            self._wake_one(None)
+            self._free_place()
             raise
 
     async def _connect(self) -> Conn:
@@ -439,46 +431,47 @@ class Pool:
     def release(self, c: Conn, reusable: bool) -> None:
         if c.state != "busy":
             return
-        if reusable and c.reusable and not self.closed:
-            while self.waiters:
-                w = self.waiters.popleft()
-                if not w.done():
-                    w.set_result(c)
-                    return
-            now = self.loop.time()
-            c.state = "idle"
-            c.idle_since = now
-            idle = self.idle
-            idle.append(c)
-            # The least recently used come first: close those past their keep-alive.
-            while idle[0] is not c and now - idle[0].idle_since > self.keepalive_s:
-                old = idle.pop(0)
-                old.state = "gone"
-                self.count -= 1
-                old.close()
+        if not (reusable and c.reusable and not self.closed):
+            self._retire(c)
             return
-        c.state = "gone"
-        self.count -= 1
-        c.close()
-        self._wake_one(None)
+        if self._hand_over(c):
+            return
+        now = self.loop.time()
+        c.state = "idle"
+        c.idle_since = now
+        idle = self.idle
+        idle.append(c)
+        # The least recently used come first: close those past their keep-alive.
+        while idle[0] is not c and now - idle[0].idle_since > self.keepalive_s:
+            self._retire(idle.pop(0))
 
     def _drop_idle(self, c: Conn) -> None:
         """An idle connection closed (by the server, or its keep-alive ran out)."""
         if c.state == "idle":
-            c.state = "gone"
-            self.count -= 1
-            try:
+            if c in self.idle:
                 self.idle.remove(c)
-            except ValueError:
-                pass
-            self._wake_one(None)
+            self._retire(c)
 
-    def _wake_one(self, c: Conn | None) -> None:
+    def _retire(self, c: Conn) -> None:
+        """Close ``c`` and free its place."""
+        c.state = "gone"
+        c.close()
+        self._free_place()
+
+    def _free_place(self) -> None:
+        """One connection fewer: its place goes to the first waiter (who opens one in
+        it), else the count drops."""
+        if not self._hand_over(None):
+            self.count -= 1
+
+    def _hand_over(self, c: Conn | None) -> bool:
+        """Give the first live waiter ``c`` (None: a place); False if nobody waits."""
         while self.waiters:
             w = self.waiters.popleft()
             if not w.done():
                 w.set_result(c)
-                return
+                return True
+        return False
 
     def close(self) -> None:
         self.closed = True
@@ -497,21 +490,17 @@ async def exchange(pool: Pool, payload: tuple[bytes, ...]) -> Conn:
     """Send ``payload`` on a pooled connection and return it once the response's head
     is in; the caller reads the body and releases the connection. A reused connection
     that ends without one byte of answer is replaced once by a new one."""
-    c = await pool.acquire()
-    try:
-        await c.send(payload)
-        return c
-    except Disconnected as exc:
-        pool.release(c, False)
-        if exc.started or c.used <= 1:
+    fresh = False
+    while True:
+        c = await pool.acquire(fresh=fresh)
+        try:
+            await c.send(payload)
+            return c
+        except Disconnected as exc:
+            pool.release(c, False)
+            if exc.started or c.used <= 1 or fresh:
+                raise
+        except BaseException:
+            pool.release(c, False)
             raise
-    except BaseException:
-        pool.release(c, False)
-        raise
-    c = await pool.acquire(fresh=True)
-    try:
-        await c.send(payload)
-        return c
-    except BaseException:
-        pool.release(c, False)
-        raise
+        fresh = True

@@ -410,3 +410,19 @@ async def test_a_large_body_and_an_interim_response() -> None:
         pool.release(c, True)
         assert len(pool.idle) == 1
         pool.close()
+
+
+async def test_the_limit_holds_when_every_connection_is_closed_after_its_response() -> None:
+    async def closing(conn_no: int, req_no: int, body: bytes, w: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(0.01)
+        w.write(response(b'{"n": %b}' % body, headers="connection: close\r\n"))
+        await w.drain()
+        return False
+
+    async with Server(closing) as srv:
+        pool = pool_for(srv.url, limit=2)
+        got = await asyncio.gather(*[post(pool, srv.url, b"%d" % i) for i in range(24)])
+        assert got == [b'{"n": %d}' % i for i in range(24)]
+        assert srv.connections == 24 and srv.peak_open <= 2
+        assert pool.count == 0 and pool.in_use == 0
+        pool.close()
