@@ -29,6 +29,7 @@ from .api.context import Services
 from .api.explain import explain
 from .auth import bearer
 from .breaker import STATE_VALUE
+from .console import console_routes
 from .emulators import (
     EmulatorControl,
     RunningServer,
@@ -184,6 +185,7 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         *anthropic_routes(svc, _anthropic_key),
+        *console_routes(rt, svc),
     ]
 
     def _surface(request: Request) -> str:

@@ -20,6 +20,7 @@ from .api.explain import explain_body
 from .config import ConfigError, GatewayConfig, load_config
 from .drain import SHUTDOWN_MARGIN_S
 from .metrics import MULTIPROC_ENV, remove_multiprocess_dir, setup_multiprocess_dir
+from .replay import format_summary, read_access_log, replay
 
 DEFAULT_CONFIG = "config/gateway.yaml"
 
@@ -83,6 +84,29 @@ def cmd_route(args: argparse.Namespace) -> int:
     return 0 if status == 200 else 1
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Route an access log's recorded requests through a draft config; print what changes."""
+    try:
+        cfg = load_config(args.config, os.environ)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if args.access_log in (None, "-"):
+            summary = replay(read_access_log(sys.stdin), cfg)
+        else:
+            with open(args.access_log, encoding="utf-8", errors="replace") as f:
+                summary = replay(read_access_log(f), cfg)
+    except (OSError, ValueError) as exc:
+        print(f"error: {args.access_log or 'stdin'}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(format_summary(summary))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     path = _config_path(args.config)
     try:
@@ -114,6 +138,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"gateway listening on http://{args.host}:{args.port} "
           f"(config {path}, {workers} worker{'s' if workers > 1 else ''}, "
           f"store {'redis' if redis_url else 'memory'})", file=sys.stderr)
+    if cfg.console.enabled:
+        print(f"console: open http://{args.host}:{args.port}/console", file=sys.stderr)
     config = uvicorn.Config(
         "gateway.entry:app_from_env", factory=True, host=args.host, port=args.port,
         workers=workers, loop="uvloop", lifespan="on",
@@ -185,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--config")
     r.add_argument("--policy", help="as the x-gateway-policy header")
     r.set_defaults(fn=cmd_route)
+    w = sub.add_parser("replay", help="what a draft config would change for the requests of an "
+                       "access log")
+    w.add_argument("--config", required=True, help="the draft config")
+    w.add_argument("access_log", nargs="?", help="JSON access log (default: stdin)")
+    w.add_argument("--json", action="store_true", help="print the summary as JSON")
+    w.set_defaults(fn=cmd_replay)
     return p
 
 

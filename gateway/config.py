@@ -198,6 +198,16 @@ class CacheConfig(_Strict):
     shared_namespace: str | None = None
 
 
+class ConsoleConfig(_Strict):
+    """The web console at /console (README, "Console")."""
+    enabled: bool = True
+    # Keys for the console and its APIs only; client keys do not open it.
+    admin_keys: list[KeyConfig] = []
+    # With no keys at all the console answers loopback clients only, unless this is true.
+    allow_remote: bool = False
+    recent_decisions: int = Field(500, ge=1, le=100_000)  # size of the recent-decision ring
+
+
 class ServerConfig(_Strict):
     # 32 MB admits a 2-million-token prompt (about 4 bytes a token in UTF-8 text).
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
@@ -223,6 +233,7 @@ class GatewayConfig(_Strict):
     routing: RoutingConfig
     keys: list[KeyConfig] = []
     cache: CacheConfig = CacheConfig()
+    console: ConsoleConfig = ConsoleConfig()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

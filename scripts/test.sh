@@ -5,7 +5,7 @@
 # needs (the tests start their own redis-server, Prometheus and emulators).
 set -euo pipefail
 HERE="$(dirname "${BASH_SOURCE[0]}")"
-bash "$HERE/apt-need.sh" redis-server:redis-server promtool:prometheus prometheus:prometheus wrk:wrk nginx:nginx
+bash "$HERE/apt-need.sh" redis-server:redis-server promtool:prometheus prometheus:prometheus wrk:wrk nginx:nginx chromium:chromium chromedriver:chromium-driver
 source "$HERE/setup.sh" test
 cd "$ROOT"
 set +e

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, cast
 
 from starlette.background import BackgroundTask
@@ -39,6 +39,16 @@ def cost_usd(ex: Exchange) -> float:
             + ex.usage.output * p.output) / 1e6
 
 
+def routing_record(ex: Exchange) -> dict[str, Any]:
+    """What ``gateway replay`` needs to route the request again: the requested model,
+    the decision's first choice, the policies in force and the features."""
+    d = ex.decision
+    assert d is not None
+    return {"requested": ex.body.get("model"), "model": d.model,
+            "provider": ex.snap.cfg.models[d.model].provider, "policy": list(d.policy.names),
+            "features": ex.features.to_json() if ex.features is not None else None}
+
+
 class Services:
     def __init__(self, rt: Runtime, *, log_prompts: bool = False) -> None:
         self.rt = rt
@@ -47,6 +57,8 @@ class Services:
         self.limits = Limits(rt.store, rt.metrics) if rt.store is not None else None
         self.cache = CacheLayer(rt.store, rt.metrics) if rt.store is not None else None
         self.engine = Engine(rt, self.limits)
+        # Called with each finished exchange's access record (the console's ring).
+        self.sinks: list[Callable[[dict[str, Any]], None]] = []
 
     # -- limits -------------------------------------------------------------------
     async def admit(self, ex: Exchange) -> Any:
@@ -165,8 +177,10 @@ class Services:
                 m.child(m.tokens, provider, model, "output").inc(u.output)
                 m.child(m.tokens, provider, model, "cached").inc(u.cached)
                 caller = ex.caller
-                m.child(m.cost, provider, model,
-                        caller.name if caller and caller.name else "anonymous").inc(cost)
+                key = caller.name if caller and caller.name else "anonymous"
+                m.child(m.cost, provider, model, key).inc(cost)
+                m.child(m.key_tokens, key, "input").inc(u.input)
+                m.child(m.key_tokens, key, "output").inc(u.output)
         caller = ex.caller
         rec: dict[str, Any] = {
             "request_id": ex.request_id, "surface": ex.surface.name,
@@ -182,11 +196,15 @@ class Services:
             "ttft_ms": round(ex.ttft_s * 1000, 2) if ex.ttft_s is not None else None,
             "attempts": ex.attempts,
         }
+        if ex.decision is not None:
+            rec["routing"] = routing_record(ex)
         if ex.error is not None:
             rec["error"] = ex.error.message
         if self.log_prompts:
             rec["prompt"] = ex.body.get("messages")
         access.info("request", extra={"access": rec})
+        for sink in self.sinks:
+            sink(rec)
 
     def count_early_error(self, surface: str, e: GatewayError,
                           request_id: str | None = None) -> None:
