@@ -1,0 +1,155 @@
+"""Who may open the console: admin keys, loopback-only without keys, never an upstream key."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from selenium.webdriver.common.by import By
+
+from tests.support.gateway_process import GatewayProcess
+from tests.support.gateway_server import GatewayServer
+from tests.support.gateway_server import test_config as make_config
+from tests.support.gateway_server import test_config_text as config_text
+
+from .browser import chromium, screenshot, text, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+CLIENT_KEY = "gw-console-client-key-1"
+ADMIN_KEY = "gw-console-admin-key-1"
+KEYS = f"""
+keys:
+  - name: team-a
+    key: {CLIENT_KEY}
+"""
+ADMINS = f"""
+console:
+  admin_keys:
+    - name: ops
+      key: {ADMIN_KEY}
+"""
+APIS = [("GET", "/console/api/meta", None), ("GET", "/console/api/live", None),
+        ("GET", "/console/api/decisions", None),
+        ("POST", "/console/api/explain", {"prompt": "hello"}),
+        ("POST", "/console/api/whatif", {"yaml": "x: 1"})]
+
+
+def call(base: str, method: str, path: str, body: object, key: str | None) -> httpx.Response:
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    return httpx.request(method, base + path, json=body, headers=headers, timeout=10)
+
+
+@pytest.fixture
+def keyed(kimi, claude) -> Iterator[GatewayServer]:
+    cfg = make_config(kimi.url + "/v1", claude.url, ADMINS, keys=KEYS)
+    with GatewayServer(cfg, env={"UPSTREAM_SECRET": "sk-upstream-secret-4711"}) as gw:
+        yield gw
+
+
+@pytest.mark.parametrize(("method", "path", "body"), APIS)
+def test_with_keys_every_api_needs_an_admin_key(keyed: GatewayServer, method: str, path: str,
+                                                body: object) -> None:
+    for key in (None, CLIENT_KEY, "wrong-key-123"):
+        r = call(keyed.url, method, path, body, key)
+        assert r.status_code == 401, (key, r.text)
+        assert "admin key" in r.json()["error"]["message"]
+    assert call(keyed.url, method, path, body, ADMIN_KEY).status_code == 200
+
+
+def test_an_admin_key_is_not_a_client_key(keyed: GatewayServer) -> None:
+    client = openai.OpenAI(base_url=keyed.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_the_page_itself_holds_no_data_and_loads_nothing_from_elsewhere(
+        keyed: GatewayServer) -> None:
+    r = httpx.get(keyed.url + "/console")
+    assert r.status_code == 200 and "<title>Gateway console</title>" in r.text
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    for asset in ("console.js", "console.css"):
+        a = httpx.get(f"{keyed.url}/console/static/{asset}")
+        body = a.text.replace('"http://www.w3.org/2000/svg"', "")  # a namespace, not a fetch
+        assert a.status_code == 200 and "http://" not in body and "https://" not in body
+    assert httpx.get(keyed.url + "/console/static/nope.js").status_code == 404
+
+
+def test_keys_without_admin_keys_refuse_the_console(kimi, claude) -> None:
+    cfg = make_config(kimi.url + "/v1", claude.url, keys=KEYS)
+    with GatewayServer(cfg) as gw:
+        r = call(gw.url, "GET", "/console/api/meta", None, CLIENT_KEY)
+        assert r.status_code == 403
+        assert "console.admin_keys" in r.json()["error"]["message"]
+
+
+def test_console_disabled(kimi, claude) -> None:
+    cfg = make_config(kimi.url + "/v1", claude.url, "console: {enabled: false}")
+    with GatewayServer(cfg) as gw:
+        assert httpx.get(gw.url + "/console").status_code == 404
+        assert httpx.get(gw.url + "/console/api/live").status_code == 404
+
+
+def test_no_upstream_key_in_any_answer(keyed: GatewayServer) -> None:
+    oa = openai.OpenAI(base_url=keyed.url + "/v1", api_key=CLIENT_KEY, max_retries=0)
+    oa.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+    # A draft whose error would quote an expanded secret.
+    draft = config_text("${UPSTREAM_SECRET}", "http://127.0.0.1:1")
+    answers = [call(keyed.url, m, p, b, ADMIN_KEY).text for m, p, b in APIS]
+    answers.append(call(keyed.url, "POST", "/console/api/whatif", {"yaml": draft}, ADMIN_KEY).text)
+    assert "providers.kimi.base_url" in answers[-1] and "[redacted]" in answers[-1]
+    for text_ in answers:
+        for secret in ("sk-emu-kimi", "sk-ant-emu", "sk-upstream-secret-4711", CLIENT_KEY,
+                       ADMIN_KEY):
+            assert secret not in text_
+
+
+def test_browser_asks_for_the_admin_key(keyed: GatewayServer, tmp_path: Path) -> None:
+    for driver in chromium():
+        driver.get(keyed.url + "/console")
+        wait_for(driver, lambda d: d.find_element(By.ID, "login").is_displayed(), what="login")
+        assert "admin key" in text(driver, "login-msg")
+        assert not driver.find_element(By.ID, "page-live").is_displayed()
+        for key, opens in ((CLIENT_KEY, False), (ADMIN_KEY, True)):
+            box = driver.find_element(By.ID, "admin-key")
+            box.clear()
+            box.send_keys(key)
+            driver.find_element(By.ID, "login-button").click()
+            if opens:
+                wait_for(driver, lambda d: text(d, "live-total") not in ("", "–"),
+                         what="the Live page")
+            else:
+                time.sleep(1)
+                assert driver.find_element(By.ID, "login").is_displayed()
+        screenshot(driver, tmp_path, "live-with-admin-key")
+
+
+def _outside_address() -> str:
+    """An address of this machine that is not loopback (the route to a TEST-NET host)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))  # UDP: nothing is sent
+        addr = str(s.getsockname()[0])
+    assert not addr.startswith("127."), "this test needs a non-loopback interface"
+    return addr
+
+
+def test_without_keys_loopback_only_unless_the_config_says_so(kimi, claude) -> None:
+    text_ = config_text(kimi.url + "/v1", claude.url)
+    with GatewayProcess(text_, extra_args=["--host", "0.0.0.0"]) as gw:
+        outside = f"http://{_outside_address()}:{gw.port}"
+        assert call(gw.url, "GET", "/console/api/meta", None, None).status_code == 200
+        r = call(outside, "GET", "/console/api/meta", None, None)
+        assert r.status_code == 403 and "loopback" in r.json()["error"]["message"]
+        assert httpx.get(outside + "/healthz").status_code == 200  # the address works
+        gw.config_path.write_text(text_ + "\nconsole: {allow_remote: true}\n")
+        gw.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while call(outside, "GET", "/console/api/meta", None, None).status_code != 200:
+            assert time.monotonic() < deadline, "allow_remote did not open the console"
+            time.sleep(0.1)
