@@ -21,6 +21,7 @@ clients only, unless ``console.allow_remote``. The page itself holds no data.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from importlib import resources
@@ -144,7 +145,8 @@ def console_routes(rt: Runtime, svc: Services) -> list[Route]:
                 out["metrics"] = await asyncio.to_thread(lambda: summarize(families(m)))
             else:
                 out["metrics"] = summarize(families(m))
-        out.update(time=time.time(), store=store_state(rt), config_version=rt.snapshot.version)
+        out.update(time=time.time(), store=store_state(rt), config_version=rt.snapshot.version,
+                   pid=os.getpid())
         return json_response(out, headers=_API_HEADERS)
 
     async def decisions(request: Request) -> Response:

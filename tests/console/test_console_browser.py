@@ -79,7 +79,7 @@ def test_live_numbers_move_with_traffic(gw: GatewayProcess, browser: WebDriver,
     wait_for(browser, lambda d: total(d) >= 0, what="a first Live refresh")
     before = total(browser)
     seen_rps: list[float] = []
-    for _ in range(6):  # traffic across several refreshes, so a rate is measured
+    for _ in range(10):  # traffic across several refreshes, so a rate is measured
         send(gw, CHINESE, 2)
         send(gw, ENGLISH, 2)
         send(gw, PII, 1)
@@ -87,7 +87,7 @@ def test_live_numbers_move_with_traffic(gw: GatewayProcess, browser: WebDriver,
         if rps not in ("", "–"):
             seen_rps.append(float(rps))
         time.sleep(0.7)
-    wait_for(browser, lambda d: total(d) >= before + 30, what="the total to count 30 more")
+    wait_for(browser, lambda d: total(d) >= before + 50, what="the total to count 50 more")
     assert any(r > 0 for r in seen_rps), seen_rps
     routes = text(browser, "live-routes")
     assert "chinese" in routes and "default" in routes
@@ -148,7 +148,7 @@ def test_whatif_counts_change_with_the_draft(gw: GatewayProcess, browser: WebDri
                                              shots: Path, tmp_path: Path) -> None:
     records = httpx.get(gw.url + "/console/api/decisions?limit=500").json()["records"]
     chinese = sum(1 for r in records if r["route"] == "chinese")
-    assert chinese >= 12
+    assert chinese >= 20
     open_page(browser, gw, "whatif")
 
     # The same config: nothing changes.
