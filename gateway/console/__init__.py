@@ -84,7 +84,12 @@ def console_routes(rt: Runtime, svc: Services) -> list[Route]:
     files = _static()
     admin = _AdminRings()
     ring = DecisionRing(rt.store, rt.snapshot.cfg.console.recent_decisions)
-    svc.sinks.append(ring.add)
+
+    def sink(rec: dict[str, Any]) -> None:
+        if rt.snapshot.cfg.console.enabled:
+            ring.add(rec)
+
+    svc.sinks.append(sink)
 
     def enabled() -> GatewayConfig:
         cfg = rt.snapshot.cfg

@@ -5,8 +5,9 @@ record as logged (prompts only when prompt logging is on). Always kept in this
 process's memory; with Redis configured also pushed to one Redis list shared by every
 worker and replica (``LPUSH``, trimmed to N every ``TRIM_EVERY`` pushes so the list
 holds at most N + TRIM_EVERY entries), which is what the console reads while Redis
-answers. Pushes are fire-and-forget: the request never waits for them, and a failed
-push is dropped (the memory ring still has the record).
+answers. Pushes are fire-and-forget and batched: the records finished in one
+event-loop turn go out as one ``LPUSH`` in a task of its own, which no request waits
+for; a failed push is dropped (the memory ring still has the records).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class DecisionRing:
         self._redis = store.primary if isinstance(store, ResilientStore) else None
         self._store = store
         self._pushes = 0
+        self._pending: list[dict[str, Any]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -52,14 +54,15 @@ class DecisionRing:
         self._mem.append(entry)
         if self._redis is None or self._store.down:
             return
-        self._pushes += 1
-        trim = self._pushes % TRIM_EVERY == 0
-        try:
-            task = asyncio.ensure_future(self._push(orjson.dumps(entry, default=str), trim))
-        except RuntimeError:  # no running loop (a test calling finish directly)
-            return
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._pending.append(entry)
+        if len(self._pending) == 1:  # the first of this event-loop turn schedules the push
+            try:
+                task = asyncio.ensure_future(self._flush())
+            except RuntimeError:  # no running loop (a test calling finish directly)
+                self._pending.clear()
+                return
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _command(self, *args: Any, later: bool = False) -> Any:
         assert self._redis is not None
@@ -69,12 +72,18 @@ class DecisionRing:
                 return await (client.execute_later(*args) if later else client.execute(*args))
             return await client.execute_command(*args)
 
-    async def _push(self, payload: bytes, trim: bool) -> None:
+    async def _flush(self) -> None:
+        """One LPUSH for every record finished since the last flush (oldest first, so
+        the newest ends at the head), and an LTRIM when TRIM_EVERY more were pushed."""
+        batch, self._pending = self._pending, []
+        before = self._pushes
+        self._pushes += len(batch)
         try:
-            await self._command("LPUSH", self.key, payload, later=True)
-            if trim:
+            await self._command("LPUSH", self.key,
+                                *(orjson.dumps(e, default=str) for e in batch), later=True)
+            if self._pushes // TRIM_EVERY != before // TRIM_EVERY:
                 await self._command("LTRIM", self.key, 0, self.size - 1, later=True)
-        except Exception as exc:  # best effort: the memory ring keeps the record
+        except Exception as exc:  # best effort: the memory ring keeps the records
             log.debug("recent-decision push failed: %r", exc)
 
     async def recent(self, limit: int | None = None) -> tuple[str, list[dict[str, Any]]]:
