@@ -100,6 +100,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {args.access_log or 'stdin'}: {exc}", file=sys.stderr)
         return 1
+    if summary["replayed"] + summary["skipped"] == 0:
+        print(f"error: {args.access_log or 'stdin'}: no access lines found (replay reads the "
+              "JSON access log: GATEWAY_LOG_FORMAT=json, the default)", file=sys.stderr)
+        return 1
     if args.json:
         sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

@@ -38,6 +38,7 @@ def chromium() -> Iterator[WebDriver]:
     for flag in FLAGS:
         opts.add_argument(flag)
     opts.add_argument(f"--user-data-dir={profile}")
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=_binary("chromedriver")),
                               options=opts)
     try:
@@ -62,3 +63,11 @@ def screenshot(driver: WebDriver, out_dir: Path, name: str) -> Path:
     path = out_dir / f"{name}.png"
     driver.save_screenshot(str(path))
     return path
+
+
+def page_errors(driver: WebDriver) -> list[str]:
+    """Errors the page logged since the last call: script errors, CSP violations, failed
+    loads (an expected 401/403 from the console's API is not one)."""
+    return [e["message"] for e in driver.get_log("browser")
+            if e["level"] == "SEVERE" and " 401 " not in e["message"]
+            and " 403 " not in e["message"]]

@@ -22,7 +22,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.support.gateway_process import ROOT, GatewayProcess
 
-from .browser import chromium, screenshot, text, wait_for
+from .browser import chromium, page_errors, screenshot, text, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -42,7 +42,10 @@ def gw() -> Iterator[GatewayProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    yield from chromium()
+    for driver in chromium():
+        yield driver
+        # No script error, CSP violation or failed load on any page, all module long.
+        assert page_errors(driver) == []
 
 
 @pytest.fixture(scope="module")

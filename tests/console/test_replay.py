@@ -148,6 +148,9 @@ def test_replay_errors_are_clear(files: tuple[Path, Path], tmp_path: Path) -> No
     assert missing.returncode == 1 and "nope.log" in missing.stderr
     broken = gateway("replay", "--config", str(draft), stdin=LOG + '{"logger": "gateway.acc\n')
     assert broken.returncode == 1 and "line 10 is not valid JSON" in broken.stderr
+    human = gateway("replay", "--config", str(draft),
+                    stdin="2025-01-02 03:04:05 INFO gateway.access: 200 openai key=team-a\n")
+    assert human.returncode == 1 and "no access lines found" in human.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text("routing: {rules: []}\n")
     cfg = gateway("replay", "--config", str(bad), str(log))
