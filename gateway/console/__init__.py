@@ -21,6 +21,7 @@ clients only, unless ``console.allow_remote``. The page itself holds no data.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import re
 import time
@@ -41,13 +42,12 @@ from ..http import json_response, read_body
 from ..jsonutil import parse_body
 from ..logs import Redactor
 from ..replay import replay
-from ..runtime import Runtime
+from ..runtime import Runtime, Snapshot
 from .live import families, store_state, summarize
 from .ring import DecisionRing
 
 __all__ = ["console_routes"]
 
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 MAX_DRAFT_BYTES = 1024 * 1024
 _TYPES = {"html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8",
           "css": "text/css; charset=utf-8", "svg": "image/svg+xml"}
@@ -59,6 +59,15 @@ _PAGE_HEADERS = {
     "referrer-policy": "no-referrer",
 }
 _API_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
+
+
+def _loopback(host: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def _static() -> dict[str, bytes]:
@@ -91,15 +100,16 @@ def console_routes(rt: Runtime, svc: Services) -> list[Route]:
 
     svc.sinks.append(sink)
 
-    def enabled() -> GatewayConfig:
-        cfg = rt.snapshot.cfg
+    def enabled(snap: Snapshot) -> GatewayConfig:
+        cfg = snap.cfg
         if not cfg.console.enabled:
             raise NotFound("The console is disabled (console.enabled: false).")
         ring.resize(cfg.console.recent_decisions)
         return cfg
 
     def authorize(request: Request) -> GatewayConfig:
-        cfg = enabled()
+        snap = rt.snapshot
+        cfg = enabled(snap)
         admins = admin.of(cfg)
         if not admins.open:
             try:
@@ -108,17 +118,17 @@ def console_routes(rt: Runtime, svc: Services) -> list[Route]:
                 raise AuthError("The console needs an admin key (console.admin_keys) as "
                                 "`Authorization: Bearer <key>`.") from None
             return cfg
-        if not rt.snapshot.keyring.open:
+        if not snap.keyring.open:
             raise PolicyForbidden("This gateway has client keys but no console.admin_keys: "
                                   "add an admin key to use the console.")
         host = request.client.host if request.client else ""
-        if host not in LOOPBACK and not cfg.console.allow_remote:
+        if not _loopback(host) and not cfg.console.allow_remote:
             raise PolicyForbidden("Without keys the console answers loopback clients only; "
                                   "configure console.admin_keys (or console.allow_remote).")
         return cfg
 
     async def page(request: Request) -> Response:
-        enabled()
+        enabled(rt.snapshot)
         name = request.path_params.get("name", "index.html")
         body = files.get(name)
         if body is None:
