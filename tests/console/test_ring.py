@@ -54,6 +54,8 @@ def test_redis_ring_is_shared_by_replicas_and_trimmed(kimi, claude, own_redis) -
     with GatewayServer(cfg, redis_url=own_redis.url) as a, \
             GatewayServer(cfg, redis_url=own_redis.url) as b:
         ids = send(a, 3, "ra")
+        store = httpx.get(b.url + "/console/api/live").json()["store"]
+        assert (store["store"], store["ok"]) == ("redis", True)  # Live's Redis state
         out = recent(b, 3)
         assert out["source"] == "redis"
         assert [r["request_id"] for r in out["records"]] == ids[::-1]
