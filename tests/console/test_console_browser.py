@@ -108,9 +108,14 @@ def test_recent_decisions_show_rule_model_and_features(gw: GatewayProcess, brows
                                                        shots: Path) -> None:
     send(gw, CHINESE)
     open_page(browser, gw, "recent")
-    wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#recent-table tbody tr")) > 0,
-             what="recent decisions")
-    first = browser.find_element(By.CSS_SELECTOR, "#recent-table tbody tr").text
+
+    def first_row(d: WebDriver) -> str:
+        rows = d.find_elements(By.CSS_SELECTOR, "#recent-table tbody tr")
+        return str(rows[0].text) if rows else ""
+
+    # The record is written just after the response: a refresh later at the latest.
+    wait_for(browser, lambda d: "chinese" in first_row(d), what="the newest decision")
+    first = first_row(browser)
     assert "chinese" in first and "kimi-k2" in first and " zh " in f" {first} ", first
     body = text(browser, "recent-table")
     assert "email" in body  # the PII prompt's kind
@@ -133,6 +138,7 @@ def test_playground_explains_like_the_explain_endpoint(gw: GatewayProcess, brows
     box.clear()
     box.send_keys(prompt)
     browser.find_element(By.ID, "pg-explain").click()
+    # The outputs are emptied when a request starts: no earlier answer can be read here.
     wait_for(browser, lambda d: "rule" in text(d, "pg-decision"), what="the decision")
     decision = text(browser, "pg-decision")
     assert f"rule {want['rule']}" in decision and f"model {want['model']}" in decision, decision

@@ -197,8 +197,16 @@ function playgroundBody() {
   return { model: $("pg-model").value || "auto", messages: [{ role: "user", content: text }] };
 }
 
+function clearOutputs(ids) {
+  for (const id of ids) {
+    const el = $(id);
+    if (el.tagName === "TABLE") el.querySelector("tbody").replaceChildren();
+    else el.textContent = "";
+  }
+}
+
 async function explain() {
-  $("pg-error").textContent = "";
+  clearOutputs(["pg-error", "pg-decision", "pg-features", "pg-trace"]);
   let body;
   try { body = playgroundBody(); } catch (e) { $("pg-error").textContent = "Not valid JSON: " + e.message; return; }
   const out = await api("/console/api/explain", {
@@ -216,7 +224,7 @@ async function explain() {
 }
 
 async function send() {
-  $("pg-error").textContent = "";
+  clearOutputs(["pg-error", "pg-answer", "pg-headers"]);
   let body;
   try { body = playgroundBody(); } catch (e) { $("pg-error").textContent = "Not valid JSON: " + e.message; return; }
   const headers = { "content-type": "application/json" };
@@ -238,7 +246,8 @@ async function send() {
 
 // -- What-if ---------------------------------------------------------------------------
 async function whatIf() {
-  $("wi-error").textContent = "";
+  clearOutputs(["wi-error", "wi-rules", "wi-moves"]);
+  $("wi-result").hidden = true;
   const out = await api("/console/api/whatif", { yaml: $("wi-yaml").value });
   if (!out.ok) {
     $("wi-error").textContent = out.error;
