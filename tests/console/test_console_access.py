@@ -153,3 +153,20 @@ def test_without_keys_loopback_only_unless_the_config_says_so(kimi, claude) -> N
         while call(outside, "GET", "/console/api/meta", None, None).status_code != 200:
             assert time.monotonic() < deadline, "allow_remote did not open the console"
             time.sleep(0.1)
+
+
+def test_a_draft_is_limited_to_one_mebibyte(keyed: GatewayServer) -> None:
+    from gateway.console import MAX_DRAFT_BYTES
+
+    def post(size: int) -> httpx.Response:
+        head = b'{"yaml": "'
+        body = head + b"#" * (size - len(head) - 2) + b'"}'
+        assert len(body) == size
+        return httpx.post(keyed.url + "/console/api/whatif", content=body, timeout=10,
+                          headers={"authorization": f"Bearer {ADMIN_KEY}",
+                                   "content-type": "application/json"})
+
+    at_limit = post(MAX_DRAFT_BYTES)
+    assert at_limit.status_code == 200 and at_limit.json()["ok"] is False  # a comment only
+    over = post(MAX_DRAFT_BYTES + 1)
+    assert over.status_code == 413, over.text
