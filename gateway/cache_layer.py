@@ -115,7 +115,8 @@ class CacheLayer:
             out = {**out, "usage": openai_usage(u.input, u.output, u.cached)}
         entry = CachedResponse(body=out, provider=ex.provider or "",
                                upstream_model=ex.upstream_model or "", route=ex.decision.rule,
-                               surface=ex.surface.name, created=time.time())
+                               surface=ex.surface.name, created=time.time(),
+                               dropped=ex.dropped)
         await self._cache(ex.snap.cfg.cache).put(ex.cache_key, entry,
                                                  ex.cache_ttl)
 

@@ -92,6 +92,9 @@ class ModelConfig(_Strict):
     default_max_tokens: int = Field(4096, ge=1)
     max_output_tokens: int | None = Field(None, ge=1)
     price_per_mtok: Price = Price()
+    # Fields this model's provider cannot serve that may be dropped rather than
+    # refused: true (any) or their names; unset: the global setting (README).
+    drop_params: bool | list[str] | None = None
 
 
 class PolicyConfig(_Strict):
@@ -165,6 +168,7 @@ class KeyConfig(_Strict):
     key_sha256: str | None = None
     policy: str | None = None
     limits: KeyLimitsConfig = KeyLimitsConfig()
+    drop_params: bool | list[str] | None = None  # overrides the model's and the global one
 
     @field_validator("key_sha256")
     @classmethod
@@ -223,6 +227,7 @@ class GatewayConfig(_Strict):
     routing: RoutingConfig
     keys: list[KeyConfig] = []
     cache: CacheConfig = CacheConfig()
+    drop_params: bool | list[str] | None = None  # see ModelConfig.drop_params
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

@@ -18,6 +18,7 @@ from ..translate import (
     kimi_response_to_chat,
     messages_to_chat_response,
 )
+from ..translate.params import Unsupported
 from .base import Prepared, Usage, event_json, require_answer
 
 DONE = b"data: [DONE]\n\n"
@@ -164,12 +165,13 @@ class OpenAISurface:
     name = "openai"
 
     def prepare(self, body: dict[str, Any], model: ModelConfig, provider_type: str,
-                client_headers: dict[str, str]) -> Prepared:
+                client_headers: dict[str, str], unsupported: Unsupported | None = None
+                ) -> Prepared:
         if provider_type == "openai":
             return Prepared(chat_to_kimi_request(body, upstream_model=model.upstream))
         up, tr = chat_to_messages_request(
             body, upstream_model=model.upstream, default_max_tokens=model.default_max_tokens,
-            max_output_tokens=model.max_output_tokens)
+            max_output_tokens=model.max_output_tokens, unsupported=unsupported)
         return Prepared(up, tr)
 
     def response(self, provider_type: str, upstream: dict[str, Any], prep: Prepared,

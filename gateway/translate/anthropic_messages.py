@@ -11,7 +11,7 @@ enforces with a 400:
   must be answered in the very next turn (checked here so the client gets a 400 naming
   its own message instead of Anthropic's ``messages.5``);
 - text blocks must contain non-whitespace text, so empty and blank text is dropped and
-  a message left with no content is skipped;
+  a message left with no content is skipped (an assistant ``refusal`` is its text);
 - "final assistant content cannot end with trailing whitespace" (prefill), so the last
   text of a final assistant turn is right-stripped;
 - ``tool_use.id`` must match ``^[a-zA-Z0-9_-]+$``: ids go through ``to_safe_tool_id``.
@@ -175,6 +175,11 @@ def _assistant_blocks(msg: dict[str, Any], p: str, turns: _Turns) -> list[Block]
                 blocks.append({"type": "text", "text": text})
     elif content is not None:
         raise check.bad(f"{p}.content", "must be a string, an array of text parts, or null")
+    refusal = msg.get("refusal")
+    # The SDK's ChatCompletionMessage carries a refusal instead of content; clients put
+    # it back into their history as is: it is what the assistant said.
+    if refusal is not None and has_text(check.string(refusal, f"{p}.refusal")) and not blocks:
+        blocks.append({"type": "text", "text": refusal})
     if msg.get("function_call") is not None:
         raise check.bad(f"{p}.function_call", "is deprecated and not supported; use tool_calls")
     calls = msg.get("tool_calls")
