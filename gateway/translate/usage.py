@@ -3,7 +3,7 @@
 Anthropic splits the prompt into three counts (``input_tokens`` excludes cache reads
 and writes); OpenAI's ``prompt_tokens`` is their sum, with the cache reads repeated in
 ``prompt_tokens_details.cached_tokens`` and the cache writes in
-``prompt_tokens_details.cache_creation_tokens`` (LiteLLM's name for them). Moonshot reports ``cached_tokens`` at the top
+``prompt_tokens_details.cache_write_tokens`` (the openai SDK's name for them). Moonshot reports ``cached_tokens`` at the top
 level of ``usage`` (context caching) rather than in ``prompt_tokens_details``.
 """
 
@@ -30,7 +30,7 @@ def anthropic_to_openai_usage(usage: dict[str, Any]) -> dict[str, Any]:
     cache_write = _int(usage.get("cache_creation_input_tokens"))
     prompt = _int(usage.get("input_tokens")) + cache_write + cache_read
     out = openai_usage(prompt, _int(usage.get("output_tokens")), cache_read)
-    out["prompt_tokens_details"]["cache_creation_tokens"] = cache_write
+    out["prompt_tokens_details"]["cache_write_tokens"] = cache_write
     return out
 
 
