@@ -110,7 +110,8 @@ def chat_to_messages_request(
         system.append({"type": "text", "text": _json_instruction(fmt[2])})
 
     if system:
-        out["system"] = system[0]["text"] if len(system) == 1 else system
+        plain = len(system) == 1 and "cache_control" not in system[0]
+        out["system"] = system[0]["text"] if plain else system
     if tools:
         out["tools"] = tools
         if tool_choice is not None:

@@ -394,3 +394,25 @@ def test_chat_history_reasoning_content_accepted_for_kimi(tgw, kimi):
         c.chat.completions.create(model="kimi-think", tools=tools, messages=[
             *msgs[:1], {**msgs[1], "reasoning_content": 5}, *msgs[2:]])
     assert info.value.body["param"] == "messages[1].reasoning_content"
+
+
+def test_claude_cache_writes_in_prompt_tokens_details(gateway, claude):
+    c = oai(gateway)
+    system = {"role": "system", "content": [{"type": "text", "text": "A long preamble. " * 60,
+                                             "cache_control": {"type": "ephemeral"}}]}
+    usages = []
+    for stream in (False, True):
+        if stream:
+            chunks = list(c.chat.completions.create(
+                model="claude-opus", messages=[system, *user("hi")], stream=True,
+                stream_options={"include_usage": True}))
+            usages.append(chunks[-1].usage)
+        else:
+            usages.append(c.chat.completions.create(
+                model="claude-opus", messages=[system, *user("hi")]).usage)
+    assert claude.control.requests[0].json["system"][0]["cache_control"] == {
+        "type": "ephemeral"}
+    written, read = (u.prompt_tokens_details for u in usages)
+    assert written.cache_write_tokens > 0 and written.cached_tokens == 0
+    assert read.cached_tokens == written.cache_write_tokens and read.cache_write_tokens == 0
+    assert usages[0].prompt_tokens == usages[1].prompt_tokens
