@@ -5,6 +5,7 @@ client asks for is dropped in silence."""
 from __future__ import annotations
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -416,3 +417,37 @@ def test_claude_cache_writes_in_prompt_tokens_details(gateway, claude):
     assert written.cache_write_tokens > 0 and written.cached_tokens == 0
     assert read.cached_tokens == written.cache_write_tokens and read.cache_write_tokens == 0
     assert usages[0].prompt_tokens == usages[1].prompt_tokens
+
+
+def test_kimi_thinking_blocks_survive_anthropic_cache_hits(make_gateway, kimi, claude,
+                                                          redis_server):
+    gw = make(make_gateway, kimi, claude, extra="cache: {mode: all}",
+              redis_url=redis_server.url)
+    c = ant(gw)
+    kw = {"model": "kimi-think", "max_tokens": 200, "tools": [TIME_TOOL],
+          "messages": user(f"call get_time {nonce()}")}
+    with c.messages.stream(**kw) as s:
+        missed = s.get_final_message()
+    hit = c.messages.with_raw_response.create(**kw)
+    assert hit.headers["x-gateway-cache"] == "hit" and len(kimi.control.requests) == 1
+
+    def blocks(msg) -> list[dict]:
+        return [{k: v for k, v in b.model_dump(exclude_none=True).items()
+                 if k != "parsed_output"} for b in msg.content]
+    assert blocks(hit.parse()) == blocks(missed)
+    with c.messages.stream(**kw) as s:
+        replayed = s.get_final_message()
+    assert blocks(replayed) == blocks(missed) and missed.content[0].type == "thinking"
+
+
+def test_claude_emulator_refuses_a_gateway_signature(claude):
+    # What Anthropic would answer if the gateway ever forwarded its own blocks.
+    r = httpx.post(claude.url + "/v1/messages", headers={
+        "x-api-key": "sk-ant-emu", "anthropic-version": "2023-06-01"}, json={
+        "model": "claude-opus-4-5", "max_tokens": 10, "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "t", "signature": sign("t")},
+                {"type": "text", "text": "yes"}]},
+            {"role": "user", "content": "ok"}]})
+    assert r.status_code == 400 and "signature" in r.text
