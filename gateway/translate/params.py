@@ -22,6 +22,12 @@ from typing import Any
 from . import _check as check
 
 DROPPED_HEADER = "x-gateway-dropped-params"
+# The names drop_params may list (the config refuses others).
+DROPPABLE = frozenset({
+    "stop", "logprobs", "top_logprobs", "seed", "logit_bias", "presence_penalty",
+    "frequency_penalty", "web_search_options",  # chat completions -> Claude
+    "mcp_servers", "container", "strict", "speed", "inference_geo",  # Messages -> Kimi
+})
 
 
 class Unsupported:

@@ -205,6 +205,10 @@ def test_chat_drop_params_global_model_and_key(make_gateway, kimi, claude):
     r = oai(gw, "kc").chat.completions.with_raw_response.create(
         model="claude-opus", messages=user("x"), logit_bias={"1": 5})
     assert r.headers["x-gateway-dropped-params"] == "logit_bias"
+    with oai(gw, "kc").chat.completions.with_streaming_response.create(
+            model="claude-opus", messages=user("x"), logit_bias={"1": 5}, stream=True) as s:
+        assert s.headers["x-gateway-dropped-params"] == "logit_bias"
+        assert list(s.parse())[-1].choices[0].finish_reason == "stop"
     # Kimi serves these fields: nothing is dropped, the header is absent.
     r = oai(gw, "ka").chat.completions.with_raw_response.create(**{**body, "model": "kimi-k2"})
     assert "x-gateway-dropped-params" not in r.headers
@@ -320,7 +324,11 @@ def test_kimi_stream_message_start_reports_the_input_estimate(gateway):
         final = s.get_final_message()
     start = next(e for e in events if e.type == "message_start")
     assert start.message.usage.input_tokens > 20
-    assert final.usage.input_tokens > 0 and final.usage.output_tokens > 0
+    # message_delta then carries Moonshot's own count, which the final message keeps.
+    whole = ant(gateway).messages.create(model="kimi-k2", max_tokens=50,
+                                         messages=user("estimate my prompt " * 20))
+    assert final.usage.input_tokens == whole.usage.input_tokens > 0
+    assert final.usage.output_tokens > 0
 
 
 # -- 9. Kimi's reasoning round trips -----------------------------------------------------
