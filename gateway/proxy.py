@@ -88,6 +88,14 @@ class Exchange:
         return h
 
 
+def drop_policy(ex: Exchange, model: ModelConfig) -> Unsupported:
+    """What this caller may have dropped for ``model``: the key's ``drop_params``, else
+    the model's, else the global one."""
+    key = ex.caller.key
+    return Unsupported(resolve(key.drop_params if key is not None else None,
+                               model.drop_params, ex.snap.cfg.drop_params))
+
+
 T = TypeVar("T")
 _SHAPE_ERRORS = (TypeError, KeyError, AttributeError, ValueError, IndexError)
 
@@ -202,9 +210,7 @@ class Engine:
 
     @staticmethod
     def _prepare(ex: Exchange, model: ModelConfig, client: ProviderClient) -> Prepared:
-        key = ex.caller.key
-        unsupported = Unsupported(resolve(key.drop_params if key is not None else None,
-                                          model.drop_params, ex.snap.cfg.drop_params))
+        unsupported = drop_policy(ex, model)
         try:
             prep = ex.surface.prepare(ex.body, model, client.kind, ex.client_headers,
                                       unsupported)

@@ -459,3 +459,20 @@ def test_claude_emulator_refuses_a_gateway_signature(claude):
                 {"type": "text", "text": "yes"}]},
             {"role": "user", "content": "ok"}]})
     assert r.status_code == 400 and "signature" in r.text
+
+
+def test_a_dropping_answer_is_no_hit_for_a_key_that_may_not_drop(make_gateway, kimi, claude,
+                                                                 redis_server):
+    keys = """keys:
+  - {name: a, key: ka, policy: open, drop_params: true}
+  - {name: b, key: kb, policy: open}
+"""
+    gw = make(make_gateway, kimi, claude, keys=keys, redis_url=redis_server.url,
+              extra="cache: {mode: all, shared_namespace: team}")
+    body = {"model": "claude-opus", "messages": user(f"x {nonce()}"), "seed": 1}
+    oai(gw, "ka").chat.completions.create(**body)
+    assert oai(gw, "ka").chat.completions.with_raw_response.create(
+        **body).headers["x-gateway-cache"] == "hit"
+    with pytest.raises(openai.BadRequestError) as info:
+        oai(gw, "kb").chat.completions.create(**body)
+    assert info.value.body["param"] == "seed"
