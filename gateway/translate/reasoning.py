@@ -60,6 +60,11 @@ def strip_gateway_thinking(body: dict[str, Any]) -> dict[str, Any]:
     for m in messages:
         content = m.get("content") if isinstance(m, dict) else None
         if isinstance(content, list) and m.get("role") == "assistant":
-            m = {**m, "content": [b for b in content if not is_gateway_thinking(b)]}
+            kept = [b for b in content if not is_gateway_thinking(b)]
+            if not kept and content:
+                # A turn that was only Kimi's reasoning (an answer cut short while it
+                # thought): Anthropic refuses empty turns and merges the ones around it.
+                continue
+            m = {**m, "content": kept}
         out.append(m)
     return {**body, "messages": out}

@@ -373,6 +373,16 @@ def test_kimi_reasoning_round_trips_as_a_thinking_block(tgw, kimi, claude, strea
     assert sent[1]["content"][-1]["type"] == "tool_use"
 
 
+def test_a_turn_of_only_kimi_reasoning_is_left_out_for_claude(tgw, claude):
+    ant(tgw).messages.create(model="claude-opus", max_tokens=50, messages=[
+        {"role": "user", "content": "think"},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "hmm", "signature": sign("hmm")}]},
+        {"role": "user", "content": "go on"}])
+    sent = claude.control.last_request.json["messages"]
+    assert [m["role"] for m in sent] == ["user", "user"]
+
+
 def test_edited_or_foreign_thinking_is_not_turned_into_reasoning(tgw, kimi):
     with pytest.raises(anthropic.BadRequestError) as info:
         ant(tgw).messages.create(model="kimi-think", max_tokens=100, messages=[
