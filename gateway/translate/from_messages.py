@@ -4,9 +4,18 @@ The result has already been through :func:`chat_to_kimi_request`, which is idemp
 so a provider adapter may apply it again without harm.
 
 Decisions:
-- ``thinking`` is ignored (Kimi's thinking models think without being asked), and
+- ``thinking`` (``enabled``, ``adaptive`` or ``disabled``) is dropped: Moonshot's chat
+  API has no switch for it (Kimi's thinking models think without being asked), and
   thinking blocks in assistant history are dropped: their signatures mean nothing to
   Moonshot;
+- ``output_config.effort`` is dropped (Moonshot has no effort or reasoning-budget
+  parameter); ``context_management`` is dropped: its ``clear_thinking`` edit is what
+  the translation does anyway (no thinking goes back to Moonshot), and other edits
+  (clearing old tool results) are not applied, so Kimi sees the whole conversation;
+- ``cache_control`` markers are dropped (Moonshot caches prompt prefixes by itself),
+  as are tool fields Moonshot has no use for (``defer_loading``...);
+- ``system``-role turns inside ``messages`` (Claude Code's mid-conversation system
+  turns) become ``system`` messages at the same place;
 - ``top_k`` is dropped (not part of the OpenAI wire format); ``output_config.format``
   (structured outputs) is a 400 rather than an answer that silently ignores the schema;
 - a final assistant turn (Anthropic's prefill) becomes Moonshot's partial mode
@@ -14,7 +23,9 @@ Decisions:
 - image ``url`` sources are a 400: Moonshot does not fetch URLs and the gateway never
   downloads; base64 sources become data URLs (the base64 text is not re-encoded);
 - ``tool_result`` blocks become ``tool`` messages placed before the rest of their user
-  turn; ``is_error`` results are prefixed with ``"Error: "``;
+  turn; ``is_error`` results are prefixed with ``"Error: "``; a result's images (tool
+  messages are text only) go into the user message after the tool messages, after a
+  line ``Images from tool result <id>:``;
 - tool ids are passed through ``from_safe_tool_id``, so ids the gateway made safe for
   Anthropic clients reach Moonshot as Moonshot wrote them.
 """
@@ -71,8 +82,13 @@ def messages_to_chat_request(
             out_messages.extend(_user_messages(msg.get("content"), f"{p}.content"))
         elif role == "assistant":
             out_messages.extend(_assistant_messages(msg.get("content"), f"{p}.content"))
+        elif role == "system":
+            # A mid-conversation system turn (Claude Code sends them) stays in its place.
+            text = _system_text(msg.get("content"), f"{p}.content")
+            if text:
+                out_messages.append({"role": "system", "content": text})
         else:
-            raise check.bad(f"{p}.role", "must be 'user' or 'assistant'")
+            raise check.bad(f"{p}.role", "must be 'user', 'assistant' or 'system' for this model")
     last = out_messages[-1] if out_messages else None
     if last is not None and last["role"] == "assistant" and "tool_calls" not in last:
         last["partial"] = True  # Anthropic prefill == Moonshot partial mode
@@ -123,12 +139,12 @@ def messages_to_chat_request(
     return chat_to_kimi_request(out, upstream_model=upstream_model), MessagesTranslation(streaming)
 
 
-def _system_text(system: Any) -> str:
+def _system_text(system: Any, p: str = "system") -> str:
     if isinstance(system, str):
         return system
     texts = []
-    for j, block in enumerate(check.arr(system, "system")):
-        pj = f"system[{j}]"
+    for j, block in enumerate(check.arr(system, p)):
+        pj = f"{p}[{j}]"
         check.obj(block, pj)
         if block.get("type") != "text":
             raise check.bad(f"{pj}.type", "must be 'text'")
@@ -168,8 +184,13 @@ def _user_messages(content: Any, p: str) -> list[dict[str, Any]]:
         elif btype == "image":
             parts.append(_image_part(block, pj))
         elif btype == "tool_result":
-            # OpenAI wants tool messages right after the assistant's tool calls.
-            out.append(_tool_message(block, pj))
+            # OpenAI wants tool messages right after the assistant's tool calls; a
+            # result's images follow in the user message (tool messages are text).
+            message, images = _tool_message(block, pj)
+            out.append(message)
+            if images:
+                parts.append({"type": "text", "text": f"Images from tool result {message['tool_call_id']}:"})
+                parts.extend(images)
         else:
             raise check.bad(f"{pj}.type", "must be one of text, image, tool_result for this model")
     if parts:
@@ -178,9 +199,13 @@ def _user_messages(content: Any, p: str) -> list[dict[str, Any]]:
     return out
 
 
-def _tool_message(block: dict[str, Any], p: str) -> dict[str, Any]:
+def _tool_message(
+    block: dict[str, Any], p: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A ``tool`` message with the result's text, and the result's images as parts."""
     tool_use_id = check.nonempty_string(block.get("tool_use_id"), f"{p}.tool_use_id")
     content = block.get("content")
+    images: list[dict[str, Any]] = []
     if content is None:
         text = ""
     elif isinstance(content, str):
@@ -190,16 +215,23 @@ def _tool_message(block: dict[str, Any], p: str) -> dict[str, Any]:
         for k, part in enumerate(check.arr(content, f"{p}.content")):
             pk = f"{p}.content[{k}]"
             check.obj(part, pk)
-            if part.get("type") != "text":
+            ptype = part.get("type")
+            if ptype == "text":
+                texts.append(check.string(part.get("text"), f"{pk}.text"))
+            elif ptype == "image":
+                images.append(_image_part(part, pk))
+            else:
                 raise check.bad(
-                    f"{pk}.type", "must be 'text': tool results for this model are text only"
+                    f"{pk}.type", "must be 'text' or 'image': tool results for this model "
+                    "hold text and images only"
                 )
-            texts.append(check.string(part.get("text"), f"{pk}.text"))
         text = "\n".join(texts)
+    if not text and images:
+        text = f"[{len(images)} image{'s' if len(images) > 1 else ''}, in the next user message]"
     is_error = block.get("is_error")
     if is_error is not None and check.boolean(is_error, f"{p}.is_error"):
         text = ERROR_PREFIX + text
-    return {"role": "tool", "tool_call_id": from_safe_tool_id(tool_use_id), "content": text}
+    return {"role": "tool", "tool_call_id": from_safe_tool_id(tool_use_id), "content": text}, images
 
 
 def _assistant_messages(content: Any, p: str) -> list[dict[str, Any]]:
