@@ -38,13 +38,15 @@ def claude_env(base_url: str, model: str, home: str) -> dict[str, str]:
 
 
 def run_claude(base_url: str, model: str, prompt: str, *args: str,
-               env: dict[str, str] | None = None,
-               timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``claude -p PROMPT --model MODEL ARGS`` in a scratch HOME and working folder."""
+               env: dict[str, str | None] | None = None,
+               timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """``claude -p PROMPT --model MODEL ARGS`` in a scratch HOME and working folder;
+    ``env`` adds variables, or removes them with None."""
     with tempfile.TemporaryDirectory(prefix="claude-home-") as home:
+        full: dict[str, str | None] = {**claude_env(base_url, model, home), **(env or {})}
         return subprocess.run(
             [str(need(CLAUDE)), "-p", prompt, "--model", model, *args],
-            env={**claude_env(base_url, model, home), **(env or {})}, cwd=home,
+            env={k: v for k, v in full.items() if v is not None}, cwd=home,
             capture_output=True, text=True, timeout=timeout, check=False)
 
 

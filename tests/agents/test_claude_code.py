@@ -72,3 +72,17 @@ def test_claude_code_bash_round_trip(demo: GatewayProcess, model: str, provider:
     # back, and the model answered that result in text.
     assert re.search(r"(?i)tool result|hello-from-bash", out), out
     assert _served(demo, provider, "pinned") >= before + 2  # the call and the answer
+
+
+def test_claude_code_with_its_own_model_ids_through_the_shipped_model_map(demo: GatewayProcess) -> None:
+    # No ANTHROPIC_DEFAULT_*_MODEL: Claude Code asks for its own ids, which the shipped
+    # model_map sends to auto (claude-sonnet-*) and claude-opus (claude-opus-*); with
+    # model discovery on it first lists /v1/models in the Anthropic shape.
+    unset: dict[str, str | None] = {k: None for k in (
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL",
+        "ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_SMALL_FAST_MODEL")}
+    before = _served(demo, "claude", "default")
+    out = _ok(run_claude(demo.url, "claude-sonnet-4-6", "say hello", "--tools", "Bash",
+                         env={**unset, "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1"}))
+    assert out.startswith("Echo:"), out
+    assert _served(demo, "claude", "default") > before
