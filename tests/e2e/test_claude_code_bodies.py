@@ -232,8 +232,18 @@ def test_models_in_anthropic_shape(mapped):
     assert m.id == "claude-haiku-4-5" and "kimi-k2" in m.display_name
     with pytest.raises(anthropic.NotFoundError):
         c.models.retrieve("gpt-9")
-    r = httpx.get(mapped.url + "/v1/models?limit=1001", headers={"anthropic-version": "2023-06-01"})
-    assert r.status_code == 400 and r.json()["type"] == "error"
+    # Claude Code's discovery asks for limit=1000, the most Anthropic takes; one more is a 400.
+    r = httpx.get(mapped.url + "/v1/models?limit=1000", headers={"anthropic-version": "2023-06-01"})
+    assert r.status_code == 200 and len(r.json()["data"]) == 3
+    for bad in ("1001", "0", "x"):
+        r = httpx.get(mapped.url + f"/v1/models?limit={bad}",
+                      headers={"anthropic-version": "2023-06-01"})
+        assert r.status_code == 400 and r.json()["type"] == "error", bad
+    r = httpx.get(mapped.url + "/v1/models?after_id=auto&before_id=kimi-k2", headers={"x-api-key": "k"})
+    assert r.status_code == 400
+    before = httpx.get(mapped.url + "/v1/models?before_id=claude-opus&limit=1",
+                       headers={"x-api-key": "k"}).json()
+    assert [m["id"] for m in before["data"]] == ["kimi-k2"] and before["has_more"] is True
 
 
 def test_models_in_openai_shape(mapped):
@@ -272,3 +282,18 @@ models:
         assert r.status_code == 200, r.text
         assert r.json()["choices"][0]["message"]["content"] == "Echo: hi"
         assert kimi.control.last_request.path == "/anthropic/v1/messages"
+
+
+def test_models_need_the_gateway_key_in_either_dialect(make_gateway):
+    gw = make_gateway(keys="""keys:
+  - name: team
+    key: sk-gw-team
+""")
+    r = httpx.get(gw.url + "/v1/models", headers={"x-api-key": "wrong"})
+    assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+    r = httpx.get(gw.url + "/v1/models/kimi-k2", headers={"authorization": "Bearer wrong"})
+    assert r.status_code == 401 and "error" in r.json() and "type" not in r.json()
+    r = httpx.get(gw.url + "/v1/models", headers={"x-api-key": "sk-gw-team"})
+    assert r.status_code == 200 and r.json()["data"][0]["type"] == "model"
+    r = httpx.get(gw.url + "/v1/models", headers={"authorization": "Bearer sk-gw-team"})
+    assert r.status_code == 200 and r.json()["object"] == "list"
