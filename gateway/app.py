@@ -51,8 +51,11 @@ log = logging.getLogger("gateway")
 
 async def start_demo_emulators(kimi_port: int, anthropic_port: int) -> list[RunningServer]:
     """``--demo``: the loopback emulators, in this process, on the ports the config names."""
-    kimi = await serve_in_loop(create_moonshot_app(EmulatorControl()), port=kimi_port)
-    claude = await serve_in_loop(create_anthropic_app(EmulatorControl()), port=anthropic_port)
+    controls = [EmulatorControl(), EmulatorControl()]
+    for control in controls:
+        control.eager_tools = True  # a tool round trip works without naming the tool
+    kimi = await serve_in_loop(create_moonshot_app(controls[0]), port=kimi_port)
+    claude = await serve_in_loop(create_anthropic_app(controls[1]), port=anthropic_port)
     return [kimi, claude]
 
 

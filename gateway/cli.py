@@ -17,12 +17,15 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from .api.explain import explain_body
-from .config import ConfigError, GatewayConfig, load_config
+from .config import (
+    ConfigError,
+    GatewayConfig,
+    describe_config_path,
+    load_config,
+    resolve_config_path,
+)
 from .drain import SHUTDOWN_MARGIN_S
 from .metrics import MULTIPROC_ENV, remove_multiprocess_dir, setup_multiprocess_dir
-
-DEFAULT_CONFIG = "config/gateway.yaml"
-
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -31,7 +34,7 @@ def _free_port() -> int:
 
 
 def _config_path(arg: str | None) -> str:
-    return arg or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG
+    return resolve_config_path(arg, os.environ)
 
 
 def routing_table(cfg: GatewayConfig) -> str:
@@ -61,7 +64,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"{path}: OK")
+    print(f"{describe_config_path(path)}: OK")
     print(routing_table(cfg))
     return 0
 
@@ -112,7 +115,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                   "per process (each worker admits the full limit). Set REDIS_URL for exact "
                   "limits across processes.", file=sys.stderr)
     print(f"gateway listening on http://{args.host}:{args.port} "
-          f"(config {path}, {workers} worker{'s' if workers > 1 else ''}, "
+          f"(config {describe_config_path(path)}, {workers} worker{'s' if workers > 1 else ''}, "
           f"store {'redis' if redis_url else 'memory'})", file=sys.stderr)
     config = uvicorn.Config(
         "gateway.entry:app_from_env", factory=True, host=args.host, port=args.port,
@@ -171,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gateway", description="LLM gateway for Kimi and Claude")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve", help="run the gateway")
-    s.add_argument("--config", help=f"config file (default $GATEWAY_CONFIG or {DEFAULT_CONFIG})")
+    s.add_argument("--config", help="config file (default $GATEWAY_CONFIG, else ./config/gateway.yaml "
+                   "if present, else the built-in default)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--workers", type=int, default=1)

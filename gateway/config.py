@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -331,3 +332,30 @@ def load_config(path: str | Path, env: Mapping[str, str]) -> GatewayConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config {p}: {exc.strerror}") from None
     return parse_config(text, env, source=str(p))
+
+
+# The config used when none is named: ./config/gateway.yaml (a checkout of the
+# repository, where it is the file to edit), else the copy shipped in the package.
+LOCAL_CONFIG = "config/gateway.yaml"
+
+
+def builtin_config_path() -> str:
+    """The default config shipped inside the package (same text as the repository's
+    config/gateway.yaml; a test keeps them equal)."""
+    return str(resources.files(__package__) / "default_config.yaml")
+
+
+def resolve_config_path(arg: str | None, env: Mapping[str, str]) -> str:
+    """Which config file is in force: ``--config``, else ``$GATEWAY_CONFIG``, else
+    ./config/gateway.yaml if there is one, else the built-in default."""
+    if arg:
+        return arg
+    if env.get("GATEWAY_CONFIG"):
+        return env["GATEWAY_CONFIG"]
+    return LOCAL_CONFIG if Path(LOCAL_CONFIG).is_file() else builtin_config_path()
+
+
+def describe_config_path(path: str) -> str:
+    """For the start line: the path, or that the built-in default is in force."""
+    return f"built-in default {path}" if path == builtin_config_path() else path
+

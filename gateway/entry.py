@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 from starlette.applications import Starlette
 
 from .app import create_app
-from .config import GatewayConfig, ProviderConfig, load_config
+from .config import GatewayConfig, ProviderConfig, load_config, resolve_config_path
 from .logs import setup_logging
 from .metrics import Metrics
 from .runtime import Runtime
@@ -61,12 +61,13 @@ def secrets_of(cfg: GatewayConfig, redis_url: str = "") -> list[str]:
 
 def build_runtime(settings: Settings, env: dict[str, str], *,
                   demo_ports: tuple[int, int] | None = None) -> Runtime:
-    cfg = load_config(settings.gateway_config, env)
+    path = resolve_config_path(settings.gateway_config, env)
+    cfg = load_config(path, env)
     if demo_ports is not None:
         cfg = demo_config(cfg, *demo_ports)
     metrics = Metrics()
     store = build_store(cfg.redis, settings.redis_url, metrics=metrics)
-    rt = Runtime(cfg, config_path=settings.gateway_config, env=env,
+    rt = Runtime(cfg, config_path=path, env=env,
                  demo=demo_ports is not None, metrics=metrics, store=store)
     return rt
 

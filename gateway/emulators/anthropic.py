@@ -131,7 +131,8 @@ class _AnthropicApi:
                 "invalid_request_error",
                 f"prompt is too long: {total} tokens > {CONTEXT_WINDOW} maximum",
             )
-        reply = generate_reply(build_prompt(body, turns, self.control.text_override))
+        reply = generate_reply(build_prompt(body, turns, self.control.text_override),
+                               eager_tools=self.control.eager_tools)
         render = _Render(body["model"], reply, total, cached=uses_cache_control(body))
         if body.get("stream"):
             return EventStream(render.events())

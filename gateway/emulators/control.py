@@ -98,6 +98,7 @@ class EmulatorControl:
         self._faults: deque[_Queued] = deque()
         self._chunk_delay = 0.0
         self._text_override: str | None = None
+        self._eager_tools = False
         self._response_headers: dict[str, str] = {}
         self._active_streams = 0
         self._streams_cancelled = 0
@@ -136,6 +137,7 @@ class EmulatorControl:
             self._faults.clear()
             self._chunk_delay = 0.0
             self._text_override = None
+            self._eager_tools = False
             self._response_headers = {}
             self._streams_cancelled = 0
             self._streams_completed = 0
@@ -227,6 +229,18 @@ class EmulatorControl:
     def text_override(self, text: str | None) -> None:
         with self._cond:
             self._text_override = text
+
+    @property
+    def eager_tools(self) -> bool:
+        """Call a tool whenever tools are offered and the choice allows one (demo mode;
+        see ``replies``), not only when the user names it."""
+        with self._cond:
+            return self._eager_tools
+
+    @eager_tools.setter
+    def eager_tools(self, on: bool) -> None:
+        with self._cond:
+            self._eager_tools = on
 
     @property
     def response_headers(self) -> dict[str, str]:

@@ -115,7 +115,8 @@ class _MoonshotApi:
                 "invalid_request_error",
                 f"Invalid request: Your request exceeded model token limit: {window}",
             )
-        reply = generate_reply(build_prompt(body, self.control.text_override))
+        reply = generate_reply(build_prompt(body, self.control.text_override),
+                               eager_tools=self.control.eager_tools)
         render = _Render(body, reply, prompt_tokens)
         if body.get("stream"):
             return EventStream(render.chunks())

@@ -51,7 +51,8 @@ def build_prompt(body: dict[str, Any], text_override: str | None) -> Prompt:
         if isinstance(p, dict) and p.get("type") == "image_url"
     )
     tools = tuple(
-        ToolSpec(t["function"]["name"], t["function"].get("parameters") or {})
+        ToolSpec(t["function"]["name"], t["function"].get("parameters") or {},
+                 t["function"].get("description") or "")
         for t in body.get("tools") or ()
         if t.get("type") == "function"
     )
