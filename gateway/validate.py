@@ -204,7 +204,17 @@ def messages_request(body: Any) -> dict[str, Any]:
     return body
 
 
+_COUNTED_ROLES = frozenset({"user", "assistant", "system"})
+
+
 def count_tokens_request(body: Any) -> dict[str, Any]:
     _want(isinstance(body, dict), "(body)", "a JSON object", body)
     # count_tokens has no max_tokens; validate the rest like a messages request.
-    return messages_request({**body, "max_tokens": 1})
+    out = messages_request({**body, "max_tokens": 1})
+    # The gateway answers count_tokens itself, so no upstream judges the roles: it
+    # takes the ones Anthropic does (system turns included).
+    for i, m in enumerate(out["messages"]):
+        if m["role"] not in _COUNTED_ROLES:
+            raise BadRequest(f"messages.{i}.role: Input should be 'user', 'assistant' or "
+                             "'system'", param=f"messages.{i}.role")
+    return out

@@ -297,3 +297,14 @@ def test_models_need_the_gateway_key_in_either_dialect(make_gateway):
     assert r.status_code == 200 and r.json()["data"][0]["type"] == "model"
     r = httpx.get(gw.url + "/v1/models", headers={"authorization": "Bearer sk-gw-team"})
     assert r.status_code == 200 and r.json()["object"] == "list"
+
+
+def test_count_tokens_takes_system_turns_and_refuses_other_roles(gateway):
+    c = client(gateway)
+    kw = cc_kwargs()
+    n = c.beta.messages.count_tokens(model="auto", messages=kw["messages"], system=SYSTEM,
+                                     tools=[BASH], betas=BETAS).input_tokens
+    assert n > 0
+    with pytest.raises(anthropic.BadRequestError) as e:
+        c.messages.count_tokens(model="auto", messages=[{"role": "critic", "content": "x"}])
+    assert "messages.0.role" in str(e.value)
