@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import signal
-import time
 from collections.abc import AsyncIterator, Callable
 from types import FrameType
 from typing import Any
@@ -27,6 +26,8 @@ from .api.anthropic import routes as anthropic_routes
 from .api.chat import proxy_request
 from .api.context import Services
 from .api.explain import explain
+from .api.models import anthropic_dialect
+from .api.models import routes as model_routes
 from .auth import bearer
 from .breaker import STATE_VALUE
 from .console import console_routes
@@ -115,15 +116,6 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
     def _auth(request: Request, anthropic: bool = False) -> None:
         rt.snapshot.keyring.identify(_anthropic_key(request) if anthropic else _openai_key(request))
 
-    async def models(request: Request) -> Response:
-        _auth(request)
-        created = int(time.time())
-        cfg = rt.snapshot.cfg
-        data = [{"id": "auto", "object": "model", "created": created, "owned_by": "gateway"}]
-        data += [{"id": alias, "object": "model", "created": created, "owned_by": m.provider}
-                 for alias, m in cfg.models.items()]
-        return json_response({"object": "list", "data": data})
-
     async def route_explain(request: Request) -> Response:
         return await explain(request, rt, _openai_key)
 
@@ -181,7 +173,7 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
 
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-        Route("/v1/models", models, methods=["GET"]),
+        *model_routes(rt, _openai_key, _anthropic_key),
         Route("/v1/gateway/route", route_explain, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
@@ -192,7 +184,11 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
     ]
 
     def _surface(request: Request) -> str:
-        return "anthropic" if request.url.path.startswith("/v1/messages") else "openai"
+        path = request.url.path
+        if path.startswith("/v1/messages") or (path.startswith("/v1/models")
+                                               and anthropic_dialect(request.headers)):
+            return "anthropic"
+        return "openai"
 
     async def on_gateway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayError)

@@ -261,6 +261,9 @@ class GatewayConfig(_Strict):
     cache: CacheConfig = CacheConfig()
     console: ConsoleConfig = ConsoleConfig()
     drop_params: DropParams = None  # see ModelConfig.drop_params
+    # Requested model names (exact, or fnmatch globs such as ``claude-haiku-*``) -> an
+    # alias or ``auto``; for names agents ask for that are not aliases (README).
+    model_map: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:
@@ -288,6 +291,12 @@ class GatewayConfig(_Strict):
             for name in r.when.model or []:
                 if name != "auto" and name not in self.models:
                     errs.append(f"routing.rules[{i}].when.model: unknown model {name!r}")
+        for name, target in self.model_map.items():
+            if name == "auto" or name in self.models:
+                errs.append(f"model_map.{name}: {name!r} is an alias already; aliases are "
+                            "never remapped")
+            if target != "auto" and target not in self.models:
+                errs.append(f"model_map.{name}: unknown model {target!r}")
         knames: set[str] = set()
         for i, k in enumerate(self.keys):
             if k.name in knames:

@@ -36,6 +36,10 @@ def demo_config(cfg: GatewayConfig, kimi_port: int, anthropic_port: int) -> Gate
     for name, p in cfg.providers.items():
         if p.type == "openai":
             upd = {"base_url": f"http://127.0.0.1:{kimi_port}/v1", "api_key": DEMO_KIMI_KEY}
+        elif p.base_url.endswith("/anthropic"):
+            # Moonshot's Anthropic-compatible endpoint: the Kimi emulator serves it too.
+            upd = {"base_url": f"http://127.0.0.1:{kimi_port}/anthropic",
+                   "api_key": DEMO_KIMI_KEY}
         else:
             upd = {"base_url": f"http://127.0.0.1:{anthropic_port}",
                    "api_key": DEMO_ANTHROPIC_KEY}

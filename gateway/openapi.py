@@ -217,9 +217,10 @@ def _response_schemas() -> J:
         "ExplainError": {"allOf": [_ref("OpenAIError"), _obj({
             "status": _INT, "features": {"anyOf": [_ref("Features"), {"type": "null"}]},
             "trace": {"type": "array"}})]},
-        "ModelList": _obj({"object": _const("list"), "data": {"type": "array", "items": _obj(
-            {"id": _STR, "object": _const("model"), "created": _INT, "owned_by": _STR},
-            ["id", "object", "owned_by"])}}, ["object", "data"]),
+        "ModelList": _obj({"object": _const("list"), "data": {"type": "array", "items": _ref(
+            "Model")}}, ["object", "data"]),
+        "Model": _obj({"id": _STR, "object": _const("model"), "created": _INT, "owned_by": _STR},
+                      ["id", "object", "owned_by"]),
         # `data:` a chat.completion.chunk, the final error object, or [DONE].
         "ChatStreamEvent": _obj({"data": _STR}, ["data"]),
         "MessagesStreamEvent": _obj({"event": {"enum": [
@@ -323,7 +324,17 @@ def document(cfg: GatewayConfig) -> dict[str, Any]:
         "/v1/models": {"get": {
             "operationId": "list_models", "summary": "`auto` and the config's model aliases",
             **security("/v1/models"),
+            "description": "OpenAI's list shape; with `anthropic-version` or `x-api-key`, "
+                           "Anthropic's page (`type: model`, `display_name`, `created_at`, "
+                           "`has_more`, `first_id`, `last_id`).",
             "responses": {"200": _json("ModelList", "the models"), **auth_errors("/v1/models")}}},
+        "/v1/models/{model_id}": {"get": {
+            "operationId": "get_model",
+            "summary": "one model: an alias, `auto`, or a name `model_map` maps",
+            **security("/v1/models"),
+            "parameters": [{"name": "model_id", "in": "path", "required": True, "schema": _STR}],
+            "responses": {"200": _json("Model", "the model"), **auth_errors("/v1/models"),
+                          **_errors((404,), "OpenAIError")}}},
         "/v1/messages": {"post": {
             "operationId": "messages", "summary": "Anthropic Messages",
             **security("/v1/messages", anthropic=True),

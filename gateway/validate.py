@@ -154,9 +154,6 @@ def chat_request(body: Any) -> dict[str, Any]:
     return body
 
 
-_ANTHROPIC_ROLES = frozenset({"user", "assistant"})
-
-
 def messages_request(body: Any) -> dict[str, Any]:
     """Check an Anthropic Messages body (the fields the gateway relies on)."""
     _want(isinstance(body, dict), "(body)", "a JSON object", body)
@@ -176,9 +173,11 @@ def messages_request(body: Any) -> dict[str, Any]:
     for i, m in enumerate(msgs):
         p = f"messages.{i}"
         _want(isinstance(m, dict), p, "an object", m)
+        # Any role string passes: Anthropic adds roles under betas (Claude Code sends
+        # "system" turns), and only the upstream knows which it accepts.
         role = m.get("role")
-        if not isinstance(role, str) or role not in _ANTHROPIC_ROLES:
-            raise BadRequest(f"{p}.role: Input should be 'user' or 'assistant'", param=f"{p}.role")
+        if not isinstance(role, str) or not role:
+            raise BadRequest(f"{p}.role: Input should be a valid string", param=f"{p}.role")
         c = m.get("content")
         if isinstance(c, list):
             for j, b in enumerate(c):
@@ -208,7 +207,17 @@ def messages_request(body: Any) -> dict[str, Any]:
     return body
 
 
+_COUNTED_ROLES = frozenset({"user", "assistant", "system"})
+
+
 def count_tokens_request(body: Any) -> dict[str, Any]:
     _want(isinstance(body, dict), "(body)", "a JSON object", body)
     # count_tokens has no max_tokens; validate the rest like a messages request.
-    return messages_request({**body, "max_tokens": 1})
+    out = messages_request({**body, "max_tokens": 1})
+    # The gateway answers count_tokens itself, so no upstream judges the roles: it
+    # takes the ones Anthropic does (system turns included).
+    for i, m in enumerate(out["messages"]):
+        if m["role"] not in _COUNTED_ROLES:
+            raise BadRequest(f"messages.{i}.role: Input should be 'user', 'assistant' or "
+                             "'system'", param=f"messages.{i}.role")
+    return out

@@ -13,6 +13,7 @@ from ..errors import GatewayError, ModelNotFound
 from ..features import extract_features
 from ..http import error_response, json_response, read_body, request_id
 from ..jsonutil import parse_body
+from ..routing import map_model
 from ..streaming import SSEResponse
 from ..surfaces.anthropic import AnthropicSurface
 from .chat import proxy_request
@@ -34,7 +35,8 @@ def routes(svc: Services, presented_key: Callable[[Request], str | None]) -> lis
             raw = await read_body(request, snap.cfg.server.max_body_bytes,
                                   snap.cfg.server.body_timeout_s)
             body = validate.count_tokens_request(parse_body(raw))
-            if body["model"] != "auto" and body["model"] not in snap.cfg.models:
+            model, _ = map_model(snap.cfg, body["model"])
+            if model != "auto" and model not in snap.cfg.models:
                 raise ModelNotFound(f"model: {body['model']!r} is not a model of this gateway; "
                                     f"available: {['auto', *snap.cfg.models]}")
             f = extract_features(body, surface="anthropic", detect_pii=False,

@@ -69,21 +69,32 @@ def create_anthropic_app(
         tuple(models) if models is not None else DEFAULT_MODELS,
         tuple(versions) if versions is not None else DEFAULT_VERSIONS,
     )
-
-    def endpoint(handler: Any) -> ApiEndpoint:
-        return ApiEndpoint(control, ANTHROPIC_DIALECT, handler)
-
     return Starlette(
         routes=[
-            Route("/v1/messages", endpoint(api.create), methods=["POST"]),
-            Route("/v1/messages/count_tokens", endpoint(api.count_tokens), methods=["POST"]),
+            *messages_routes(control, api),
             Route(
                 "/{path:path}",
-                endpoint(api.not_found),
+                ApiEndpoint(control, ANTHROPIC_DIALECT, api.not_found),
                 methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
             ),
         ]
     )
+
+
+def messages_routes(control: EmulatorControl, api: _AnthropicApi, prefix: str = "") -> list[Route]:
+    """The Messages API under ``prefix`` (Moonshot serves it under ``/anthropic``)."""
+
+    def endpoint(handler: Any) -> ApiEndpoint:
+        return ApiEndpoint(control, ANTHROPIC_DIALECT, handler)
+
+    return [
+        Route(prefix + "/v1/messages", endpoint(api.create), methods=["POST"]),
+        Route(prefix + "/v1/messages/count_tokens", endpoint(api.count_tokens), methods=["POST"]),
+    ]
+
+
+def anthropic_api(control: EmulatorControl, api_key: str, models: Collection[str]) -> _AnthropicApi:
+    return _AnthropicApi(control, api_key, models, DEFAULT_VERSIONS)
 
 
 class _AnthropicApi:

@@ -1,6 +1,8 @@
 """A loopback emulator of Moonshot's Kimi API (base URL ``http://host:port/v1``).
 
-Serves ``POST /v1/chat/completions`` (streaming and not) and ``GET /v1/models``.
+Serves ``POST /v1/chat/completions`` (streaming and not) and ``GET /v1/models``, and,
+like Moonshot, the Anthropic Messages API under ``/anthropic`` (``/anthropic/v1/messages``)
+for the same models and key.
 Answers follow Moonshot's wire format where it differs from OpenAI's: ids like
 ``cmpl-...`` and ``functions.get_weather:0``, errors ``{"error": {"type",
 "message"}}``, and in streams the usage inside the last chunk's choice
@@ -18,6 +20,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from .anthropic import anthropic_api, messages_routes
 from .control import EmulatorControl
 from .errors import MOONSHOT_ERRORS, ApiError, moonshot_error_body
 from .moonshot_prompt import build_prompt, input_tokens, prior_tool_calls
@@ -70,6 +73,9 @@ def create_moonshot_app(
         routes=[
             Route("/v1/chat/completions", endpoint(api.chat), methods=["POST"]),
             Route("/v1/models", endpoint(api.list_models), methods=["GET"]),
+            # Moonshot's Anthropic-compatible endpoint (base URL .../anthropic): the
+            # Messages API, for the same models and key.
+            *messages_routes(control, anthropic_api(control, api_key, known), "/anthropic"),
             Route("/{path:path}", endpoint(api.not_found), methods=_ALL_METHODS),
         ]
     )

@@ -152,6 +152,23 @@ class KimiAsMessagesStream:
         return self._asm.result() if self._asm is not None and self.finished else None
 
 
+def _capped(body: dict[str, Any], cap: int | None) -> dict[str, Any]:
+    """A shallow copy with ``max_tokens`` lowered to the model's ``max_output_tokens``
+    (as chat completions are): clients such as the AI SDK ask for 128000 whatever the
+    model. An ``enabled`` thinking budget that no longer fits below it is lowered too."""
+    up = dict(body)
+    wanted = up.get("max_tokens")
+    if cap is None or not isinstance(wanted, int) or wanted <= cap:
+        return up
+    up["max_tokens"] = cap
+    thinking = up.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        if isinstance(budget, int) and budget >= cap > 1024:
+            up["thinking"] = {**thinking, "budget_tokens": cap - 1}
+    return up
+
+
 class AnthropicSurface:
     name = "anthropic"
 
@@ -161,11 +178,12 @@ class AnthropicSurface:
         if provider_type == "anthropic":
             # Thinking blocks the gateway signed for Kimi's reasoning would fail
             # Anthropic's signature check: they never reach it.
-            up = dict(strip_gateway_thinking(body))
+            up = strip_gateway_thinking(_capped(body, model.max_output_tokens))
             up["model"] = model.upstream
             headers = {h: client_headers[h] for h in _FORWARD_HEADERS if client_headers.get(h)}
             return Prepared(up, None, headers)
-        up, tr = messages_to_chat_request(body, upstream_model=model.upstream,
+        up, tr = messages_to_chat_request(_capped(body, model.max_output_tokens),
+                                          upstream_model=model.upstream,
                                           unsupported=unsupported)
         return Prepared(up, tr)
 

@@ -4,10 +4,19 @@ The result has already been through :func:`chat_to_kimi_request`, which is idemp
 so a provider adapter may apply it again without harm.
 
 Decisions:
-- ``thinking`` is ignored (Kimi's thinking models think without being asked), and
+- ``thinking`` (``enabled``, ``adaptive`` or ``disabled``) is dropped: Moonshot's chat
+  API has no switch for it (Kimi's thinking models think without being asked), and
   Anthropic's thinking blocks in assistant history are dropped: their signatures mean
   nothing to Moonshot; thinking blocks the gateway made from Kimi's reasoning
   (``reasoning.py``) become the turn's ``reasoning_content`` again;
+- ``output_config.effort`` is dropped (Moonshot has no effort or reasoning-budget
+  parameter); ``context_management`` is dropped: its ``clear_thinking`` edit is what
+  the translation does anyway (no thinking goes back to Moonshot), and other edits
+  (clearing old tool results) are not applied, so Kimi sees the whole conversation;
+- ``cache_control`` markers are dropped (Moonshot caches prompt prefixes by itself),
+  as are tool fields Moonshot has no use for (``defer_loading``...);
+- ``system``-role turns inside ``messages`` (Claude Code's mid-conversation system
+  turns) become ``system`` messages at the same place;
 - assistant text blocks are joined as the text reads: a space between two blocks
   unless one already ends or starts with whitespace;
 - a user turn left with nothing (only empty text) is a 400 naming it, not a dropped
@@ -21,7 +30,9 @@ Decisions:
 - image ``url`` sources are a 400: Moonshot does not fetch URLs and the gateway never
   downloads; base64 sources become data URLs (the base64 text is not re-encoded);
 - ``tool_result`` blocks become ``tool`` messages placed before the rest of their user
-  turn; ``is_error`` results are prefixed with ``"Error: "``;
+  turn; ``is_error`` results are prefixed with ``"Error: "``; a result's images (tool
+  messages are text only) go into the user message after the tool messages, after a
+  line ``Images from tool result <id>:``;
 - tool ids are passed through ``from_safe_tool_id``, so ids the gateway made safe for
   Anthropic clients reach Moonshot as Moonshot wrote them.
 """
@@ -82,8 +93,13 @@ def messages_to_chat_request(
             out_messages.extend(_user_messages(msg.get("content"), f"{p}.content"))
         elif role == "assistant":
             out_messages.extend(_assistant_messages(msg.get("content"), f"{p}.content"))
+        elif role == "system":
+            # A mid-conversation system turn (Claude Code sends them) stays in its place.
+            text = _system_text(msg.get("content"), f"{p}.content")
+            if text:
+                out_messages.append({"role": "system", "content": text})
         else:
-            raise check.bad(f"{p}.role", "must be 'user' or 'assistant'")
+            raise check.bad(f"{p}.role", "must be 'user', 'assistant' or 'system' for this model")
     last = out_messages[-1] if out_messages else None
     if last is not None and last["role"] == "assistant" and "tool_calls" not in last:
         last["partial"] = True  # Anthropic prefill == Moonshot partial mode
@@ -149,12 +165,12 @@ def _check_unservable(body: dict[str, Any], unsupported: Unsupported) -> None:
         unsupported.refuse("inference_geo", "this model cannot be pinned to a geography")
 
 
-def _system_text(system: Any) -> str:
+def _system_text(system: Any, p: str = "system") -> str:
     if isinstance(system, str):
         return system
     texts = []
-    for j, block in enumerate(check.arr(system, "system")):
-        pj = f"system[{j}]"
+    for j, block in enumerate(check.arr(system, p)):
+        pj = f"{p}[{j}]"
         check.obj(block, pj)
         if block.get("type") != "text":
             raise check.bad(f"{pj}.type", "must be 'text'")
@@ -196,8 +212,13 @@ def _user_messages(content: Any, p: str) -> list[dict[str, Any]]:
         elif btype == "image":
             parts.append(_image_part(block, pj))
         elif btype == "tool_result":
-            # OpenAI wants tool messages right after the assistant's tool calls.
-            out.append(_tool_message(block, pj))
+            # OpenAI wants tool messages right after the assistant's tool calls; a
+            # result's images follow in the user message (tool messages are text).
+            message, images = _tool_message(block, pj)
+            out.append(message)
+            if images:
+                parts.append({"type": "text", "text": f"Images from tool result {message['tool_call_id']}:"})
+                parts.extend(images)
         else:
             raise check.bad(f"{pj}.type", "must be one of text, image, tool_result for this model")
     if parts:
@@ -213,9 +234,13 @@ def _empty_turn(p: str) -> BaseException:
                      "message): remove the turn or give it content")
 
 
-def _tool_message(block: dict[str, Any], p: str) -> dict[str, Any]:
+def _tool_message(
+    block: dict[str, Any], p: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A ``tool`` message with the result's text, and the result's images as parts."""
     tool_use_id = check.nonempty_string(block.get("tool_use_id"), f"{p}.tool_use_id")
     content = block.get("content")
+    images: list[dict[str, Any]] = []
     if content is None:
         text = ""
     elif isinstance(content, str):
@@ -225,16 +250,23 @@ def _tool_message(block: dict[str, Any], p: str) -> dict[str, Any]:
         for k, part in enumerate(check.arr(content, f"{p}.content")):
             pk = f"{p}.content[{k}]"
             check.obj(part, pk)
-            if part.get("type") != "text":
+            ptype = part.get("type")
+            if ptype == "text":
+                texts.append(check.string(part.get("text"), f"{pk}.text"))
+            elif ptype == "image":
+                images.append(_image_part(part, pk))
+            else:
                 raise check.bad(
-                    f"{pk}.type", "must be 'text': tool results for this model are text only"
+                    f"{pk}.type", "must be 'text' or 'image': tool results for this model "
+                    "hold text and images only"
                 )
-            texts.append(check.string(part.get("text"), f"{pk}.text"))
         text = "\n".join(texts)
+    if not text and images:
+        text = f"[{len(images)} image{'s' if len(images) > 1 else ''}, in the next user message]"
     is_error = block.get("is_error")
     if is_error is not None and check.boolean(is_error, f"{p}.is_error"):
         text = ERROR_PREFIX + text
-    return {"role": "tool", "tool_call_id": from_safe_tool_id(tool_use_id), "content": text}
+    return {"role": "tool", "tool_call_id": from_safe_tool_id(tool_use_id), "content": text}, images
 
 
 def _assistant_messages(content: Any, p: str) -> list[dict[str, Any]]:
