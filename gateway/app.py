@@ -121,7 +121,7 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
         return json_response({"object": "list", "data": data})
 
     async def route_explain(request: Request) -> Response:
-        return await explain(request, rt, _openai_key)
+        return await explain(request, rt, _openai_key, svc.request_limits)
 
     def _public(request: Request) -> None:
         """Health and metrics answer without a key unless the config says otherwise."""

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from starlette.applications import Starlette
 
+from . import conn_guard
 from .app import create_app
 from .config import GatewayConfig, ProviderConfig, load_config
 from .logs import setup_logging
@@ -89,6 +90,7 @@ def app_from_env() -> Starlette:
                   source=current_secrets)
     for w in rt.warnings():
         log.warning(w)
+    conn_guard.configure(rt.snapshot.cfg.server)
     extra: dict[str, Any] = {}
     if demo is not None:
         extra["demo_ports"] = demo

@@ -11,8 +11,11 @@ well have spent it).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
+from .auth import Caller
 from .errors import RateLimited
 from .proxy import Exchange
 from .ratelimit import Admission, KeyLimits, ProviderAdmission, ProviderQuota, RateLimiter
@@ -27,6 +30,12 @@ def estimate(ex: Exchange) -> tuple[int, float]:
     out = requested_output(f, m)
     cost = (f.tokens * m.price_per_mtok.input + out * m.price_per_mtok.output) / 1e6
     return f.tokens + out, cost
+
+
+def _key_limits(caller: Caller) -> KeyLimits:
+    assert caller.key is not None
+    lim = caller.key.limits
+    return KeyLimits(lim.rpm, lim.tpm, lim.concurrency, lim.budget_usd_per_day)
 
 
 def settled_tokens(ex: Exchange) -> int | None:
@@ -68,18 +77,32 @@ class Limits:
         lim = key.limits
         return bool(lim.rpm or lim.tpm or lim.concurrency or lim.budget_usd_per_day)
 
-    async def admit(self, ex: Exchange) -> Admission | None:
+    async def admit(self, ex: Exchange, early: Admission | None = None) -> Admission | None:
+        """Admit ``ex`` on all its key's limits, or, after ``admit_early`` let it in, on
+        its token limits (tpm, budget)."""
         if not self.applies(ex):
             return None
         caller = ex.caller
-        key = caller.key
-        assert key is not None
-        lim = key.limits
         tokens, cost = estimate(ex)
+        with self._counted(caller):
+            if early is not None:
+                await self.limiter.admit_tokens(early, tokens, cost)
+                return early
+            return await self.limiter.admit(caller.tenant, tokens, cost,
+                                            limits=_key_limits(caller))
+
+    async def admit_early(self, caller: Caller) -> Admission | None:
+        """rpm and concurrency, before the body is read (None: the key has neither)."""
+        key = caller.key
+        if key is None or not (key.limits.rpm or key.limits.concurrency):
+            return None
+        with self._counted(caller):
+            return await self.limiter.admit_requests(caller.tenant, _key_limits(caller))
+
+    @contextlib.contextmanager
+    def _counted(self, caller: Caller) -> Iterator[None]:
         try:
-            return await self.limiter.admit(
-                caller.tenant, tokens, cost,
-                limits=KeyLimits(lim.rpm, lim.tpm, lim.concurrency, lim.budget_usd_per_day))
+            yield
         except RateLimited as e:
             if self.metrics is not None:
                 self.metrics.ratelimit_rejections.labels(

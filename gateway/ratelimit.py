@@ -170,12 +170,31 @@ class Admission:
             log.warning("settling %s failed (%s); a held slot is freed by its TTL or when "
                         "the store is back", self.bucket, exc)
 
+    def merge(self, decision: RateDecision, est_tokens: int, est_cost_usd: float) -> None:
+        """Add a later token admission (``RateLimiter.admit_tokens``) to this one."""
+        states = (self.decision.states if self.decision else []) + decision.states
+        self.decision = RateDecision(True, states=states)
+        self.est_tokens, self.est_cost_usd = est_tokens, est_cost_usd
+
     async def refresh(self, ttl_s: float) -> bool:
         """Extend the slot's TTL (long streams)."""
         if self._released or self.slot_id is None:
             return False
         now = self._clock() if self._clock else None
         return await self.store.slot_refresh(self.bucket, self.slot_id, ttl_s, now)
+
+    async def refund(self) -> None:
+        """Undo an admission that will not be served: its rpm unit back, its slot free."""
+        adjusts = [RateAdjust("rpm", self.limits.rpm, MINUTE, -1)] if self.limits.rpm else []
+        slot_id = None if self._released else self.slot_id
+        self._released = self._reconciled = True
+        if not adjusts and slot_id is None:
+            return
+        now = self._clock() if self._clock else None
+        try:
+            await _shielded(self.store.settle(self.bucket, adjusts, now, slot_id=slot_id))
+        except (StoreError, StoreUnavailable) as exc:
+            log.warning("refunding %s failed: %s", self.bucket, exc)
 
     async def release(self) -> None:
         """Free the concurrency slot; idempotent and completes even under cancellation."""
@@ -248,6 +267,36 @@ class RateLimiter:
             raise _refusal(decision, checks, who="this key")
         return Admission(self.store, bucket, limits, decision if checks else None, slot_id,
                          est_tokens, est_cost_usd, self._clock)
+
+
+    async def admit_requests(self, tenant: str, limits: KeyLimits) -> Admission:
+        """The checks that need no body: rpm and the concurrency slot (before a body is
+        read and parsed). ``admit_tokens`` adds tpm and the budget once it is."""
+        adm = await self.admit(tenant, 0, 0.0, limits=KeyLimits(
+            rpm=limits.rpm, concurrency=limits.concurrency))
+        adm.limits = limits  # settled (tpm, budget) on the whole key's limits
+        return adm
+
+    async def admit_tokens(self, adm: Admission, est_tokens: int, est_cost_usd: float) -> None:
+        """tpm and budget for a request ``admit_requests`` let in. A refusal gives back
+        its rpm unit and its slot (one store call) before it is raised: a refused
+        request consumes nothing."""
+        lim = adm.limits
+        checks = self.checks(KeyLimits(tpm=lim.tpm, budget_usd_per_day=lim.budget_usd_per_day),
+                             est_tokens, est_cost_usd)
+        if not checks:
+            adm.est_tokens, adm.est_cost_usd = est_tokens, est_cost_usd
+            return
+        now = self._clock() if self._clock else None
+        try:
+            decision = await self.store.admit(adm.bucket, checks, now)
+        except BaseException:
+            await adm.refund()
+            raise
+        if not decision.allowed:
+            await adm.refund()
+            raise _refusal(decision, checks, who="this key")
+        adm.merge(decision, est_tokens, est_cost_usd)
 
 
 class ProviderAdmission:
