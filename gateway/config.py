@@ -220,6 +220,9 @@ class ServerConfig(_Strict):
     # within head_timeout_s, at most max_connections per process.
     head_timeout_s: float = Field(10.0, gt=0)
     max_connections: int = Field(4096, ge=16)
+    # A reload that leaves no usable gateway key is refused unless this says open
+    # access is meant (gateway/runtime.py).
+    open_access: bool = False
 
 
 class GatewayConfig(_Strict):
