@@ -134,7 +134,8 @@ class Admission:
 
     def __init__(self, store: Store, bucket: str, limits: KeyLimits,
                  decision: RateDecision | None, slot_id: str | None, est_tokens: int,
-                 est_cost_usd: float, clock: Callable[[], float] | None) -> None:
+                 est_cost_usd: float, clock: Callable[[], float] | None,
+                 slot_ttl_s: float = 0.0) -> None:
         self.store, self.bucket, self.limits = store, bucket, limits
         self.decision = decision
         self.slot_id = slot_id
@@ -142,6 +143,38 @@ class Admission:
         self._clock = clock
         self._reconciled = False
         self._released = slot_id is None
+        # The slot's lease is renewed every third of its TTL while the request lives
+        # (a timer, no task, until it fires): the TTL only frees the slots of a
+        # replica that died holding them.
+        self._ttl = slot_ttl_s
+        self._renewal: asyncio.TimerHandle | None = None
+        if slot_id is not None and slot_ttl_s > 0:
+            self._arm_renewal()
+
+    def _arm_renewal(self) -> None:
+        self._renewal = asyncio.get_running_loop().call_later(self._ttl / 3, self._renew)
+
+    def _renew(self) -> None:
+        if self._released:
+            return
+        task = asyncio.ensure_future(self._renew_once())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    async def _renew_once(self) -> None:
+        try:
+            if not await self.refresh(self._ttl):
+                log.warning("the concurrency slot of %s had lapsed before its renewal",
+                            self.bucket)
+        except (StoreError, StoreUnavailable) as exc:
+            log.warning("renewing the concurrency slot of %s failed: %s", self.bucket, exc)
+        if not self._released:
+            self._arm_renewal()
+
+    def _stop_renewal(self) -> None:
+        if self._renewal is not None:
+            self._renewal.cancel()
+            self._renewal = None
 
     def headers(self) -> dict[str, str]:
         return rate_headers(self.decision)
@@ -161,6 +194,7 @@ class Admission:
                                           actual_cost_usd - self.est_cost_usd, "fixed"))
         slot_id = None if self._released else self.slot_id
         self._released = True
+        self._stop_renewal()
         if not adjusts and slot_id is None:
             return
         now = self._clock() if self._clock else None
@@ -188,6 +222,7 @@ class Admission:
         adjusts = [RateAdjust("rpm", self.limits.rpm, MINUTE, -1)] if self.limits.rpm else []
         slot_id = None if self._released else self.slot_id
         self._released = self._reconciled = True
+        self._stop_renewal()
         if not adjusts and slot_id is None:
             return
         now = self._clock() if self._clock else None
@@ -201,6 +236,7 @@ class Admission:
         if self._released:
             return
         self._released = True
+        self._stop_renewal()
         await _release_quietly(self.store, self.bucket, self.slot_id or "")
 
     async def __aenter__(self) -> Self:
@@ -266,7 +302,7 @@ class RateLimiter:
                 raise _concurrency_refusal(limits.concurrency or 0)
             raise _refusal(decision, checks, who="this key")
         return Admission(self.store, bucket, limits, decision if checks else None, slot_id,
-                         est_tokens, est_cost_usd, self._clock)
+                         est_tokens, est_cost_usd, self._clock, self.slot_ttl_s)
 
 
     async def admit_requests(self, tenant: str, limits: KeyLimits) -> Admission:
