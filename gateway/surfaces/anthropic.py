@@ -151,6 +151,7 @@ class KimiAsMessagesStream:
 
 class AnthropicSurface:
     name = "anthropic"
+    forward_headers = _FORWARD_HEADERS  # they can change the answer: in the cache key
 
     def prepare(self, body: dict[str, Any], model: ModelConfig, provider_type: str,
                 client_headers: dict[str, str]) -> Prepared:
