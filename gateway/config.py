@@ -223,6 +223,12 @@ class ServerConfig(_Strict):
     # A reload that leaves no usable gateway key is refused unless this says open
     # access is meant (gateway/runtime.py).
     open_access: bool = False
+    # /metrics (docs/hardening.md, "What the public paths show"): with a metrics_key it
+    # needs `Authorization: Bearer <metrics_key>`, public_paths or not; key_labels off
+    # puts "-" where a series would name a gateway key.
+    metrics_key: str = ""
+    _metrics_key_none = field_validator("metrics_key", mode="before")(_none_to_empty)
+    metrics_key_labels: bool = True
 
 
 class GatewayConfig(_Strict):

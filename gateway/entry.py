@@ -48,6 +48,8 @@ def secrets_of(cfg: GatewayConfig, redis_url: str = "") -> list[str]:
     """Values no log line may show: provider keys, gateway keys, the Redis password."""
     out = [p.api_key for p in cfg.providers.values() if p.api_key]
     out += [k.key for k in cfg.keys if k.key]
+    if cfg.server.metrics_key:
+        out.append(cfg.server.metrics_key)
     for url in (cfg.redis.url, redis_url):
         password = urlsplit(url).password if url else None
         if password:

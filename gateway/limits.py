@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .auth import Caller
+from .config import GatewayConfig
 from .errors import RateLimited
 from .proxy import Exchange
 from .ratelimit import Admission, KeyLimits, ProviderAdmission, ProviderQuota, RateLimiter
@@ -30,6 +31,11 @@ def estimate(ex: Exchange) -> tuple[int, float]:
     out = requested_output(f, m)
     cost = (f.tokens * m.price_per_mtok.input + out * m.price_per_mtok.output) / 1e6
     return f.tokens + out, cost
+
+
+def key_label(cfg: GatewayConfig, tenant: str) -> str:
+    """A metric's ``key`` label: the key's name, or "-" with ``metrics_key_labels`` off."""
+    return tenant if cfg.server.metrics_key_labels else "-"
 
 
 def _key_limits(caller: Caller) -> KeyLimits:
@@ -84,29 +90,29 @@ class Limits:
             return None
         caller = ex.caller
         tokens, cost = estimate(ex)
-        with self._counted(caller):
+        with self._counted(key_label(ex.snap.cfg, caller.tenant)):
             if early is not None:
                 await self.limiter.admit_tokens(early, tokens, cost)
                 return early
             return await self.limiter.admit(caller.tenant, tokens, cost,
                                             limits=_key_limits(caller))
 
-    async def admit_early(self, caller: Caller) -> Admission | None:
+    async def admit_early(self, caller: Caller, cfg: GatewayConfig) -> Admission | None:
         """rpm and concurrency, before the body is read (None: the key has neither)."""
         key = caller.key
         if key is None or not (key.limits.rpm or key.limits.concurrency):
             return None
-        with self._counted(caller):
+        with self._counted(key_label(cfg, caller.tenant)):
             return await self.limiter.admit_requests(caller.tenant, _key_limits(caller))
 
     @contextlib.contextmanager
-    def _counted(self, caller: Caller) -> Iterator[None]:
+    def _counted(self, label: str) -> Iterator[None]:
         try:
             yield
         except RateLimited as e:
             if self.metrics is not None:
                 self.metrics.ratelimit_rejections.labels(
-                    limit=getattr(e, "limit_kind", "rpm"), key=caller.tenant).inc()
+                    limit=getattr(e, "limit_kind", "rpm"), key=label).inc()
             raise
 
     def quota(self, ex: Exchange, provider: str) -> ProviderQuota | None:

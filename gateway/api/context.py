@@ -17,7 +17,7 @@ from ..cache import CachedResponse
 from ..cache_layer import CacheLayer
 from ..errors import GatewayError
 from ..http import json_response
-from ..limits import Limits, settled_tokens
+from ..limits import Limits, key_label, settled_tokens
 from ..proxy import Engine, Exchange, after_stream
 from ..runtime import Runtime
 from ..streaming import SSEResponse
@@ -69,13 +69,14 @@ class Services:
         cl = headers.get("content-length")
         if cl is not None and cl.isdigit() and int(cl) <= EARLY_ADMISSION_BYTES:
             return None
-        return await self.limits.admit_early(caller)
+        return await self.limits.admit_early(caller, self.rt.snapshot.cfg)
 
     @contextlib.asynccontextmanager
     async def request_limits(self, caller: Caller) -> AsyncIterator[None]:
         """A request that calls no upstream (explain, count_tokens) under its key's rpm
         and concurrency; it spends no tokens."""
-        adm = await self.limits.admit_early(caller) if self.limits is not None else None
+        adm = (await self.limits.admit_early(caller, self.rt.snapshot.cfg)
+               if self.limits is not None else None)
         try:
             yield
         finally:
@@ -193,8 +194,8 @@ class Services:
                 m.child(m.tokens, provider, model, "output").inc(u.output)
                 m.child(m.tokens, provider, model, "cached").inc(u.cached)
                 caller = ex.caller
-                m.child(m.cost, provider, model,
-                        caller.name if caller and caller.name else "anonymous").inc(cost)
+                m.child(m.cost, provider, model, key_label(
+                    ex.snap.cfg, caller.name if caller and caller.name else "anonymous")).inc(cost)
         caller = ex.caller
         rec: dict[str, Any] = {
             "request_id": ex.request_id, "surface": ex.surface.name,
