@@ -213,7 +213,7 @@ class ServerConfig(_Strict):
     circuit_failures: int = Field(5, ge=1)
     circuit_cooldown_s: float = Field(30.0, gt=0)
     # Bounds on a body's structure (gateway/bounds.py, docs/hardening.md): 413 past them.
-    max_json_nodes: int = Field(200_000, ge=100)
+    max_json_nodes: int = Field(100_000, ge=100)
     max_messages: int = Field(10_000, ge=1)
     max_content_parts: int = Field(1_000, ge=1)
     # Client connections (gateway/conn_guard.py), read at start: a complete request head
