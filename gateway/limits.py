@@ -1,7 +1,8 @@
 """Per-key and per-provider limits applied to an exchange (see ``ratelimit.py``).
 
 The estimate a request is admitted on is prompt tokens plus requested output (the
-model's ``default_max_tokens`` when the request names none) on the first candidate,
+model's ``default_max_tokens`` when the request names none; times ``n`` when it asks
+for several choices) on the first candidate,
 and its cost at that model's prices; both are reconciled with the real usage when
 the response or stream ends (``settled_tokens`` says with what). A provider's quota
 is charged per attempt on that model's estimate; the attempt that served the request
@@ -28,7 +29,9 @@ def estimate(ex: Exchange) -> tuple[int, float]:
     assert ex.decision is not None
     f = ex.features
     m = ex.snap.cfg.models[ex.decision.model]
-    out = requested_output(f, m)
+    n = ex.body.get("n") if ex.surface.name == "openai" else None
+    # n choices: n times the output (validated as an integer >= 1).
+    out = requested_output(f, m) * (n if isinstance(n, int) and n > 1 else 1)
     cost = (f.tokens * m.price_per_mtok.input + out * m.price_per_mtok.output) / 1e6
     return f.tokens + out, cost
 

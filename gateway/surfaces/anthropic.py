@@ -112,6 +112,9 @@ class ClaudeNativeStream:
     def assembled(self) -> dict[str, Any] | None:
         return self._asm.result() if self._asm is not None and self.finished else None
 
+    def drop_assembly(self) -> None:
+        self._asm = None
+
 
 class KimiAsMessagesStream:
     """Kimi's chat chunks -> an Anthropic event sequence."""
@@ -147,6 +150,9 @@ class KimiAsMessagesStream:
 
     def assembled(self) -> dict[str, Any] | None:
         return self._asm.result() if self._asm is not None and self.finished else None
+
+    def drop_assembly(self) -> None:
+        self._asm = None
 
 
 class AnthropicSurface:
