@@ -392,18 +392,22 @@ def decoder(encoding: str | None, cap: int) -> Decoder | None:
     raise BadResponse(f"unsupported content-encoding {encoding!r}")
 
 
+def _whole(d: Decoder, body: bytes) -> bytes:
+    out, tail = d.feed(body), d.feed(b"")
+    return out + tail if tail else out  # no copy of a large body for an empty tail
+
+
 def _decode(body: bytes, encoding: str | None, cap: int) -> bytes:
     d = decoder(encoding, cap)
     if d is None:
         return body
     try:
         try:
-            return d.feed(body) + d.feed(b"")
+            return _whole(d, body)
         except zlib.error:
             if encoding is None or encoding.strip().lower() != "deflate":
                 raise
-            raw = Decoder(-zlib.MAX_WBITS, cap)  # raw deflate, a common mistake
-            return raw.feed(body) + raw.feed(b"")
+            return _whole(Decoder(-zlib.MAX_WBITS, cap), body)  # raw deflate, a common mistake
     except zlib.error as exc:
         raise BadResponse(f"undecodable {encoding} body: {exc}") from None
 
