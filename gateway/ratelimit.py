@@ -192,6 +192,11 @@ class Admission:
             if lim.budget_usd_per_day and actual_cost_usd != self.est_cost_usd:
                 adjusts.append(RateAdjust("budget_usd", lim.budget_usd_per_day, DAY,
                                           actual_cost_usd - self.est_cost_usd, "fixed"))
+        await self._end(adjusts, "settling")
+
+    async def _end(self, adjusts: list[RateAdjust], what: str) -> None:
+        """Apply ``adjusts`` and free the slot (if still held), in one store call that
+        completes even if the caller is cancelled; a failure is logged."""
         slot_id = None if self._released else self.slot_id
         self._released = True
         self._stop_renewal()
@@ -201,8 +206,8 @@ class Admission:
         try:
             await _shielded(self.store.settle(self.bucket, adjusts, now, slot_id=slot_id))
         except (StoreError, StoreUnavailable) as exc:
-            log.warning("settling %s failed (%s); a held slot is freed by its TTL or when "
-                        "the store is back", self.bucket, exc)
+            log.warning("%s %s failed (%s); a held slot is freed by its TTL or when the "
+                        "store is back", what, self.bucket, exc)
 
     def merge(self, decision: RateDecision, est_tokens: int, est_cost_usd: float) -> None:
         """Add a later token admission (``RateLimiter.admit_tokens``) to this one."""
@@ -220,16 +225,8 @@ class Admission:
     async def refund(self) -> None:
         """Undo an admission that will not be served: its rpm unit back, its slot free."""
         adjusts = [RateAdjust("rpm", self.limits.rpm, MINUTE, -1)] if self.limits.rpm else []
-        slot_id = None if self._released else self.slot_id
-        self._released = self._reconciled = True
-        self._stop_renewal()
-        if not adjusts and slot_id is None:
-            return
-        now = self._clock() if self._clock else None
-        try:
-            await _shielded(self.store.settle(self.bucket, adjusts, now, slot_id=slot_id))
-        except (StoreError, StoreUnavailable) as exc:
-            log.warning("refunding %s failed: %s", self.bucket, exc)
+        self._reconciled = True
+        await self._end(adjusts, "refunding")
 
     async def release(self) -> None:
         """Free the concurrency slot; idempotent and completes even under cancellation."""
