@@ -20,6 +20,8 @@ from .drain import Drain
 from .providers.client import ProviderClient
 
 log = logging.getLogger("gateway")
+# A changed config file is applied once two reads this far apart agree.
+SETTLE_S = 0.25
 
 
 @dataclass(slots=True)
@@ -149,14 +151,14 @@ class Runtime:
 
     async def watch(self, interval_s: float = 1.0) -> None:
         """Poll the config file; reload a change once it is stable: the same inode, mtime,
-        size and bytes in two reads ``interval_s`` apart (a file still being written is
-        left for the next poll). Atomic replacement (write a new file, rename it over)
-        is never seen half-written at all."""
+        size and bytes in two reads ``SETTLE_S`` apart (at most a poll interval; a file
+        still being written is left for the next poll). Atomic replacement (write a new
+        file, rename it over) is never seen half-written at all."""
         while True:
             await asyncio.sleep(interval_s)
             m = self._stat()
             if m is not None and m != self._mtime:
-                stable = await self._read_stable(interval_s)
+                stable = await self._read_stable(min(SETTLE_S, interval_s))
                 if stable is not None:
                     self._mtime, text = stable
                     self.reload(text)
