@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import os
 import signal
@@ -38,7 +39,7 @@ from .emulators import (
     create_moonshot_app,
     serve_in_loop,
 )
-from .errors import GatewayError, MethodNotAllowed, NotFound
+from .errors import AuthError, GatewayError, MethodNotAllowed, NotFound
 from .http import error_response, json_response, request_id
 from .metrics import Metrics, config_fingerprint, mark_process_dead
 from .runtime import Runtime
@@ -70,7 +71,7 @@ def _anthropic_key(request: Request) -> str | None:
 
 # Left out of gateway_config_info's hash: secrets (and the Redis URL, which may hold one).
 _SECRET_FIELDS: Any = {"providers": {"__all__": {"api_key"}}, "keys": {"__all__": {"key"}},
-                       "redis": {"url"}}
+                       "redis": {"url"}, "server": {"metrics_key"}}
 
 
 def _hook_shutdown_signals(loop: asyncio.AbstractEventLoop, rt: Runtime,
@@ -117,7 +118,7 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
         rt.snapshot.keyring.identify(_anthropic_key(request) if anthropic else _openai_key(request))
 
     async def route_explain(request: Request) -> Response:
-        return await explain(request, rt, _openai_key)
+        return await explain(request, rt, _openai_key, svc.request_limits)
 
     def _public(request: Request) -> None:
         """Health and metrics answer without a key unless the config says otherwise."""
@@ -158,7 +159,13 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
         return json_response(openapi.document(rt.snapshot.cfg))
 
     async def metrics(request: Request) -> Response:
-        _public(request)
+        metrics_key = rt.snapshot.cfg.server.metrics_key
+        if metrics_key:  # its own credential, not a tenant's key (docs/hardening.md)
+            presented = (_openai_key(request) or "").encode("utf-8", "surrogateescape")
+            if not hmac.compare_digest(presented, metrics_key.encode()):
+                raise AuthError("/metrics needs `Authorization: Bearer <server.metrics_key>`.")
+        else:
+            _public(request)
         m = rt.metrics
         if m is None:
             return Response(b"", media_type="text/plain")

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import time
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
@@ -50,16 +51,22 @@ def _normalize(value: Any) -> Any:
 
 
 def canonical_request(body: dict[str, Any], *, upstream_model: str, tenant: str,
-                      surface: str) -> bytes:
+                      surface: str, headers: Mapping[str, str] | None = None) -> bytes:
+    """``headers``: the client headers forwarded upstream (``anthropic-beta``,
+    ``anthropic-version``): they can change the answer, so they are part of the key."""
     kept = {k: v for k, v in body.items() if k not in EXCLUDED_FIELDS}
-    return orjson.dumps({"v": 1, "surface": surface, "tenant": tenant,
-                         "upstream_model": upstream_model, "body": _normalize(kept)},
-                        option=orjson.OPT_SORT_KEYS)
+    doc = {"v": 1, "surface": surface, "tenant": tenant,
+           "upstream_model": upstream_model, "body": _normalize(kept)}
+    if headers:
+        doc["headers"] = dict(headers)
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
-def cache_key(body: dict[str, Any], *, upstream_model: str, tenant: str, surface: str) -> str:
+def cache_key(body: dict[str, Any], *, upstream_model: str, tenant: str, surface: str,
+              headers: Mapping[str, str] | None = None) -> str:
     digest = hashlib.blake2b(canonical_request(body, upstream_model=upstream_model,
-                                               tenant=tenant, surface=surface),
+                                               tenant=tenant, surface=surface,
+                                               headers=headers),
                              digest_size=32).hexdigest()
     return f"{quote(tenant, safe='')}:{digest}"
 

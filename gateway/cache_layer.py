@@ -4,7 +4,8 @@
   request; ``off`` none. ``Cache-Control: no-cache`` skips the lookup (and refreshes
   the entry), ``no-store`` skips the write; ``x-gateway-cache-ttl: SECONDS`` sets the
   entry's TTL.
-- The key covers the canonical request, the chosen upstream model and the tenant
+- The key covers the canonical request, the forwarded headers that can change the
+  answer (`anthropic-version`, `anthropic-beta`), the chosen upstream model and the tenant
   (the gateway key's name, or ``cache.shared_namespace``), so tenants never share.
 - Only a response from the model the key names is stored (not a fallback's), and a
   stream only when it completed.
@@ -75,8 +76,10 @@ class CacheLayer:
         model = ex.snap.cfg.models[ex.decision.model]
         caller = ex.caller
         tenant = cfg.shared_namespace or caller.tenant
+        forwarded = {h: v for h in getattr(ex.surface, "forward_headers", ())
+                     if (v := ex.client_headers.get(h))}
         ex.cache_key = cache_key(ex.body, upstream_model=model.upstream,
-                                 tenant=tenant, surface=ex.surface.name)
+                                 tenant=tenant, surface=ex.surface.name, headers=forwarded)
         ex.cache_model = model.upstream
         ex.cache_store = "no-store" not in cc
         ex.cache_ttl = _ttl(headers.get("x-gateway-cache-ttl"), cfg.ttl_s)

@@ -150,7 +150,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         "gateway.entry:app_from_env", factory=True, host=args.host, port=args.port,
         workers=workers, loop="uvloop", lifespan="on",
-        http="gateway.http:HeaderLimitedHttpTools",  # httptools, 431 past 64 KiB of head
+        # httptools, 431 past 64 KiB of head, head deadline, connection cap
+        http="gateway.conn_guard:GuardedHttpTools",
         log_level="warning", access_log=False, proxy_headers=False, server_header=False,
         # A backstop only: the app's drain (gateway/drain.py) ends streams at
         # graceful_shutdown_s with an error event; uvicorn cancels what is left later.

@@ -248,6 +248,23 @@ class ServerConfig(_Strict):
     image_tokens: int = Field(1000, ge=0)
     circuit_failures: int = Field(5, ge=1)
     circuit_cooldown_s: float = Field(30.0, gt=0)
+    # Bounds on a body's structure (gateway/bounds.py, docs/hardening.md): 413 past them.
+    max_json_nodes: int = Field(100_000, ge=100)
+    max_messages: int = Field(10_000, ge=1)
+    max_content_parts: int = Field(1_000, ge=1)
+    # Client connections (gateway/conn_guard.py), read at start: a complete request head
+    # within head_timeout_s, at most max_connections per process.
+    head_timeout_s: float = Field(10.0, gt=0)
+    max_connections: int = Field(4096, ge=16)
+    # A reload that leaves no usable gateway key is refused unless this says open
+    # access is meant (gateway/runtime.py).
+    open_access: bool = False
+    # /metrics (docs/hardening.md, "What the public paths show"): with a metrics_key it
+    # needs `Authorization: Bearer <metrics_key>`, public_paths or not; key_labels off
+    # puts "-" where a series would name a gateway key.
+    metrics_key: str = ""
+    _metrics_key_none = field_validator("metrics_key", mode="before")(_none_to_empty)
+    metrics_key_labels: bool = True
 
 
 class GatewayConfig(_Strict):

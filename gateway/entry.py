@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from starlette.applications import Starlette
 
+from . import conn_guard
 from .app import create_app
 from .config import GatewayConfig, ProviderConfig, load_config, resolve_config_path
 from .logs import setup_logging
@@ -52,6 +53,8 @@ def secrets_of(cfg: GatewayConfig, redis_url: str = "") -> list[str]:
     out = [p.api_key for p in cfg.providers.values() if p.api_key]
     out += [k.key for k in cfg.keys if k.key]
     out += [k.key for k in cfg.console.admin_keys if k.key]
+    if cfg.server.metrics_key:
+        out.append(cfg.server.metrics_key)
     for url in (cfg.redis.url, redis_url):
         password = urlsplit(url).password if url else None
         if password:
@@ -95,6 +98,7 @@ def app_from_env() -> Starlette:
                   source=current_secrets)
     for w in rt.warnings():
         log.warning(w)
+    conn_guard.configure(rt.snapshot.cfg.server)
     extra: dict[str, Any] = {}
     if demo is not None:
         extra["demo_ports"] = demo

@@ -239,7 +239,8 @@ _MESSAGES = {
     403: "forbidden by the key's or the request's policy",
     404: "unknown model (`model_not_found`)",
     408: "the body was not received within `server.body_timeout_s`",
-    413: "the body is over `server.max_body_bytes`",
+    413: "the body is over `server.max_body_bytes`, `server.max_json_nodes`, "
+         "`server.max_messages` or `server.max_content_parts`",
     429: "rate limited (key limits or the upstream's)",
     502: "upstream failure or an answer that is not its API",
     503: "upstream overloaded (529), circuit open, or provider without a key",
@@ -349,7 +350,7 @@ def document(cfg: GatewayConfig) -> dict[str, Any]:
             "requestBody": body("CountTokensRequest"),
             "responses": {
                 "200": _json("TokenCount", "estimated input tokens", _RID),
-                **_errors((400, 401, 404, 408, 413), "AnthropicError")}}},
+                **_errors((400, 401, 404, 408, 413, 429), "AnthropicError")}}},
         "/v1/gateway/route": {"post": {
             "operationId": "explain_route", "summary": "the routing decision, no upstream call",
             **security("/v1/gateway/route"),
@@ -357,7 +358,7 @@ def document(cfg: GatewayConfig) -> dict[str, Any]:
             "requestBody": body("ChatRequest"),
             "responses": {
                 "200": _json("Explain", "the decision", _RID),
-                **_errors((401, 408, 413), "OpenAIError"),
+                **_errors((401, 408, 413, 429), "OpenAIError"),
                 **_errors((400, 403, 404), "ExplainError")}}},
         "/healthz": {"get": {
             "operationId": "healthz", "summary": "liveness", **security("/healthz"),
@@ -369,7 +370,9 @@ def document(cfg: GatewayConfig) -> dict[str, Any]:
         "/metrics": {"get": {
             "operationId": "metrics", "summary": "Prometheus exposition", **security("/metrics"),
             "responses": {"200": {"description": "metrics", "content": {
-                "text/plain": {"schema": _STR}}}, **auth_errors("/metrics")}}},
+                "text/plain": {"schema": _STR}}},
+                **(_errors((401,), "OpenAIError", rid=False) if cfg.server.metrics_key
+                   else auth_errors("/metrics"))}}},
     }
     schemas: J = {
         **_openai_schemas(), **_anthropic_schemas(), **_response_schemas(),

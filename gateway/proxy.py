@@ -37,6 +37,9 @@ from .surfaces.base import Prepared, StreamTranslator, Surface, Usage
 from .translate.params import DROPPED_HEADER, Unsupported, resolve
 
 log = logging.getLogger("gateway")
+# A stream's bytes per cache-entry byte past which its answer is no longer assembled
+# (SSE framing is most of a stream: ~40 bytes of it carry one token of ~4 bytes).
+ASSEMBLY_FACTOR = 64
 
 
 @dataclass(slots=True)
@@ -387,6 +390,11 @@ class Engine:
         provider = ex.provider or "upstream"
         drain = self.rt.drain
         cut = drain.watch()
+        # A cacheable stream's answer is assembled in memory: only while the stream is
+        # under ASSEMBLY_FACTOR times the cache's entry limit (an answer that large is
+        # not stored anyway); past it the assembly is dropped and the stream relayed on.
+        assembly_left = (ex.snap.cfg.cache.max_entry_bytes * ASSEMBLY_FACTOR
+                         if hasattr(tr, "drop_assembly") else 0)
         try:
             if first:
                 yield first
@@ -408,6 +416,13 @@ class Engine:
                     cut.waiting = False
                 out = _shape_checked(provider, tr.feed, ev)
                 if out:
+                    if assembly_left > 0:
+                        assembly_left -= len(out)
+                        if assembly_left <= 0:
+                            tr.drop_assembly()  # type: ignore[attr-defined]
+                            log.info("stream %s: over %d bytes, its answer is not cached",
+                                     ex.request_id, ex.snap.cfg.cache.max_entry_bytes
+                                     * ASSEMBLY_FACTOR)
                     yield out
             if not tr.finished:
                 raise UpstreamBadResponse(f"upstream {ex.provider} ended the stream early",

@@ -121,6 +121,11 @@ def chat_request(body: Any) -> dict[str, Any]:
     _opt_number(body, "presence_penalty", -2, 2)
     _opt_int(body, "max_tokens", 1)
     _opt_int(body, "max_completion_tokens", 1)
+    mct, mt = body.get("max_completion_tokens"), body.get("max_tokens")
+    if mct is not None and mt is not None and mct != mt:
+        # Which one an upstream honours is its business; the gateway budgets one number.
+        raise BadRequest("max_tokens and max_completion_tokens differ: give one of them "
+                         f"(got {mt} and {mct}).", param="max_completion_tokens")
     _opt_int(body, "n", 1)
     _opt_int(body, "seed", -(2**63))
     _opt_bool(body, "parallel_tool_calls")

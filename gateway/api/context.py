@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any, cast
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
+from ..auth import Caller
 from ..cache import CachedResponse
 from ..cache_layer import CacheLayer
 from ..errors import GatewayError
 from ..http import json_response
-from ..limits import Limits, settled_tokens
+from ..limits import Limits, key_label, settled_tokens
 from ..proxy import Engine, Exchange, after_stream
 from ..runtime import Runtime
 from ..streaming import SSEResponse
 
 log = logging.getLogger("gateway")
+# Bodies up to this size are parsed before their admission (well under a millisecond),
+# so a key's limits cost one store call; larger ones are admitted on rpm and concurrency
+# first (docs/hardening.md, "Work before admission").
+EARLY_ADMISSION_BYTES = 64 * 1024
 access = logging.getLogger("gateway.access")
 
 
@@ -61,10 +67,33 @@ class Services:
         self.sinks: list[Callable[[dict[str, Any]], None]] = []
 
     # -- limits -------------------------------------------------------------------
-    async def admit(self, ex: Exchange) -> Any:
+    async def admit(self, ex: Exchange, early: Any = None) -> Any:
         if self.limits is None:
             return None
-        return await self.limits.admit(ex)
+        return await self.limits.admit(ex, early)
+
+    async def admit_early(self, caller: Caller, headers: Mapping[str, str]) -> Any:
+        """rpm and concurrency before the body is read, unless its Content-Length says
+        it is small (``EARLY_ADMISSION_BYTES``): parsing that costs less than a second
+        store round trip, so it is admitted on all its limits at once after parsing."""
+        if self.limits is None:
+            return None
+        cl = headers.get("content-length")
+        if cl is not None and cl.isdigit() and int(cl) <= EARLY_ADMISSION_BYTES:
+            return None
+        return await self.limits.admit_early(caller, self.rt.snapshot.cfg)
+
+    @contextlib.asynccontextmanager
+    async def request_limits(self, caller: Caller) -> AsyncIterator[None]:
+        """A request that calls no upstream (explain, count_tokens) under its key's rpm
+        and concurrency; it spends no tokens."""
+        adm = (await self.limits.admit_early(caller, self.rt.snapshot.cfg)
+               if self.limits is not None else None)
+        try:
+            yield
+        finally:
+            if adm is not None:
+                await adm.release()
 
     def limit_headers(self, admission: Any) -> dict[str, str]:
         return admission.headers() if admission is not None else {}
@@ -178,7 +207,8 @@ class Services:
                 m.child(m.tokens, provider, model, "output").inc(u.output)
                 m.child(m.tokens, provider, model, "cached").inc(u.cached)
                 caller = ex.caller
-                key = caller.name if caller and caller.name else "anonymous"
+                key = key_label(ex.snap.cfg,
+                                caller.name if caller and caller.name else "anonymous")
                 m.child(m.cost, provider, model, key).inc(cost)
                 m.child(m.key_tokens, key, "input").inc(u.input)
                 m.child(m.key_tokens, key, "output").inc(u.output)

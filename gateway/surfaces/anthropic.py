@@ -114,6 +114,9 @@ class ClaudeNativeStream:
     def assembled(self) -> dict[str, Any] | None:
         return self._asm.result() if self._asm is not None and self.finished else None
 
+    def drop_assembly(self) -> None:
+        self._asm = None
+
 
 class KimiAsMessagesStream:
     """Kimi's chat chunks -> an Anthropic event sequence."""
@@ -151,6 +154,9 @@ class KimiAsMessagesStream:
     def assembled(self) -> dict[str, Any] | None:
         return self._asm.result() if self._asm is not None and self.finished else None
 
+    def drop_assembly(self) -> None:
+        self._asm = None
+
 
 def _capped(body: dict[str, Any], cap: int | None) -> dict[str, Any]:
     """A shallow copy with ``max_tokens`` lowered to the model's ``max_output_tokens``
@@ -171,6 +177,7 @@ def _capped(body: dict[str, Any], cap: int | None) -> dict[str, Any]:
 
 class AnthropicSurface:
     name = "anthropic"
+    forward_headers = _FORWARD_HEADERS  # they can change the answer: in the cache key
 
     def prepare(self, body: dict[str, Any], model: ModelConfig, provider_type: str,
                 client_headers: dict[str, str], unsupported: Unsupported | None = None

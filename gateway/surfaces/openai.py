@@ -49,6 +49,9 @@ class _ChatStream:
     def assembled(self) -> dict[str, Any] | None:
         return self._asm.result() if self._asm is not None and self.finished else None
 
+    def drop_assembly(self) -> None:
+        self._asm = None
+
 
 class KimiStream(_ChatStream):
     def __init__(self, model_id: str, include_usage: bool, cacheable: bool, n: int = 1) -> None:

@@ -199,7 +199,11 @@ def test_config_edit_takes_effect_without_restart(make_gateway, kimi, claude, tm
     assert ask(gw, EN).headers["x-gateway-provider"] == "claude"
     # a broken edit is refused; the old config keeps serving
     path.write_text(text.replace("routing:", "routing: [broken"))
-    time.sleep(1.6)
+    # Refused once the watcher has seen it stable (a poll, then two reads 0.25 s apart).
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and 'gateway_config_reloads_total{result="failure"} 1.0' \
+            not in httpx.get(gw.url + "/metrics").text:
+        time.sleep(0.1)
     assert ask(gw, EN).headers["x-gateway-provider"] == "claude"
     path.write_text(_config_text(kimi.url + "/v1", claude.url, "[kimi-k2, claude-opus]"))
     deadline = time.monotonic() + 5
