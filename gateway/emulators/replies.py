@@ -12,7 +12,9 @@ it. The rules, in order:
    with ``eager_tools`` (demo mode) an auto or required choice with no tool named calls
    the tool whose name and description share the most words with the user's text
    (the first tool when none does), so an agent can run a tool round trip against the
-   demo; text in backticks in the user's words fills the call's first string argument;
+   demo; text in backticks in the user's words fills the call's first string argument.
+   The user's words leave out ``<system-reminder>`` blocks (``agent_text``): Claude
+   Code's name all its tools, and a turn of reminders alone asks for none;
 3. otherwise "Echo: <last user text, first 200 chars>" plus " [N images]" when the
    request carried images (JSON when the request asked for JSON output).
 
@@ -28,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
+
+from ..agent_text import user_words
 
 IMAGE_TOKENS = 85  # a flat cost per image (OpenAI's low-detail price), the same in both
 ECHO_CHARS = 200
@@ -156,12 +160,13 @@ def _tool_calls(prompt: Prompt, eager: bool = False) -> tuple[ToolCall, ...]:
     if not prompt.tools or prompt.tool_mode == "none":
         return ()
     by_name = {t.name: t for t in prompt.tools}
-    text = prompt.last_user_text
+    # The user's own words: an agent's reminders name every tool it has.
+    text = user_words(prompt.last_user_text)
     if prompt.tool_mode == "tool" and prompt.forced_tool in by_name:
         chosen = [by_name[prompt.forced_tool]]
     else:
         chosen = mentioned_tools(text, prompt.tools)
-        if not chosen and eager:
+        if not chosen and eager and text:
             chosen = [best_matching_tool(text, prompt.tools)]
         elif not chosen and prompt.tool_mode == "any":
             chosen = [prompt.tools[0]]

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..agent_text import user_words
 from ._walk import walk_anthropic, walk_openai
 from .language import SAMPLE_CHARS, detect_language
 from .pii import PII_KINDS, PiiScanner, find_pii
@@ -113,7 +114,7 @@ class _Collector:
             self.scanner.scan(s)
         if self.language:
             if user:
-                words = _user_words(s)
+                words = user_words(s)
                 if not words:
                     return
                 if self._turn is None:
@@ -122,32 +123,6 @@ class _Collector:
                 self._turn.append(words)
             elif system:
                 self.system_parts.append(s)
-
-
-_REMINDER_OPEN = "<system-reminder>"
-_REMINDER_CLOSE = "</system-reminder>"
-
-
-def _user_words(s: str) -> str:
-    """A user text without the ``<system-reminder>`` blocks agents insert into user turns
-    (Claude Code's are long and English): those are the agent's words, not the user's,
-    so they must not decide the language. One pass of ``str.find``; an unclosed
-    reminder runs to the end of the text."""
-    at = s.find(_REMINDER_OPEN)
-    if at < 0:
-        return s if not s.isspace() else ""
-    pieces: list[str] = []
-    pos = 0
-    while at >= 0:
-        pieces.append(s[pos:at])
-        end = s.find(_REMINDER_CLOSE, at)
-        if end < 0:
-            pos = len(s)
-            break
-        pos = end + len(_REMINDER_CLOSE)
-        at = s.find(_REMINDER_OPEN, pos)
-    pieces.append(s[pos:])
-    return "".join(pieces).strip()
 
 
 def _head(parts: list[str], limit: int) -> str:

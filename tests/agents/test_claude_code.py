@@ -85,7 +85,7 @@ def test_claude_code_with_its_own_model_ids_through_the_shipped_model_map(demo: 
         "ANTHROPIC_DEFAULT_HAIKU_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL",
         "ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_SMALL_FAST_MODEL")}
     before = _served(demo, "claude", "default")
-    out = _ok(run_claude(demo.url, "claude-sonnet-4-6", "say hello", "--tools", "Bash",
+    out = _ok(run_claude(demo.url, "claude-sonnet-4-6", "say hello",
                          env={**unset, "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1"}))
     assert ANSWER.match(out), out
     assert _served(demo, "claude", "default") > before
