@@ -199,6 +199,11 @@ class CacheConfig(_Strict):
     shared_namespace: str | None = None
 
 
+class ResponsesConfig(_Strict):
+    # How long a stored (store: true) Responses API response is kept (OpenAI: 30 days).
+    ttl_s: int = Field(30 * 86400, ge=1)
+
+
 class ServerConfig(_Strict):
     # 32 MB admits a 2-million-token prompt (about 4 bytes a token in UTF-8 text).
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
@@ -224,6 +229,7 @@ class GatewayConfig(_Strict):
     routing: RoutingConfig
     keys: list[KeyConfig] = []
     cache: CacheConfig = CacheConfig()
+    responses: ResponsesConfig = ResponsesConfig()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

@@ -1,0 +1,67 @@
+"""Tools and structured output on /v1/responses through the openai SDK."""
+
+from __future__ import annotations
+
+import json
+
+import pydantic
+import pytest
+
+from .support import MODELS, client, strict_response
+
+WEATHER = {"type": "function", "name": "get_weather", "description": "Weather of a city",
+           "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                          "required": ["city"]}, "strict": False}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_function_tool_loop_with_function_call_output(gateway, model):
+    c = client(gateway)
+    r = c.responses.create(model=model, input="What is the weather in `Paris`?",
+                           tools=[WEATHER], tool_choice="required", store=False)
+    calls = [o for o in r.output if o.type == "function_call"]
+    assert calls and calls[0].name == "get_weather" and calls[0].call_id
+    json.loads(calls[0].arguments)
+    strict_response(r.model_dump(mode="json"))
+    history = [{"role": "user", "content": "What is the weather in `Paris`?"},
+               *[o.model_dump(exclude_none=True) for o in r.output],
+               {"type": "function_call_output", "call_id": calls[0].call_id,
+                "output": "18C and sunny"}]
+    r2 = c.responses.create(model=model, input=history, tools=[WEATHER], store=False)
+    assert r2.status == "completed" and r2.output_text
+    assert not [o for o in r2.output if o.type == "function_call"]
+
+
+@pytest.mark.parametrize("model", ["kimi-k2", "claude-opus"])
+def test_custom_and_namespaced_tools_come_back_as_their_own_items(gateway, model, kimi, claude):
+    c = client(gateway)
+    tools = [{"type": "custom", "name": "apply.patch", "description": "Apply a patch"}]
+    r = c.responses.with_raw_response.create(
+        model=model, input="use apply.patch with `*** Begin Patch`", tools=[
+            *tools, {"type": "web_search"}], tool_choice={"type": "custom", "name": "apply.patch"},
+        store=False)
+    assert r.headers["x-gateway-dropped-tools"] == "web_search"
+    out = r.parse().output
+    call = next(o for o in out if o.type == "custom_tool_call")
+    assert call.name == "apply.patch" and isinstance(call.input, str)
+    sent = (kimi if model == "kimi-k2" else claude).control.last_request.json
+    names = [t.get("name") or t["function"]["name"] for t in sent["tools"]]
+    assert all(n.replace("_", "").replace("-", "").isalnum() for n in names), names
+    ns = [{"type": "namespace", "name": "multi_agent_v1", "description": "agents",
+           "tools": [{**WEATHER, "name": "spawn"}]}]
+    r2 = c.responses.create(model=model, input="spawn `x`", tools=ns, tool_choice="required",
+                            store=False)
+    call2 = next(o for o in r2.output if o.type == "function_call")
+    assert (call2.name, call2.namespace) == ("spawn", "multi_agent_v1")
+
+
+class Answer(pydantic.BaseModel):
+    city: str
+    temperature: int
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_parse_with_a_pydantic_model(gateway, model):
+    r = client(gateway).responses.parse(model=model, input="Paris weather as JSON",
+                                        text_format=Answer)
+    assert isinstance(r.output_parsed, Answer)
