@@ -1,0 +1,58 @@
+"""The Responses surface goes through the chat pipeline: routing and policies on its
+own features, explain, metrics with surface="responses", errors in OpenAI's shape."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from .support import client
+
+ZH = "请用两句话总结一下印刷术的历史，并说明它对欧洲的影响。"
+
+
+def test_language_routes_and_pii_policy_applies(gateway, kimi):
+    c = client(gateway)
+    r = c.responses.with_raw_response.create(model="auto", input=ZH)
+    assert (r.headers["x-gateway-route"], r.headers["x-gateway-provider"]) == ("chinese", "kimi")
+    before = len(kimi.control.requests)
+    # The PII is only in a tool output: the policy still keeps it off Kimi.
+    r = c.responses.with_raw_response.create(model="auto", input=[
+        {"role": "user", "content": ZH},
+        {"type": "function_call", "call_id": "c1", "name": "crm", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1",
+         "output": "zhang.wei@example.com 13812345678"}],
+        tools=[{"type": "function", "name": "crm", "parameters": {"type": "object"}}])
+    assert (r.headers["x-gateway-route"], r.headers["x-gateway-provider"]) == ("chinese", "claude")
+    assert len(kimi.control.requests) == before
+
+
+@pytest.mark.parametrize("text", [ZH, "hello", ZH + " 4111 1111 1111 1111"])
+def test_explain_accepts_a_responses_body(gateway, text):
+    body = {"model": "auto", "input": [{"role": "user", "content": text}]}
+    ex = httpx.post(gateway.url + "/v1/gateway/route", json=body).json()
+    r = client(gateway).responses.with_raw_response.create(**body)
+    assert (ex["rule"], ex["provider"]) == (r.headers["x-gateway-route"],
+                                            r.headers["x-gateway-provider"])
+    assert ex["features"]["tokens"] > 0
+
+
+def test_metrics_count_the_responses_surface(gateway):
+    client(gateway).responses.create(model="kimi-k2", input="count me")
+    text = httpx.get(gateway.url + "/metrics").text
+    assert any(line.startswith("gateway_requests_total{") and 'surface="responses"' in line
+               for line in text.splitlines()), text[:2000]
+
+
+def test_errors_are_in_openais_shape(gateway):
+    c = client(gateway)
+    with pytest.raises(openai.BadRequestError) as e:
+        c.responses.create(model="kimi-k2", input=[{"type": "bogus_item"}])
+    assert "bogus_item" in e.value.message and e.value.body["param"] == "input[0].type"
+    with pytest.raises(openai.BadRequestError, match="background"):
+        c.responses.create(model="kimi-k2", input="x", background=True)
+    with pytest.raises(openai.NotFoundError):
+        c.responses.create(model="nope", input="x")
+    r = httpx.post(gateway.url + "/v1/responses", json={"model": "kimi-k2"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "input"
