@@ -5,9 +5,11 @@
 # needs (the tests start their own redis-server, Prometheus and emulators).
 set -euo pipefail
 HERE="$(dirname "${BASH_SOURCE[0]}")"
-bash "$HERE/apt-need.sh" redis-server:redis-server promtool:prometheus prometheus:prometheus wrk:wrk nginx:nginx
+bash "$HERE/apt-need.sh" redis-server:redis-server promtool:prometheus prometheus:prometheus wrk:wrk nginx:nginx node:nodejs npm:npm
 source "$HERE/setup.sh" test
 cd "$ROOT"
+# The JavaScript clients the Responses tests run (Codex CLI, the Vercel AI SDK), pinned.
+(cd tests/agents-js && npm ci --no-audit --no-fund --loglevel=error >&2)
 set +e
 python -m pytest "$@"
 rc=$?

@@ -153,7 +153,8 @@ def _tool_choice(choice: Any, names: ToolNames, tools: list[dict[str, Any]]
     if kind in ("function", "custom"):
         name = check.nonempty_string(c.get("name"), "tool_choice.name")
         ref = ToolRef(name, kind, c.get("namespace") if isinstance(c.get("namespace"), str) else None)
-        up = names.by_client.get((ref.namespace, ref.name))
+        up = names.by_client.get((ref.namespace, ref.name)) or next(
+            (v for (_, n), v in names.by_client.items() if n == name), None)
         if up is None:
             raise check.bad("tool_choice.name", f"names {name!r}, which is not among the tools")
         return {"type": "function", "function": {"name": up}}, tools

@@ -49,8 +49,8 @@ class ResponseEvents:
         self._up: dict[int, str] = {}  # chat tool index -> upstream function name
         self.response: dict[str, Any] | None = None
 
-    def _ev(self, out: list[bytes], name: str, **data: Any) -> None:
-        out.append(sse(name, {"type": name, "sequence_number": self.seq, **data}))
+    def _ev(self, out: list[bytes], kind: str, /, **data: Any) -> None:
+        out.append(sse(kind, {"type": kind, "sequence_number": self.seq, **data}))
         self.seq += 1
 
     def start(self, out: list[bytes]) -> None:

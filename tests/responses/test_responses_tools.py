@@ -65,3 +65,39 @@ def test_parse_with_a_pydantic_model(gateway, model):
     r = client(gateway).responses.parse(model=model, input="Paris weather as JSON",
                                         text_format=Answer)
     assert isinstance(r.output_parsed, Answer)
+
+
+@pytest.mark.parametrize("model", ["kimi-k2", "claude-opus"])
+def test_streamed_function_custom_and_namespaced_calls(gateway, model):
+    """Every event validates as the SDK's type; the final response has the calls."""
+    from .support import strict_event
+    import httpx
+    tools = [{"type": "namespace", "name": "multi_agent_v1", "description": "agents",
+              "tools": [{**WEATHER, "name": "spawn_agent"}]},
+             {"type": "custom", "name": "apply_patch", "description": "Apply a patch"},
+             WEATHER, {"type": "web_search", "external_web_access": False}]
+    for choice, kind in (("get_weather", "function_call"), ("apply_patch", "custom_tool_call"),
+                         ("spawn_agent", "function_call")):
+        with httpx.stream("POST", gateway.url + "/v1/responses", timeout=10, json={
+                "model": model, "stream": True, "store": False, "tools": tools,
+                "tool_choice": {"type": kind.replace("_tool_call", "").replace("_call", ""),
+                                "name": choice},
+                "input": [{"type": "message", "role": "developer", "content": [
+                    {"type": "input_text", "text": "You are Codex."}]},
+                          {"role": "user", "content": f"use {choice} with `x`"}],
+                "include": ["reasoning.encrypted_content"], "reasoning": {"summary": "auto"},
+                "parallel_tool_calls": True, "prompt_cache_key": "k",
+                "client_metadata": {"a": "b"}}) as r:
+            assert r.status_code == 200
+            events = [json.loads(x[6:]) for x in r.iter_lines() if x.startswith("data: ")]
+        for e in events:
+            strict_event(e)
+        final = events[-1]
+        assert final["type"] == "response.completed", final
+        call = next(o for o in final["response"]["output"] if o["type"] == kind)
+        assert call["name"] == choice
+        if choice == "spawn_agent":
+            assert call["namespace"] == "multi_agent_v1"
+        done = [e for e in events if e["type"] == "response.output_item.done"
+                and e["item"]["type"] == kind]
+        assert done and done[0]["item"] == call
