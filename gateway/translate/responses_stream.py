@@ -199,8 +199,10 @@ class ResponseEvents:
         """``error`` then ``response.failed``: the end of a stream that broke."""
         out: list[bytes] = []
         self.start(out)
+        # ``error`` repeated as an object: the openai SDK raises APIError on an error
+        # event carrying one (as on chat completions) instead of ending without a result.
         self._ev(out, "error", code=error.get("code") or error.get("type"),
-                 message=error.get("message", ""), param=error.get("param"))
+                 message=error.get("message", ""), param=error.get("param"), error=error)
         self.response = {**self.env, "status": "failed", "output": self.output,
                          "error": {"code": "server_error", "message": error.get("message", "")},
                          "usage": responses_usage(self.usage)}

@@ -56,3 +56,29 @@ def test_errors_are_in_openais_shape(gateway):
         c.responses.create(model="nope", input="x")
     r = httpx.post(gateway.url + "/v1/responses", json={"model": "kimi-k2"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "input"
+
+
+@pytest.mark.parametrize("emu, model, fault", [("claude", "claude-opus", "error_event_mid_stream"),
+                                                ("kimi", "kimi-k2", "reset_mid_stream")])
+def test_a_stream_that_breaks_ends_with_error_and_response_failed(gateway, kimi, claude, emu,
+                                                                   model, fault):
+    import json
+
+    from .support import strict_event
+    (claude if emu == "claude" else kimi).control.fault_next(fault, after_chunks=4)
+    with httpx.stream("POST", gateway.url + "/v1/responses", timeout=10, json={
+            "model": model, "stream": True,
+            "input": "a long enough answer to have many chunks " * 3}) as r:
+        events = [json.loads(x[6:]) for x in r.iter_lines() if x.startswith("data: ")]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    for e in events:
+        strict_event(e)
+    assert [e["type"] for e in events[-2:]] == ["error", "response.failed"]
+    assert events[-1]["response"]["status"] == "failed"
+    assert any(e["type"] == "response.output_text.delta" for e in events)
+    # The SDK's stream helper raises on it instead of returning a half answer.
+    with pytest.raises(openai.APIError):
+        (claude if emu == "claude" else kimi).control.fault_next(fault, after_chunks=4)
+        with client(gateway).responses.stream(
+                model=model, input="a long enough answer to have many chunks " * 3) as s:
+            s.get_final_response()
