@@ -101,3 +101,31 @@ def test_streamed_function_custom_and_namespaced_calls(gateway, model):
         done = [e for e in events if e["type"] == "response.output_item.done"
                 and e["item"]["type"] == kind]
         assert done and done[0]["item"] == call
+
+
+PNG_URL = "data:image/png;base64," + "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+PDF_URL = "data:application/pdf;base64,JVBERi0xLjQKJcTl8uXrp/Og0MTGCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9nPj4KZW5kb2JqCnRyYWlsZXIKPDwvUm9vdCAxIDAgUj4+CiUlRU9GCg=="
+
+
+@pytest.mark.parametrize("model", ["kimi-k2", "claude-opus"])
+def test_images_and_files(gateway, model, kimi, claude):
+    c = client(gateway)
+    r = c.responses.create(model=model, input=[{"role": "user", "content": [
+        {"type": "input_text", "text": "what is this?"},
+        {"type": "input_image", "image_url": PNG_URL, "detail": "low"}]}])
+    assert r.status == "completed"
+    sent = (kimi if model == "kimi-k2" else claude).control.last_request.json
+    assert "iVBORw0KGgo" in str(sent["messages"])
+    file_input = [{"role": "user", "content": [
+        {"type": "input_text", "text": "summarise"},
+        {"type": "input_file", "filename": "a.pdf", "file_data": PDF_URL}]}]
+    if model == "claude-opus":
+        c.responses.create(model=model, input=file_input)
+        assert claude.control.last_request.json["messages"][0]["content"][1]["type"] == "document"
+    else:
+        import openai
+        with pytest.raises(openai.BadRequestError):
+            c.responses.create(model=model, input=file_input)
+    # With auto, a file goes where it can be read.
+    raw = c.responses.with_raw_response.create(model="auto", input=file_input)
+    assert raw.headers["x-gateway-provider"] == "claude"
