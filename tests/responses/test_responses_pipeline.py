@@ -82,3 +82,40 @@ def test_a_stream_that_breaks_ends_with_error_and_response_failed(gateway, kimi,
         with client(gateway).responses.stream(
                 model=model, input="a long enough answer to have many chunks " * 3) as s:
             s.get_final_response()
+
+
+@pytest.mark.parametrize("model", ["kimi-k2", "claude-opus"])
+def test_cache_hits_serve_the_same_response_whole_and_streamed(gateway, model):
+    import json
+
+    from .support import strict_event, strict_response
+    c = client(gateway)
+    body = {"model": model, "input": "cache this answer", "temperature": 0}
+    first = c.responses.with_raw_response.create(**body)
+    again = c.responses.with_raw_response.create(**body)
+    assert (first.headers["x-gateway-cache"], again.headers["x-gateway-cache"]) == ("miss", "hit")
+    assert again.http_response.json() == first.http_response.json()
+    strict_response(again.http_response.json())
+    # The same body streamed is a hit too (the cache key leaves `stream` out): the
+    # stored response replayed as the event sequence that would have built it.
+    with httpx.stream("POST", gateway.url + "/v1/responses", timeout=10,
+                      json={**body, "stream": True}) as r:
+        assert r.headers["x-gateway-cache"] == "hit"
+        hit = [json.loads(x[6:]) for x in r.iter_lines() if x.startswith("data: ")]
+    for e in hit:
+        strict_event(e)
+    assert [e["sequence_number"] for e in hit] == list(range(len(hit)))
+    text = "".join(e["delta"] for e in hit if e["type"] == "response.output_text.delta")
+    assert text == first.parse().output_text
+    assert hit[-1]["type"] == "response.completed"
+    assert hit[-1]["response"]["id"] == first.parse().id
+
+
+def test_access_log_line_and_log_prompts(make_gateway, caplog):
+    import logging
+    gw = make_gateway(log_prompts=True)
+    with caplog.at_level(logging.INFO, logger="gateway.access"):
+        client(gw).responses.create(model="kimi-k2", input="log my words")
+    recs = [r.access for r in caplog.records if hasattr(r, "access")]
+    assert recs and recs[-1]["surface"] == "responses" and recs[-1]["status"] == 200
+    assert recs[-1]["prompt"] == "log my words"
