@@ -17,8 +17,10 @@ TITLES = {
     "auto-10MB": "Routing a 10 MB prompt (`model: auto` -> rule `long-context` -> Kimi)",
     "cache-hit": "Cache hits (`temperature: 0`, the same request repeated)",
     "cache-miss": "Cache misses (`temperature: 0`, every request distinct: lookup + store)",
-    "kimi-responses": "Kimi through the Responses API, non-streaming (`POST /v1/responses`, `store: false`; gateways only, direct = the same upstream call)",
-    "claude-responses": "Claude through the Responses API, non-streaming (`POST /v1/responses`, `store: false`; gateways only)",
+    "kimi-responses": ("Kimi through the Responses API, non-streaming (`POST /v1/responses`, "
+                       "`store: false`; gateways only, direct = the same upstream call)"),
+    "claude-responses": ("Claude through the Responses API, non-streaming "
+                         "(`POST /v1/responses`, `store: false`; gateways only)"),
 }
 
 

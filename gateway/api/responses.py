@@ -24,7 +24,7 @@ from ..proxy import Exchange
 from ..streaming import SSEResponse
 from ..surfaces.responses import DROPPED_HEADER, ResponsesStream, ResponsesSurface
 from ..translate.responses_request import HOSTED_TOOLS
-from ..validate import _opt_bool, _opt_int, _opt_number, _want
+from ..validate import _opt_bool, _opt_int, _opt_number, _want, openai_model
 from .chat import proxy_request
 from .context import Services
 from .responses_state import ResponsesState
@@ -34,12 +34,7 @@ RESPONSES = ResponsesSurface()
 
 def responses_request(body: Any) -> dict[str, Any]:
     """Check a Responses body (the fields the gateway relies on)."""
-    _want(isinstance(body, dict), "(body)", "a JSON object", body)
-    model = body.get("model")
-    if model is None:
-        raise BadRequest("Missing required parameter: 'model'.", param="model",
-                         code="missing_required_parameter")
-    _want(isinstance(model, str) and model != "", "model", "a non-empty string", model)
+    openai_model(body)
     inp = body.get("input")
     if inp is None and body.get("previous_response_id") is None:
         raise BadRequest("Missing required parameter: 'input'.", param="input",

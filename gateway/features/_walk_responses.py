@@ -11,30 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._walk import Sink, to_json_text
-
-_TEXT_KEYS = ("text", "refusal")
-
-
-def _content(content: Any, sink: Sink, *, user: bool, system: bool) -> None:
-    if isinstance(content, str):
-        sink.text(content, user=user, system=system)
-        return
-    if not isinstance(content, list):
-        return
-    for part in content:
-        if not isinstance(part, dict):
-            continue
-        kind = part.get("type")
-        if kind == "input_image":
-            sink.image()
-        elif kind == "input_file":
-            if isinstance(part.get("filename"), str):
-                sink.text(part["filename"])
-        else:
-            for key in _TEXT_KEYS:
-                if isinstance(part.get(key), str):
-                    sink.text(part[key], user=user, system=system)
+from ._walk import Sink, _openai_content, to_json_text
 
 
 def _item(item: dict[str, Any], sink: Sink) -> None:
@@ -42,8 +19,8 @@ def _item(item: dict[str, Any], sink: Sink) -> None:
     if kind == "message":
         sink.message()
         role = item.get("role")
-        _content(item.get("content"), sink, user=role == "user",
-                 system=role in ("system", "developer"))
+        _openai_content(item.get("content"), sink, user=role == "user",
+                        system=role in ("system", "developer"))
     elif kind in ("function_call", "custom_tool_call"):
         sink.message()
         sink.tool()
@@ -53,7 +30,7 @@ def _item(item: dict[str, Any], sink: Sink) -> None:
     elif kind in ("function_call_output", "custom_tool_call_output"):
         sink.message()
         sink.tool()
-        _content(item.get("output"), sink, user=False, system=False)
+        _openai_content(item.get("output"), sink, user=False, system=False)
     elif kind == "reasoning":
         for part in item.get("summary") or ():
             if isinstance(part, dict) and isinstance(part.get("text"), str):

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from ..sse import encode_event
 from .responses_request import ToolNames
 from .responses_response import (
     call_item,
@@ -28,7 +29,7 @@ from .responses_response import (
 
 
 def sse(name: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    return encode_event(orjson.dumps(data), name)
 
 
 class ResponseEvents:
