@@ -86,8 +86,13 @@ class ResponsesState:
         ``previous_response_id`` prepends that response's conversation and output;
         ``item_reference`` items are replaced by the items they name from it.
         """
-        own = normalize_input(body)
         prev_id = body.get("previous_response_id")
+        inp = body.get("input")
+        if body.get("store") is False and prev_id is None and not (
+                isinstance(inp, list) and any(isinstance(i, dict) and i.get("type") ==
+                                              "item_reference" for i in inp)):
+            return body, [], []  # nothing to resolve, nothing to keep (Codex's turns)
+        own = normalize_input(body)
         earlier: list[dict[str, Any]] = []
         if prev_id is not None:
             check.nonempty_string(prev_id, "previous_response_id")
