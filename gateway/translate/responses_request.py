@@ -16,8 +16,11 @@ Decisions (each documented in the README's Responses section):
   ``image_generation``, ``mcp``, ``local_shell``...) are dropped, on both providers,
   and named in the ``x-gateway-dropped-tools`` response header (Codex always sends
   ``web_search``, so refusing would break it);
-- ``reasoning`` input items are dropped (the hub carries no signed thinking blocks);
-  ``reasoning.effort`` becomes chat's ``reasoning_effort``;
+- ``reasoning`` input items (their summary, which the gateway fills with the whole
+  reasoning text) become ``reasoning_content`` of the assistant turn that follows,
+  which Moonshot's thinking models want back on tool-call turns; the Claude translator
+  ignores it (the hub carries no signed thinking blocks). ``reasoning.effort`` becomes
+  chat's ``reasoning_effort``;
 - ``text.format`` becomes ``response_format``; ``max_output_tokens`` becomes
   ``max_completion_tokens`` (capped at the model's limit by the chat translators);
 - ``item_reference`` items must have been resolved from the store before (see
@@ -228,20 +231,34 @@ class _Messages:
 
     def __init__(self) -> None:
         self.out: list[dict[str, Any]] = []
+        self.thought: list[str] = []  # reasoning items waiting for their assistant turn
+
+    def _new_assistant(self) -> dict[str, Any]:
+        turn: dict[str, Any] = {"role": "assistant", "content": None}
+        if self.thought:
+            turn["reasoning_content"] = "\n\n".join(self.thought)
+            self.thought = []
+        self.out.append(turn)
+        return turn
 
     def _assistant(self) -> dict[str, Any]:
         last = self.out[-1] if self.out else None
-        if last is None or last["role"] != "assistant":
-            last = {"role": "assistant", "content": None}
-            self.out.append(last)
+        if last is None or last["role"] != "assistant" or self.thought:
+            last = self._new_assistant()
         return last
+
+    def reasoning(self, item: dict[str, Any]) -> None:
+        parts = [*(item.get("summary") or ()), *(item.get("content") or ())]
+        text = "".join(p["text"] for p in parts if isinstance(p, dict)
+                       and isinstance(p.get("text"), str))
+        if text:
+            self.thought.append(text)
 
     def message(self, role: str, content: Any) -> None:
         if role == "assistant":
             turn = self._assistant()
             if turn.get("tool_calls"):  # text after calls starts a new turn
-                turn = {"role": "assistant", "content": None}
-                self.out.append(turn)
+                turn = self._new_assistant()
             text = content if isinstance(content, str) else "".join(
                 x.get("text", "") for x in content)
             turn["content"] = (turn["content"] or "") + text
@@ -292,7 +309,7 @@ def convert_input(body: dict[str, Any], names: ToolNames) -> list[dict[str, Any]
             call_id = check.nonempty_string(item.get("call_id"), f"{p}.call_id")
             msgs.output(call_id, _output_text(item.get("output"), f"{p}.output"))
         elif kind == "reasoning":
-            continue  # see the module docstring
+            msgs.reasoning(item)  # see the module docstring
         elif kind == "item_reference":
             raise check.bad(f"{p}.id", "references an item that is not stored (store: true "
                             "responses of this key only)")

@@ -129,3 +129,50 @@ def test_images_and_files(gateway, model, kimi, claude):
     # With auto, a file goes where it can be read.
     raw = c.responses.with_raw_response.create(model="auto", input=file_input)
     assert raw.headers["x-gateway-provider"] == "claude"
+
+
+def test_kimi_reasoning_comes_back_as_a_reasoning_item_and_goes_back_as_reasoning_content(
+        make_gateway, kimi, claude):
+    from tests.support.gateway_server import test_config_text
+
+    from gateway.config import parse_config
+    text = test_config_text(kimi.url + "/v1", claude.url).replace(
+        "upstream: kimi-k2-0905-preview", "upstream: kimi-k2-thinking")
+    gw = make_gateway(cfg=parse_config(text, {}))
+    c = client(gw)
+    r = c.responses.create(model="kimi-k2", input="What is the weather in `Paris`?",
+                           tools=[WEATHER], store=False)
+    reasoning = [o for o in r.output if o.type == "reasoning"]
+    assert reasoning and reasoning[0].summary[0].text.startswith("Thinking about")
+    strict_response(r.model_dump(mode="json"))
+    # A stateless client (Codex) sends the output back, the reasoning item included.
+    history = [{"role": "user", "content": "What is the weather in `Paris`?"},
+               *[o.model_dump(exclude_none=True) for o in r.output]]
+    call = next((o for o in r.output if o.type == "function_call"), None)
+    if call is not None:
+        history.append({"type": "function_call_output", "call_id": call.call_id,
+                        "output": "sunny"})
+    else:
+        history.append({"role": "user", "content": "thanks"})
+    c.responses.create(model="kimi-k2", input=history, tools=[WEATHER], store=False)
+    sent = kimi.control.last_request.json["messages"]
+    assistant = next(m for m in sent if m["role"] == "assistant")
+    assert assistant["reasoning_content"] == reasoning[0].summary[0].text
+    # The same history to Claude: the reasoning is not sent (no signed thinking block).
+    c.responses.create(model="claude-opus", input=history, tools=[WEATHER], store=False)
+    assert "Thinking about" not in str(claude.control.last_request.json["messages"])
+    # Streamed: the reasoning summary events, then the text, every event an SDK type.
+    from .support import strict_event
+    import httpx
+    with httpx.stream("POST", gw.url + "/v1/responses", timeout=10, json={
+            "model": "kimi-k2", "input": "think then answer", "stream": True}) as resp:
+        events = [json.loads(x[6:]) for x in resp.iter_lines() if x.startswith("data: ")]
+    for e in events:
+        strict_event(e)
+    types = [e["type"] for e in events]
+    for t in ("response.reasoning_summary_part.added", "response.reasoning_summary_text.delta",
+              "response.reasoning_summary_text.done", "response.reasoning_summary_part.done"):
+        assert t in types, t
+    out = events[-1]["response"]["output"]
+    assert [o["type"] for o in out] == ["reasoning", "message"]
+    assert out[0]["summary"][0]["text"].startswith("Thinking about")
