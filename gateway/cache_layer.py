@@ -22,7 +22,7 @@ from typing import Any
 
 from .cache import CachedResponse, ResponseCache, cache_key, is_cacheable
 from .config import CacheConfig
-from .proxy import Exchange
+from .proxy import Exchange, drop_policy
 from .stores import Store
 from .translate.usage import openai_usage
 
@@ -94,12 +94,23 @@ class CacheLayer:
             # nothing will be stored, which is a bypass, not a miss.
             self._bypass(ex)
             return None
-        if hit is None or hit.surface != ex.surface.name:
+        if hit is None or hit.surface != ex.surface.name or not self._drops_allowed(ex, hit):
             self._count("miss")
             return None
         ex.cache = "hit"
         self._count("hit")
         return hit
+
+    @staticmethod
+    def _drops_allowed(ex: Exchange, hit: CachedResponse) -> bool:
+        """An answer made by dropping fields serves only a caller allowed to drop them
+        (keys sharing a namespace may differ): for the others it is a miss, and their
+        request gets its 400."""
+        if not hit.dropped:
+            return True
+        assert ex.decision is not None
+        allowed = drop_policy(ex, ex.snap.cfg.models[ex.decision.model])
+        return all(allowed.allows(name) for name in hit.dropped)
 
     def store_wanted(self, ex: Exchange) -> bool:
         return ex.cache == "miss" and getattr(ex, "cache_store", False)
@@ -115,7 +126,8 @@ class CacheLayer:
             out = {**out, "usage": openai_usage(u.input, u.output, u.cached)}
         entry = CachedResponse(body=out, provider=ex.provider or "",
                                upstream_model=ex.upstream_model or "", route=ex.decision.rule,
-                               surface=ex.surface.name, created=time.time())
+                               surface=ex.surface.name, created=time.time(),
+                               dropped=ex.dropped)
         await self._cache(ex.snap.cfg.cache).put(ex.cache_key, entry,
                                                  ex.cache_ttl)
 

@@ -12,10 +12,31 @@ import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .translate.params import DROPPABLE
+
+def _droppable(v: bool | list[str] | None) -> bool | list[str] | None:
+    unknown = [n for n in v if n not in DROPPABLE] if isinstance(v, list) else []
+    if unknown:
+        raise ValueError(f"unknown field(s) {unknown}; these can be dropped: "
+                         f"{sorted(DROPPABLE)}")
+    return v
+
+
+# true (any field a provider cannot serve may be dropped), or the fields' names.
+DropParams = Annotated[bool | list[str] | None, AfterValidator(_droppable)]
 
 PII_KINDS = frozenset(
     {"email", "phone", "credit_card", "cn_resident_id", "iban", "us_ssn", "credential"}
@@ -93,6 +114,9 @@ class ModelConfig(_Strict):
     default_max_tokens: int = Field(4096, ge=1)
     max_output_tokens: int | None = Field(None, ge=1)
     price_per_mtok: Price = Price()
+    # Fields this model's provider cannot serve that may be dropped rather than
+    # refused: true (any) or their names; unset: the global setting (README).
+    drop_params: DropParams = None
 
 
 class PolicyConfig(_Strict):
@@ -166,6 +190,7 @@ class KeyConfig(_Strict):
     key_sha256: str | None = None
     policy: str | None = None
     limits: KeyLimitsConfig = KeyLimitsConfig()
+    drop_params: DropParams = None  # overrides the model's and the global one
 
     @field_validator("key_sha256")
     @classmethod
@@ -229,6 +254,7 @@ class GatewayConfig(_Strict):
     routing: RoutingConfig
     keys: list[KeyConfig] = []
     cache: CacheConfig = CacheConfig()
+    drop_params: DropParams = None  # see ModelConfig.drop_params
     responses: ResponsesConfig = ResponsesConfig()
 
     @model_validator(mode="after")

@@ -34,6 +34,7 @@ from .routing import Decision, requested_output
 from .runtime import Runtime, Snapshot
 from .sse import SSEEvent
 from .surfaces.base import Prepared, StreamTranslator, Surface, Usage
+from .translate.params import DROPPED_HEADER, Unsupported, resolve
 
 log = logging.getLogger("gateway")
 
@@ -67,6 +68,7 @@ class Exchange:
     cache_model: str | None = None
     cache_store: bool = False
     cache_ttl: int = 0
+    dropped: list[str] = field(default_factory=list)  # fields drop_params let go
 
     @property
     def overhead_ms(self) -> float:
@@ -81,7 +83,17 @@ class Exchange:
             h["x-gateway-route"] = self.decision.rule
         if len(self.attempts) > 1:
             h["x-gateway-attempts"] = str(len(self.attempts))
+        if self.dropped:
+            h[DROPPED_HEADER] = ", ".join(self.dropped)
         return h
+
+
+def drop_policy(ex: Exchange, model: ModelConfig) -> Unsupported:
+    """What this caller may have dropped for ``model``: the key's ``drop_params``, else
+    the model's, else the global one."""
+    key = ex.caller.key
+    return Unsupported(resolve(key.drop_params if key is not None else None,
+                               model.drop_params, ex.snap.cfg.drop_params))
 
 
 T = TypeVar("T")
@@ -198,8 +210,13 @@ class Engine:
 
     @staticmethod
     def _prepare(ex: Exchange, model: ModelConfig, client: ProviderClient) -> Prepared:
+        unsupported = drop_policy(ex, model)
         try:
-            return ex.surface.prepare(ex.body, model, client.kind, ex.client_headers)
+            prep = ex.surface.prepare(ex.body, model, client.kind, ex.client_headers,
+                                      unsupported)
+            prep.input_estimate = ex.features.tokens if ex.features is not None else 0
+            ex.dropped = unsupported.dropped
+            return prep
         except BadRequest as e:
             # What one provider type cannot take (n > 1 for Claude, an image URL for
             # Kimi) another candidate may serve: mark it so the engine falls back.

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import BadRequest
+from .translate._check import function_tool
 
 _OPENAI_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _NUM = (int, float)
@@ -136,6 +137,8 @@ def chat_request(body: Any) -> dict[str, Any]:
     if tools is not None:
         _want(isinstance(tools, list), "tools", "an array", tools)
         for i, t in enumerate(tools):
+            if isinstance(t, dict):
+                function_tool(t, f"tools[{i}]")
             _want(isinstance(t, dict) and isinstance(t.get("function"), dict)
                   and isinstance(t["function"].get("name"), str),
                   f"tools[{i}]", "an object with a 'function' that has a string 'name'", t)

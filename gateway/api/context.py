@@ -88,6 +88,7 @@ class Services:
                      admission: Any, inflight: Any = None) -> Response | SSEResponse:
         ex.provider = cached.provider
         ex.upstream_model = cached.upstream_model
+        ex.dropped = cached.dropped
         body = cached.body
         headers = {**base, **ex.headers(), **self.limit_headers(admission),
                    "x-gateway-overhead-ms": f"{ex.overhead_ms:.2f}"}

@@ -15,6 +15,8 @@ from typing import Any
 
 from .checks import bad_request
 
+_SIGNATURE = re.compile(r"[A-Za-z0-9+/=]*")
+
 TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 USER_BLOCKS = frozenset({"text", "image", "document", "tool_result", "search_result"})
@@ -149,6 +151,9 @@ def _block(block: Any, where: str, role: str, allowed: frozenset[str]) -> None:
             block.get("signature"), str
         ):
             raise bad_request(f"{where}.thinking: thinking and signature are required strings")
+        if not _SIGNATURE.fullmatch(block["signature"]):
+            # Anthropic's signatures are base64; anything else was not signed by it.
+            raise bad_request(f"{where}: Invalid `signature` in `thinking` block")
     elif kind == "redacted_thinking" and not isinstance(block.get("data"), str):
         raise bad_request(f"{where}.redacted_thinking.data: Field required")
 

@@ -103,6 +103,7 @@ class EmulatorControl:
         self._active_streams = 0
         self._streams_cancelled = 0
         self._streams_completed = 0
+        self._cached_prefixes: set[bytes] = set()
 
     # ----- recording -------------------------------------------------------------
     def record(self, request: RecordedRequest) -> None:
@@ -141,6 +142,15 @@ class EmulatorControl:
             self._response_headers = {}
             self._streams_cancelled = 0
             self._streams_completed = 0
+            self._cached_prefixes.clear()
+
+    def cache_prefix(self, key: bytes) -> bool:
+        """Note a prompt-cache prefix; True if it was already cached (a read), False
+        the first time (a write)."""
+        with self._cond:
+            seen = key in self._cached_prefixes
+            self._cached_prefixes.add(key)
+            return seen
 
     # ----- faults ----------------------------------------------------------------
     def fail_next(

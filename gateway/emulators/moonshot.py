@@ -136,6 +136,16 @@ class _Render:
             "total_tokens": prompt_tokens + reply.output_tokens,
         }
         self.finish_reason = FINISH_REASONS[reply.stop_reason]
+        # OpenAI-compatible logprobs: one entry per streamed word of the text.
+        self.logprobs = body.get("logprobs") is True
+        self.top_logprobs = body.get("top_logprobs") or 0
+
+    def _logprobs(self, pieces: list[str]) -> dict[str, Any]:
+        def entry(piece: str, rank: int) -> dict[str, Any]:
+            return {"token": piece, "logprob": -0.25 * rank - len(piece) / 100,
+                    "bytes": list(piece.encode())}
+        return {"content": [{**entry(p, 0), "top_logprobs": [
+            entry(p, r) for r in range(self.top_logprobs)]} for p in pieces], "refusal": None}
 
     def _tool_calls(self) -> list[dict[str, Any]]:
         return [
@@ -158,6 +168,9 @@ class _Render:
             {"index": i, "message": message, "finish_reason": self.finish_reason}
             for i in range(self.n)
         ]
+        if self.logprobs:
+            for choice in choices:
+                choice["logprobs"] = self._logprobs(split_words(self.reply.text))
         usage = dict(self.usage)
         if self.n > 1:  # every choice is generated, so every one is billed
             usage["completion_tokens"] *= self.n
@@ -198,7 +211,10 @@ class _Render:
 
     def _choice_chunks(self, index: int) -> list[bytes]:
         def delta(**fields: Any) -> bytes:
-            return self._chunk({"index": index, "delta": fields, "finish_reason": None})
+            choice = {"index": index, "delta": fields, "finish_reason": None}
+            if self.logprobs and fields.get("content"):
+                choice["logprobs"] = self._logprobs([fields["content"]])
+            return self._chunk(choice)
 
         out = [delta(role="assistant", content="")]
         for piece in split_words(self.reply.thinking or ""):

@@ -21,6 +21,8 @@ from ..translate import (
     chat_to_messages_response,
     messages_to_chat_request,
 )
+from ..translate.params import Unsupported
+from ..translate.reasoning import strip_gateway_thinking
 from .base import Prepared, Usage, event_json, require_answer
 
 _FORWARD_HEADERS = ("anthropic-version", "anthropic-beta")
@@ -116,9 +118,10 @@ class ClaudeNativeStream:
 class KimiAsMessagesStream:
     """Kimi's chat chunks -> an Anthropic event sequence."""
 
-    def __init__(self, model_id: str, ctx: Any, cacheable: bool) -> None:
+    def __init__(self, model_id: str, prep: Prepared, cacheable: bool) -> None:
         self.finished = False
-        self._tr = ChatStreamToMessages(model=model_id, tr=ctx)
+        self._tr = ChatStreamToMessages(model=model_id, tr=prep.ctx,
+                                        input_estimate=prep.input_estimate)
         self._asm = MessageAssembler() if cacheable else None
 
     def _emit(self, pairs: list[tuple[str, dict[str, Any]]]) -> bytes:
@@ -153,13 +156,17 @@ class AnthropicSurface:
     name = "anthropic"
 
     def prepare(self, body: dict[str, Any], model: ModelConfig, provider_type: str,
-                client_headers: dict[str, str]) -> Prepared:
+                client_headers: dict[str, str], unsupported: Unsupported | None = None
+                ) -> Prepared:
         if provider_type == "anthropic":
-            up = dict(body)
+            # Thinking blocks the gateway signed for Kimi's reasoning would fail
+            # Anthropic's signature check: they never reach it.
+            up = dict(strip_gateway_thinking(body))
             up["model"] = model.upstream
             headers = {h: client_headers[h] for h in _FORWARD_HEADERS if client_headers.get(h)}
             return Prepared(up, None, headers)
-        up, tr = messages_to_chat_request(body, upstream_model=model.upstream)
+        up, tr = messages_to_chat_request(body, upstream_model=model.upstream,
+                                          unsupported=unsupported)
         return Prepared(up, tr)
 
     def response(self, provider_type: str, upstream: dict[str, Any], prep: Prepared,
@@ -173,7 +180,7 @@ class AnthropicSurface:
                request_id: str, cacheable: bool = False) -> ClaudeNativeStream | KimiAsMessagesStream:
         if provider_type == "anthropic":
             return ClaudeNativeStream(cacheable)
-        return KimiAsMessagesStream(model_id, prep.ctx, cacheable)
+        return KimiAsMessagesStream(model_id, prep, cacheable)
 
     def usage(self, client_body: dict[str, Any]) -> Usage:
         return Usage.from_anthropic(client_body.get("usage"))

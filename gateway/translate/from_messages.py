@@ -5,8 +5,15 @@ so a provider adapter may apply it again without harm.
 
 Decisions:
 - ``thinking`` is ignored (Kimi's thinking models think without being asked), and
-  thinking blocks in assistant history are dropped: their signatures mean nothing to
-  Moonshot;
+  Anthropic's thinking blocks in assistant history are dropped: their signatures mean
+  nothing to Moonshot; thinking blocks the gateway made from Kimi's reasoning
+  (``reasoning.py``) become the turn's ``reasoning_content`` again;
+- assistant text blocks are joined as the text reads: a space between two blocks
+  unless one already ends or starts with whitespace;
+- a user turn left with nothing (only empty text) is a 400 naming it, not a dropped
+  turn;
+- ``mcp_servers``, ``container``, tool ``strict``, ``speed`` and ``inference_geo`` ask
+  for what Moonshot cannot do: a 400 unless ``drop_params`` allows it (``params.py``);
 - ``top_k`` is dropped (not part of the OpenAI wire format); ``output_config.format``
   (structured outputs) is a 400 rather than an answer that silently ignores the schema;
 - a final assistant turn (Anthropic's prefill) becomes Moonshot's partial mode
@@ -28,6 +35,8 @@ import orjson
 
 from . import _check as check
 from .kimi import chat_to_kimi_request
+from .params import Unsupported
+from .reasoning import is_gateway_thinking
 from .tool_ids import from_safe_tool_id
 
 ERROR_PREFIX = "Error: "
@@ -43,7 +52,7 @@ class MessagesTranslation:
 
 
 def messages_to_chat_request(
-    body: dict[str, Any], *, upstream_model: str
+    body: dict[str, Any], *, upstream_model: str, unsupported: Unsupported | None = None
 ) -> tuple[dict[str, Any], MessagesTranslation]:
     if not isinstance(body, dict):
         raise check.bad("body", "must be a JSON object")
@@ -56,6 +65,8 @@ def messages_to_chat_request(
     messages = check.arr(body.get("messages"), "messages")
     if not messages:
         raise check.bad("messages", "must not be empty")
+    unsupported = unsupported or Unsupported()
+    _check_unservable(body, unsupported)
 
     out_messages: list[dict[str, Any]] = []
     system = body.get("system")
@@ -114,13 +125,28 @@ def messages_to_chat_request(
 
     tools = body.get("tools")
     if tools is not None:
-        converted = _tools(tools)
+        converted = _tools(tools, unsupported)
         if converted:
             out["tools"] = converted
             _tool_choice(body.get("tool_choice"), out)
     elif body.get("tool_choice") is not None:
         check.obj(body["tool_choice"], "tool_choice")
     return chat_to_kimi_request(out, upstream_model=upstream_model), MessagesTranslation(streaming)
+
+
+def _check_unservable(body: dict[str, Any], unsupported: Unsupported) -> None:
+    servers = body.get("mcp_servers")
+    if servers is not None and check.arr(servers, "mcp_servers"):
+        unsupported.refuse("mcp_servers", "MCP connectors are not available on this model")
+    if body.get("container") is not None:
+        unsupported.refuse("container", "code-execution containers are not available on "
+                           "this model")
+    speed = body.get("speed")
+    if speed is not None and check.string(speed, "speed") != "standard":
+        unsupported.refuse("speed", f"{speed!r} is not available on this model")
+    geo = body.get("inference_geo")
+    if geo is not None and check.string(geo, "inference_geo") != "global":
+        unsupported.refuse("inference_geo", "this model cannot be pinned to a geography")
 
 
 def _system_text(system: Any) -> str:
@@ -154,7 +180,9 @@ def _image_part(block: dict[str, Any], p: str) -> dict[str, Any]:
 
 def _user_messages(content: Any, p: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return [{"role": "user", "content": content}] if content else []
+        if not content:
+            raise _empty_turn(p)
+        return [{"role": "user", "content": content}]
     out: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     for j, block in enumerate(check.arr(content, p)):
@@ -175,7 +203,14 @@ def _user_messages(content: Any, p: str) -> list[dict[str, Any]]:
     if parts:
         only_text = len(parts) == 1 and parts[0]["type"] == "text"
         out.append({"role": "user", "content": parts[0]["text"] if only_text else parts})
+    if not out:
+        raise _empty_turn(p)
     return out
+
+
+def _empty_turn(p: str) -> BaseException:
+    return check.bad(p, "holds no text, image or tool result (an empty text is no "
+                     "message): remove the turn or give it content")
 
 
 def _tool_message(block: dict[str, Any], p: str) -> dict[str, Any]:
@@ -206,6 +241,7 @@ def _assistant_messages(content: Any, p: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"role": "assistant", "content": content}] if content else []
     texts: list[str] = []
+    reasoning: list[str] = []
     calls: list[dict[str, Any]] = []
     for j, block in enumerate(check.arr(content, p)):
         pj = f"{p}[{j}]"
@@ -224,21 +260,38 @@ def _assistant_messages(content: Any, p: str) -> list[dict[str, Any]]:
                     "function": {"name": name, "arguments": orjson.dumps(args).decode()},
                 }
             )
+        elif is_gateway_thinking(block):
+            reasoning.append(block["thinking"])
         elif btype in ("thinking", "redacted_thinking"):
             continue  # signed for Anthropic only; see the module docstring
         else:
             raise check.bad(f"{pj}.type", "must be one of text, tool_use, thinking for this model")
-    text = "".join(texts)
+    text = join_texts(texts)
     if not text and not calls:
         return []
     # Moonshot's own responses carry "" beside tool calls, so "" is what it accepts back.
     message: dict[str, Any] = {"role": "assistant", "content": text}
+    if reasoning:
+        message["reasoning_content"] = "".join(reasoning)
     if calls:
         message["tool_calls"] = calls
     return [message]
 
 
-def _tools(tools: Any) -> list[dict[str, Any]]:
+def join_texts(texts: list[str]) -> str:
+    """Text blocks as one text that reads as they do: ``["Let me", "check."]`` ->
+    ``"Let me check."``; blocks that already end or start with whitespace get nothing."""
+    out: list[str] = []
+    for text in texts:
+        if not text:
+            continue
+        if out and not out[-1][-1:].isspace() and not text[:1].isspace():
+            out.append(" ")
+        out.append(text)
+    return "".join(out)
+
+
+def _tools(tools: Any, unsupported: Unsupported) -> list[dict[str, Any]]:
     out = []
     for i, tool in enumerate(check.arr(tools, "tools")):
         p = f"tools[{i}]"
@@ -252,6 +305,10 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
         if description is not None and check.string(description, f"{p}.description"):
             fn["description"] = description
         fn["parameters"] = check.obj(tool.get("input_schema"), f"{p}.input_schema")
+        strict = tool.get("strict")
+        if strict is not None and check.boolean(strict, f"{p}.strict"):
+            unsupported.refuse(f"{p}.strict", "strict tool schemas are not enforced by this "
+                               "model", name="strict")
         out.append({"type": "function", "function": fn})
     return out
 
