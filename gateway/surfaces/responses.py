@@ -21,6 +21,7 @@ from ..translate.responses_request import (
     ToolNames,
     responses_to_chat_request,
 )
+from ..translate.params import Unsupported
 from ..translate.responses_response import chat_to_response, envelope, new_id
 from ..translate.responses_stream import ResponseEvents, replay
 from .base import Prepared, Usage
@@ -102,9 +103,10 @@ class ResponsesSurface:
     name = "responses"
 
     def prepare(self, body: dict[str, Any], model: ModelConfig, provider_type: str,
-                client_headers: dict[str, str]) -> Prepared:
+                client_headers: dict[str, str], unsupported: Unsupported | None = None
+                ) -> Prepared:
         chat, tr = responses_to_chat_request(body)
-        inner = CHAT.prepare(chat, model, provider_type, client_headers)
+        inner = CHAT.prepare(chat, model, provider_type, client_headers, unsupported)
         ctx = ResponsesContext(tr, inner, body, new_id("resp"), int(time.time()))
         headers = dict(inner.headers)
         return Prepared(inner.body, ctx, headers)
