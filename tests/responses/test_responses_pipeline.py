@@ -111,11 +111,34 @@ def test_cache_hits_serve_the_same_response_whole_and_streamed(gateway, model):
     assert hit[-1]["response"]["id"] == first.parse().id
 
 
-def test_access_log_line_and_log_prompts(make_gateway, caplog):
+def test_access_log_line_and_log_prompts(make_gateway):
     import logging
-    gw = make_gateway(log_prompts=True)
-    with caplog.at_level(logging.INFO, logger="gateway.access"):
+    import time
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.INFO)
+            self.recs: list[dict] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if hasattr(record, "access"):
+                self.recs.append(record.access)
+
+    # A handler of its own on the access logger: other tests' logging setups (which
+    # may stop propagation to the root) cannot hide the line from it.
+    keep, logger = Keep(), logging.getLogger("gateway.access")
+    level = logger.level
+    logger.addHandler(keep)
+    logger.setLevel(logging.INFO)
+    try:
+        gw = make_gateway(log_prompts=True)
         client(gw).responses.create(model="kimi-k2", input="log my words")
-    recs = [r.access for r in caplog.records if hasattr(r, "access")]
-    assert recs and recs[-1]["surface"] == "responses" and recs[-1]["status"] == 200
-    assert recs[-1]["prompt"] == "log my words"
+        deadline = time.monotonic() + 5
+        while not keep.recs and time.monotonic() < deadline:
+            time.sleep(0.02)  # the line follows the response
+    finally:
+        logger.removeHandler(keep)
+        logger.setLevel(level)
+    rec = keep.recs[-1]
+    assert rec["surface"] == "responses" and rec["status"] == 200
+    assert rec["prompt"] == "log my words"
