@@ -142,3 +142,29 @@ def test_access_log_line_and_log_prompts(make_gateway):
     rec = keep.recs[-1]
     assert rec["surface"] == "responses" and rec["status"] == 200
     assert rec["prompt"] == "log my words"
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_fallback_from_a_failing_kimi_to_claude(gateway, kimi, claude, stream):
+    kimi.control.fail_next(503)
+    c = client(gateway)
+    if stream:
+        with c.responses.with_streaming_response.create(model="auto", input=ZH,
+                                                        stream=True) as r:
+            headers = r.headers
+            body = r.read().decode()
+        assert "response.completed" in body
+    else:
+        r = c.responses.with_raw_response.create(model="auto", input=ZH)
+        headers = r.headers
+    assert (headers["x-gateway-route"], headers["x-gateway-provider"]) == ("chinese", "claude")
+    assert headers["x-gateway-attempts"] == "2"
+
+
+def test_rate_limits_apply_in_openais_shape(make_gateway):
+    gw = make_gateway(keys="keys:\n  - {name: a, key: sk-a, policy: open, limits: {rpm: 2}}\n")
+    c = client(gw, api_key="sk-a")
+    for _ in range(2):
+        c.responses.create(model="kimi-k2", input="hi", store=False)
+    with pytest.raises(openai.RateLimitError) as e:
+        c.responses.create(model="kimi-k2", input="hi", store=False)
+    assert "rpm" in e.value.message and e.value.response.headers.get("retry-after")
