@@ -99,6 +99,34 @@ class ResponsesStream:
         return self.events.failed(err.openai_body()["error"])
 
 
+_EPHEMERAL = {"type": "ephemeral"}
+
+
+def cache_breakpoints(up: dict[str, Any]) -> None:
+    """``prompt_cache_key`` on Claude: cache breakpoints on the last tool, the end of
+    the system prompt and the last message (3 of Anthropic's 4), so an agent's long,
+    stable instructions and tools, and the conversation so far, are read from the
+    prompt cache on its next turn instead of billed again."""
+    tools = up.get("tools")
+    if isinstance(tools, list) and tools:
+        tools[-1] = {**tools[-1], "cache_control": _EPHEMERAL}
+    system = up.get("system")
+    if isinstance(system, str) and system:
+        up["system"] = [{"type": "text", "text": system, "cache_control": _EPHEMERAL}]
+    elif isinstance(system, list) and system:
+        up["system"] = [*system[:-1], {**system[-1], "cache_control": _EPHEMERAL}]
+    messages = up.get("messages")
+    if isinstance(messages, list) and messages:
+        last = messages[-1]
+        content = last.get("content")
+        if isinstance(content, str) and content:
+            content = [{"type": "text", "text": content}]
+        if isinstance(content, list) and content and content[-1].get("type") not in (
+                "thinking", "redacted_thinking"):
+            messages[-1] = {**last, "content": [*content[:-1],
+                                                {**content[-1], "cache_control": _EPHEMERAL}]}
+
+
 class ResponsesSurface:
     name = "responses"
 
@@ -107,6 +135,8 @@ class ResponsesSurface:
                 ) -> Prepared:
         chat, tr = responses_to_chat_request(body)
         inner = CHAT.prepare(chat, model, provider_type, client_headers, unsupported)
+        if provider_type == "anthropic" and body.get("prompt_cache_key"):
+            cache_breakpoints(inner.body)
         ctx = ResponsesContext(tr, inner, body, new_id("resp"), int(time.time()))
         headers = dict(inner.headers)
         return Prepared(inner.body, ctx, headers)

@@ -168,3 +168,26 @@ def test_rate_limits_apply_in_openais_shape(make_gateway):
     with pytest.raises(openai.RateLimitError) as e:
         c.responses.create(model="kimi-k2", input="hi", store=False)
     assert "rpm" in e.value.message and e.value.response.headers.get("retry-after")
+
+
+def test_prompt_cache_key_sets_claudes_cache_breakpoints(gateway, claude, kimi):
+    c = client(gateway)
+    body = {"model": "claude-opus", "instructions": "You are a coding agent. " * 50,
+            "input": "list the files", "prompt_cache_key": "session-1", "store": False,
+            "tools": [{"type": "function", "name": "exec_command",
+                       "parameters": {"type": "object", "properties": {
+                           "cmd": {"type": "string"}}}}]}
+    first = c.responses.create(**body)
+    sent = claude.control.last_request.json
+    assert sent["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert sent["system"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert sent["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
+    second = c.responses.create(**body)
+    assert first.usage.input_tokens_details.cached_tokens == 0
+    assert first.usage.input_tokens_details.cache_write_tokens > 0
+    assert second.usage.input_tokens_details.cached_tokens > 0
+    # Without the key nothing is marked; Kimi never gets markers.
+    c.responses.create(**{**body, "prompt_cache_key": None})
+    assert "cache_control" not in str(claude.control.last_request.json)
+    c.responses.create(**{**body, "model": "kimi-k2"})
+    assert "cache_control" not in str(kimi.control.last_request.json)
