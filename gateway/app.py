@@ -25,6 +25,7 @@ from starlette.routing import Route
 from . import openapi, validate
 from .api.anthropic import routes as anthropic_routes
 from .api.chat import proxy_request
+from .api.responses import routes as responses_routes
 from .api.context import Services
 from .api.explain import explain
 from .api.models import anthropic_dialect
@@ -188,6 +189,7 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
         Route("/openapi.json", openapi_json, methods=["GET"]),
         *anthropic_routes(svc, _anthropic_key),
         *console_routes(rt, svc),
+        *responses_routes(svc, _openai_key),
     ]
 
     def _surface(request: Request) -> str:

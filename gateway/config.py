@@ -234,6 +234,11 @@ class ConsoleConfig(_Strict):
     recent_decisions: int = Field(500, ge=1, le=100_000)  # size of the recent-decision ring
 
 
+class ResponsesConfig(_Strict):
+    # How long a stored (store: true) Responses API response is kept (OpenAI: 30 days).
+    ttl_s: int = Field(30 * 86400, ge=1)
+
+
 class ServerConfig(_Strict):
     # 32 MB admits a 2-million-token prompt (about 4 bytes a token in UTF-8 text).
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
@@ -281,6 +286,7 @@ class GatewayConfig(_Strict):
     # Requested model names (exact, or fnmatch globs such as ``claude-haiku-*``) -> an
     # alias or ``auto``; for names agents ask for that are not aliases (README).
     model_map: dict[str, str] = {}
+    responses: ResponsesConfig = ResponsesConfig()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

@@ -82,7 +82,7 @@ __all__ = [
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Label vocabularies. Dashboards and alerts match on these exact strings.
-SURFACES = ("openai", "anthropic")
+SURFACES = ("openai", "anthropic", "responses")
 TOKEN_KINDS = ("input", "output", "cached")
 CACHE_RESULTS = ("hit", "miss", "bypass")
 RATELIMIT_LIMITS = ("rpm", "tpm", "concurrency", "budget_usd", "provider_rpm", "provider_tpm")

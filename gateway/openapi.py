@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import openapi_responses
 from .config import GatewayConfig
 
 J = dict[str, Any]
@@ -374,7 +375,11 @@ def document(cfg: GatewayConfig) -> dict[str, Any]:
                 **(_errors((401,), "OpenAIError", rid=False) if cfg.server.metrics_key
                    else auth_errors("/metrics"))}}},
     }
+    paths.update(openapi_responses.paths(
+        security, _errors, body, _json, _GATEWAY_HEADERS, _RID, _PROXY,
+        _header_params(cfg, "x-request-id", "x-gateway-policy")))
     schemas: J = {
+        **openapi_responses.schemas(models),
         **_openai_schemas(), **_anthropic_schemas(), **_response_schemas(),
         "ChatRequest": _chat_request(models),
         "MessagesRequest": _messages_request(models),

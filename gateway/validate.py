@@ -54,14 +54,19 @@ def _opt_bool(body: dict[str, Any], name: str) -> None:
         _want(isinstance(v, bool), name, "a boolean", v)
 
 
-def chat_request(body: Any) -> dict[str, Any]:
-    """Check an OpenAI chat-completions body; returns it unchanged."""
+def openai_model(body: Any) -> None:
+    """An OpenAI-surface body is an object with a non-empty string ``model``."""
     _want(isinstance(body, dict), "(body)", "a JSON object", body)
     model = body.get("model")
     if model is None:
         raise BadRequest("Missing required parameter: 'model'.", param="model",
                          code="missing_required_parameter")
     _want(isinstance(model, str) and model != "", "model", "a non-empty string", model)
+
+
+def chat_request(body: Any) -> dict[str, Any]:
+    """Check an OpenAI chat-completions body; returns it unchanged."""
+    openai_model(body)
     msgs = body.get("messages")
     if msgs is None:
         raise BadRequest("Missing required parameter: 'messages'.", param="messages",

@@ -8,8 +8,11 @@ HERE="$(dirname "${BASH_SOURCE[0]}")"
 bash "$HERE/apt-need.sh" redis-server:redis-server promtool:prometheus prometheus:prometheus wrk:wrk nginx:nginx chromium:chromium chromedriver:chromium-driver node:nodejs npm:npm
 source "$HERE/setup.sh" test
 cd "$ROOT"
-# The real agent clients the tests drive (Claude Code, the AI SDK), pinned by lockfile.
-(cd tests/agents && npm ci --no-audit --no-fund --loglevel=error)
+# The real agent clients the tests drive, pinned by lockfile: Claude Code and the AI
+# SDK's Anthropic provider (tests/agents); Codex CLI and the AI SDK's OpenAI provider
+# (tests/agents-js, on ai 6: ai 7 needs Node 22 for @ai-sdk/openai 4).
+(cd tests/agents && npm ci --no-audit --no-fund --loglevel=error >&2)
+(cd tests/agents-js && npm ci --no-audit --no-fund --loglevel=error >&2)
 set +e
 python -m pytest "$@"
 rc=$?

@@ -42,6 +42,7 @@ class Shape:
     stream: bool = False
     temperature: float | None = None
     big: int = 0                   # bytes of multi-turn history before the prompt
+    surface: str = "chat"          # "chat" (/v1/chat/completions) or "responses" (the gateway's)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,17 @@ def anthropic_body(shape: Shape, model: str) -> dict[str, object]:
     return body
 
 
+def responses_body(shape: Shape, model: str) -> dict[str, object]:
+    """The same request on the Responses API (``store: false``, as Codex sends it)."""
+    body: dict[str, object] = {"model": model, "max_output_tokens": 256, "store": False,
+                               "instructions": SYSTEM_PROMPT, "input": _messages(shape)}
+    if shape.stream:
+        body["stream"] = True
+    if shape.temperature is not None:
+        body["temperature"] = shape.temperature
+    return body
+
+
 def dumps(obj: dict[str, object]) -> bytes:
     return orjson.dumps(obj)
 
@@ -115,6 +127,10 @@ def direct_call(shape: Shape) -> Call:
 
 
 def gateway_call(shape: Shape) -> Call:
+    if shape.surface == "responses":
+        return Call("/v1/responses", {"content-type": "application/json",
+                                      "authorization": f"Bearer {GATEWAY_KEY}"},
+                    dumps(responses_body(shape, shape.alias)))
     return Call("/v1/chat/completions",
                 {"content-type": "application/json", "authorization": f"Bearer {GATEWAY_KEY}"},
                 dumps(openai_body(shape, shape.alias)))

@@ -17,6 +17,10 @@ TITLES = {
     "auto-10MB": "Routing a 10 MB prompt (`model: auto` -> rule `long-context` -> Kimi)",
     "cache-hit": "Cache hits (`temperature: 0`, the same request repeated)",
     "cache-miss": "Cache misses (`temperature: 0`, every request distinct: lookup + store)",
+    "kimi-responses": ("Kimi through the Responses API, non-streaming (`POST /v1/responses`, "
+                       "`store: false`; gateways only, direct = the same upstream call)"),
+    "claude-responses": ("Claude through the Responses API, non-streaming "
+                         "(`POST /v1/responses`, `store: false`; gateways only)"),
 }
 
 
@@ -76,7 +80,8 @@ def scenario_table(res: Results, scenario: str) -> list[str]:
 
 def stream_tables(res: Results) -> list[str]:
     out: list[str] = []
-    for scen in ("stream-kimi-ttfb", "stream-claude-ttfb"):
+    for scen in ("stream-kimi-ttfb", "stream-claude-ttfb", "stream-kimi-responses-ttfb",
+                 "stream-claude-responses-ttfb"):
         d = res.streams.get(scen)
         if not d:
             continue
@@ -90,7 +95,8 @@ def stream_tables(res: Results) -> list[str]:
                        f"{v['p99_ms']:.3f} | {add} | {v['total_p50_ms']:.2f} | "
                        f"{v.get('cpu_us_per_stream', 0):,} | {v['rss_mb']:.0f} |")
         out.append("")
-    for scen in ("stream-kimi-long", "stream-claude-long"):
+    for scen in ("stream-kimi-long", "stream-claude-long", "stream-kimi-responses-long",
+                 "stream-claude-responses-long"):
         d = res.streams.get(scen)
         if not d:
             continue

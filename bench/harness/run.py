@@ -31,6 +31,7 @@ GATEWAYS = ("gateway", "gateway-redis")
 PLAIN = ("direct", "nginx", "gateway", "gateway-redis")
 SOAK_REQUESTS = 100_000
 STREAM_MODELS = (("kimi", "kimi-k2"), ("claude", "claude-opus"))
+SURFACES = (("chat", ""), ("responses", "-responses"))  # the Responses rows: gateways only
 
 
 def log(msg: str) -> None:
@@ -134,7 +135,10 @@ class Runner:
         by = {s.name: s for s in systems}
         main = [s for s in systems if s.name != "gateway-httpx"]
 
-        for scenario, shape, sys_names in (("kimi", kimi, names), ("claude", claude, names)):
+        resp = [(f"{p}-responses", Shape(p, a, surface="responses"), names)
+                for p, a in STREAM_MODELS]
+        for scenario, shape, sys_names in (("kimi", kimi, names), ("claude", claude, names),
+                                           *resp):
             for c in self.plan.concurrency:
                 for s in self.rotate([by[n] for n in sys_names if n in by]):
                     self.load(scenario, s, shape, c)
@@ -253,8 +257,9 @@ class Runner:
         systems = self.start_systems(phase, self.names + self.alt_names())
         p = self.plan
         res = self.results.streams
-        ttfb = [(Shape(prov, alias, stream=True, prompt=stream_prompt(p.ttfb_chunks, 0)),
-                 f"stream-{prov}-ttfb") for prov, alias in STREAM_MODELS]
+        ttfb = [(Shape(prov, alias, stream=True, prompt=stream_prompt(p.ttfb_chunks, 0),
+                       surface=surface), f"stream-{prov}{tag}-ttfb")
+                for surface, tag in SURFACES for prov, alias in STREAM_MODELS]
         for scen, s, call in self._stream_calls(systems, ttfb):
             with RssSampler(s.pid) as rss:
                 t = asyncio.run(ttfb_run(s.port, call, p.ttfb_streams))
@@ -263,8 +268,9 @@ class Runner:
                 "cpu_us_per_stream": round(rss.cpu_s / (t.n + 1) * 1e6)}
             log(f"{scen} {s.name:<14} ttfb p50 {t.p50_ms:.3f} ms p99 {t.p99_ms:.3f} ms "
                 f"errors {t.errors}")
-        long = [(Shape(prov, alias, stream=True, prompt=stream_prompt(p.long_chunks, 0)),
-                 f"stream-{prov}-long") for prov, alias in STREAM_MODELS]
+        long = [(Shape(prov, alias, stream=True, prompt=stream_prompt(p.long_chunks, 0),
+                     surface=surface), f"stream-{prov}{tag}-long")
+                for surface, tag in SURFACES for prov, alias in STREAM_MODELS]
         for scen, s, call in self._stream_calls(systems, long):
             with RssSampler(s.pid) as rss:
                 lr = asyncio.run(long_stream(s.port, call))

@@ -16,6 +16,7 @@ import aiohttp
 from .payloads import Call
 
 ENDINGS = (b"data: [DONE]", b'"message_stop"')
+RESPONSES_END = b"event: response.completed"  # followed by the whole response object
 ERROR_MARKS = (b"event: error", b'data: {"error"')
 
 
@@ -37,6 +38,7 @@ async def one_stream(session: aiohttp.ClientSession, url: str, call: Call, *,
     events = 0
     tail = b""
     marks: list[tuple[float, int]] = []
+    completed = False
     try:
         async with asyncio.timeout(timeout_s):
             async with session.post(url, data=call.body, headers=call.headers) as resp:
@@ -54,13 +56,14 @@ async def one_stream(session: aiohttp.ClientSession, url: str, call: Call, *,
                     if any(m in joined for m in ERROR_MARKS):
                         return StreamStats(False, 200, ttfb, now - t0, events,
                                            error="error event in stream")
+                    completed = completed or RESPONSES_END in joined
                     tail = joined[-32:]
                     if record:
                         marks.append((now - t0, events))
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         return StreamStats(False, 0, ttfb, time.perf_counter() - t0, events,
                            error=type(exc).__name__)
-    ok = any(e in tail for e in ENDINGS)
+    ok = completed or any(e in tail for e in ENDINGS)
     return StreamStats(ok, 200, ttfb, time.perf_counter() - t0, events, marks,
                        "" if ok else "stream ended without its last event")
 

@@ -217,7 +217,9 @@ general_settings:
             f"http://127.0.0.1:{self.port}/health/liveliness"), timeout=120)
 
     def call(self, shape: Shape) -> Call | None:
-        return None if shape.alias == "auto" else payloads.litellm_call(shape)
+        if shape.alias == "auto" or shape.surface != "chat":
+            return None
+        return payloads.litellm_call(shape)
 
 
 class Portkey(System):
@@ -232,7 +234,7 @@ class Portkey(System):
         procs.wait_ready(self.proc, lambda: port_open(self.port), timeout=60)
 
     def call(self, shape: Shape) -> Call | None:
-        if shape.alias == "auto":
+        if shape.alias == "auto" or shape.surface != "chat":
             return None
         assert self.phase is not None
         return payloads.portkey_call(shape, self.phase.upstream_port)

@@ -45,7 +45,11 @@ async def proxy_request(
     surface: Surface,
     presented_key: Callable[[Request], str | None],
     validate: Callable[[Any], dict[str, Any]],
+    hooks: Callable[[], Any] | None = None,
 ) -> Response | SSEResponse:
+    """``hooks`` (the Responses surface's state, ``api/responses.py``) makes one object
+    per request with ``expand(body, caller)`` (after validation), ``headers()``,
+    ``keep(ex, out)`` (before a whole answer is sent) and ``relay(ex, tr, chunks)``."""
     t0 = time.perf_counter()
     rt = svc.rt
     snap = rt.snapshot
@@ -54,6 +58,7 @@ async def proxy_request(
     if rt.demo:
         base_headers["x-gateway-demo"] = "true"
     ex: Exchange | None = None
+    turn = hooks() if hooks is not None else None
     admission = None
     handed_off = False  # the response's own finish (stream end, background) settles
     m = svc.metrics
@@ -65,6 +70,9 @@ async def proxy_request(
         early = admission = await svc.admit_early(caller, request.headers)
         raw = await read_body(request, snap.cfg.server.max_body_bytes, snap.cfg.server.body_timeout_s)
         body = validate(parse_request(raw, snap.cfg.server))
+        if turn is not None:
+            body = await turn.expand(body, caller)
+            base_headers.update(turn.headers())
         feats = extract_features(body, surface=surface.name,
                                  image_tokens=snap.cfg.server.image_tokens)
         route_req = RouteRequest(
@@ -100,10 +108,15 @@ async def proxy_request(
             handed_off = True
             # After the last byte: the assembled answer stored (if it completed and is
             # wanted) and the limits settled, together (see Services.finish).
-            return SSEResponse(engine.relay(
+            chunks = engine.relay(
                 ex, up, tr, events, first,
-                on_end=lambda assembled: svc.finish(ex, held, inflight, assembled)), headers)
+                on_end=lambda assembled: svc.finish(ex, held, inflight, assembled))
+            if turn is not None:
+                chunks = turn.relay(ex, tr, chunks)
+            return SSEResponse(chunks, headers)
         out = await unless_client_leaves(request, engine.complete(ex))
+        if turn is not None:
+            await turn.keep(ex, out)
         headers = {**base_headers, **ex.headers(), **svc.limit_headers(admission),
                    "x-gateway-overhead-ms": f"{ex.overhead_ms:.2f}"}
         # Cached and settled after the response is sent: the client does not wait for

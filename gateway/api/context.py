@@ -232,7 +232,8 @@ class Services:
         if ex.error is not None:
             rec["error"] = ex.error.message
         if self.log_prompts:
-            rec["prompt"] = ex.body.get("messages")
+            # Chat and Messages bodies have `messages`, Responses bodies `input`.
+            rec["prompt"] = ex.body.get("messages", ex.body.get("input"))
         access.info("request", extra={"access": rec})
         for sink in self.sinks:
             sink(rec)

@@ -1,4 +1,5 @@
-"""The explain view: the routing decision for a chat-completions body, no upstream call.
+"""The explain view: the routing decision for a chat-completions body (or a Responses
+body: one with ``input`` and no ``messages``), no upstream call.
 
 It runs exactly the code the proxy runs (validate -> features -> decide), so what it
 says is what the proxy then does; a request the proxy would refuse gets the same
@@ -23,6 +24,7 @@ from ..features import extract_features
 from ..http import error_response, json_response, read_body, request_id
 from ..routing import RouteRequest, decide
 from ..runtime import Runtime
+from .responses import responses_request
 
 
 def explain_body(cfg: GatewayConfig, body: Any, *, key_name: str | None = None,
@@ -32,8 +34,13 @@ def explain_body(cfg: GatewayConfig, body: Any, *, key_name: str | None = None,
     trace: list[dict[str, Any]] = []
     features: dict[str, Any] | None = None
     try:
-        body = validate.chat_request(body)
-        f = extract_features(body, surface="openai", image_tokens=cfg.server.image_tokens)
+        surface = "openai"
+        if isinstance(body, dict) and "input" in body and "messages" not in body:
+            # previous_response_id is not expanded here: the body's own input is what counts.
+            surface, body = "responses", responses_request(body)
+        else:
+            body = validate.chat_request(body)
+        f = extract_features(body, surface=surface, image_tokens=cfg.server.image_tokens)
         features = f.to_json()
         d = decide(cfg, f, RouteRequest(model=body["model"], key_name=key_name,
                                         key_policy=key_policy, header_policy=header_policy,

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..agent_text import user_words
 from ._walk import walk_anthropic, walk_openai
+from ._walk_responses import walk_responses
 from .language import SAMPLE_CHARS, detect_language
 from .pii import PII_KINDS, PiiScanner, find_pii
 from .tokens import TokenTally, estimate_tokens
@@ -162,8 +163,13 @@ def _language_sample(turns: list[list[str]]) -> str:
     return "\n".join(pieces)
 
 
+_WALKERS = {"openai": walk_openai, "anthropic": walk_anthropic, "responses": walk_responses}
+_OUTPUT_KEYS = {"openai": ("max_completion_tokens", "max_tokens"), "anthropic": ("max_tokens",),
+                "responses": ("max_output_tokens",)}
+
+
 def _requested_output(body: dict[str, Any], surface: str) -> int | None:
-    keys = ("max_completion_tokens", "max_tokens") if surface == "openai" else ("max_tokens",)
+    keys = _OUTPUT_KEYS[surface]
     for key in keys:
         value = body.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -183,14 +189,19 @@ def extract_features(
     detect_pii: bool = True,
     detect_language: bool = True,
 ) -> Features:
-    """Features of a request body; never raises on unexpected shapes (they are skipped)."""
+    """Features of a request body; never raises on unexpected shapes (they are skipped).
+
+    ``surface`` is ``openai`` (chat completions), ``anthropic`` (Messages) or
+    ``responses`` (OpenAI Responses); any other is a ValueError (a programming error:
+    walking a body with the wrong walker would silently miss its text).
+    """
+    walker = _WALKERS.get(surface)
+    if walker is None:
+        raise ValueError(f"unknown surface {surface!r}: one of {sorted(_WALKERS)}")
     if not isinstance(body, dict):
         body = {}
     collector = _Collector(PiiScanner() if detect_pii else None, detect_language)
-    if surface == "anthropic":
-        walk_anthropic(body, collector)
-    else:
-        walk_openai(body, collector)
+    walker(body, collector)
     tally = collector.tally
     tally.add_fixed(REQUEST_OVERHEAD + MESSAGE_OVERHEAD * collector.messages)
     tally.add_fixed(max(0, image_tokens) * collector.images)

@@ -181,6 +181,11 @@ class MemoryStore:
         while self._cache_bytes > self.cache_max_bytes:
             self._cache_drop(next(iter(self._cache)))  # least recently used first
 
+    async def cache_delete(self, key: str) -> bool:
+        hit = self._cache.get(key)
+        self._cache_drop(key)
+        return hit is not None and hit[1] > self._clock()
+
     def _cache_drop(self, key: str) -> None:
         old = self._cache.pop(key, None)
         if old is not None:

@@ -370,6 +370,9 @@ class RedisStore:
         await self._call(lambda: self._r.execute_later("SET", name, value, "PX", ms)
                          if self._resp else self._r.set(name, value, px=ms))
 
+    async def cache_delete(self, key: str) -> bool:
+        return bool(await self._call(lambda: self._r.delete(self.cache_key(key))))
+
     # -- lifecycle -------------------------------------------------------------
     async def ping(self) -> bool:
         try:

@@ -248,6 +248,11 @@ class ResilientStore:
             return None
         await self._route(lambda: self.primary.cache_set(key, value, ttl_s), drop)
 
+    async def cache_delete(self, key: str) -> bool:
+        async def absent() -> bool:
+            return False
+        return await self._route(lambda: self.primary.cache_delete(key), absent)
+
     # -- lifecycle -------------------------------------------------------------
     async def ping(self) -> bool:
         """Probe Redis now, whatever the back-off, and update the state."""

@@ -319,6 +319,9 @@ class RespClient:
         value: bytes | None = await self.execute("GET", name)
         return value
 
+    async def delete(self, *names: str) -> int:
+        return int(await self.execute("DEL", *names))
+
     async def set(self, name: str, value: bytes, px: int | None = None) -> bool:
         args: tuple[Any, ...] = ("SET", name, value) if px is None else ("SET", name, value,
                                                                           "PX", px)

@@ -37,7 +37,9 @@ OPS = [("POST", "/v1/chat/completions"), ("POST", "/v1/messages"),
 BODY_OPS = [op for op in OPS if op[0] == "POST"]
 # The GETs take nothing but a key: a handful of examples exhausts them.
 CASES = ([(m, p, POS) for m, p in OPS] + [(m, p, NEG) for m, p in BODY_OPS]
-         + [("GET", "/v1/models", NEG)])
+         + [("GET", "/v1/models", NEG)]
+         # The Responses API: valid bodies (its schema is a subset of what it accepts).
+         + [("POST", "/v1/responses", POS), ("POST", "/v1/responses/input_tokens", POS)])
 TOTAL = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 PER_BODY_CASE = max(5, (TOTAL - 40) // (2 * len(BODY_OPS)))
 RANDOM = os.environ.get("FUZZ_RANDOM") == "1"

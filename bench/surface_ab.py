@@ -1,0 +1,102 @@
+"""Gateway CPU per request, chat completions vs the Responses API, same upstream.
+
+    .venv/bin/python bench/surface_ab.py [--stream] [--n 300] [--rounds 6]
+
+One `gateway serve` process (memory store, no keys) in front of the harness's
+streaming mock (harness/stream_server.py); batches of N sequential requests go round
+the four (provider, surface) pairs, ROUNDS times (the first round is a warm-up), and
+the gateway process's user+system CPU (/proc) is charged to the batch that ran. The
+interleaving makes machine drift hit every pair alike, which separate wrk runs do not; the order
+rotates each round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path[:0] = [str(ROOT), str(BENCH)]
+
+from harness import payloads  # noqa: E402
+from harness.payloads import Shape  # noqa: E402
+from harness.systems import gateway_config  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stream", action="store_true")
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=6)
+    args = ap.parse_args()
+    up, port = free_port(), free_port()
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{BENCH}", "REDIS_URL": ""}
+    cfg = Path(f"/tmp/surface-ab-{os.getpid()}.yaml")
+    cfg.write_text(gateway_config(up, limits=False))
+    procs = [subprocess.Popen([sys.executable, "-m", "harness.stream_server", "--port", str(up)],
+                              cwd=BENCH, env=env)]
+    gw = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(cfg),
+                           "--port", str(port), "--workers", "1"], cwd=ROOT, env=env,
+                          stderr=subprocess.DEVNULL)
+    procs.append(gw)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(150):
+            try:
+                if httpx.get(url + "/readyz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        prompt = payloads.stream_prompt(20, 0) if args.stream else payloads.SHORT_PROMPT
+        calls = {(prov, surface): payloads.gateway_call(
+                     Shape(prov, alias, surface=surface, stream=args.stream, prompt=prompt))
+                 for prov, alias in (("kimi", "kimi-k2"), ("claude", "claude-opus"))
+                 for surface in ("chat", "responses")}
+        spent = dict.fromkeys(calls, 0.0)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            keys = list(calls)
+            for rnd in range(args.rounds):
+                # Who goes first rotates: a periodic cost (GC) must not always land on
+                # the same pair.
+                for key in keys[rnd % len(keys):] + keys[:rnd % len(keys)]:
+                    call = calls[key]
+                    t = cpu_s(gw.pid)
+                    for _ in range(args.n):
+                        r = client.post(call.path, content=call.body, headers=call.headers)
+                        assert r.status_code == 200, r.text[:300]
+                    if rnd:
+                        spent[key] += cpu_s(gw.pid) - t
+        n = args.n * (args.rounds - 1)
+        for prov in ("kimi", "claude"):
+            chat, resp = spent[(prov, "chat")] / n * 1e6, spent[(prov, "responses")] / n * 1e6
+            print(f"{prov:<7} chat {chat:7.0f} us/req   responses {resp:7.0f} us/req   "
+                  f"{(resp / chat - 1) * 100:+.1f}%")
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait()
+        cfg.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

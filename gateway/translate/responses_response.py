@@ -1,0 +1,123 @@
+"""Chat Completions answer -> OpenAI Responses ``response`` object.
+
+Output items, in the order a Responses client expects them: a ``reasoning`` item (the
+chat answer's ``reasoning_content`` as its summary), a ``message`` with one
+``output_text`` part, then one ``function_call`` (or ``custom_tool_call``) per tool
+call, names mapped back through :class:`ToolNames`. ``finish_reason`` ``length``
+makes the response ``incomplete`` (``max_output_tokens``), ``content_filter``
+``incomplete`` (``content_filter``); everything else is ``completed``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import orjson
+
+from .responses_request import CUSTOM_INPUT, ToolNames
+
+# Request fields a response echoes (the SDK's Response has them all).
+_ECHO = ("instructions", "max_output_tokens", "metadata", "previous_response_id", "reasoning",
+         "temperature", "top_p", "truncation", "user", "safety_identifier", "prompt_cache_key",
+         "service_tier", "store", "background", "text")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(24)}"
+
+
+def envelope(body: dict[str, Any], resp_id: str, model: str, created: float) -> dict[str, Any]:
+    """The response object's fields that do not depend on the answer."""
+    out: dict[str, Any] = {
+        "id": resp_id, "object": "response", "created_at": created, "model": model,
+        "status": "in_progress", "error": None, "incomplete_details": None, "output": [],
+        "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
+        "tool_choice": body.get("tool_choice") or "auto",
+        "tools": body.get("tools") or [], "usage": None,
+    }
+    for key in _ECHO:
+        if key in body:
+            out[key] = body[key]
+    out.setdefault("metadata", {})
+    out["store"] = body.get("store") is not False
+    return out
+
+
+def responses_usage(u: dict[str, Any] | None) -> dict[str, Any]:
+    u = u or {}
+    inp = int(u.get("prompt_tokens") or 0)
+    out = int(u.get("completion_tokens") or 0)
+    details = u.get("prompt_tokens_details") or {}
+    cached = int(details.get("cached_tokens") or 0)
+    written = int(details.get("cache_write_tokens") or details.get("cache_creation_tokens") or 0)
+    reasoning = int((u.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0)
+    return {"input_tokens": inp,
+            "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": written},
+            "output_tokens": out, "output_tokens_details": {"reasoning_tokens": reasoning},
+            "total_tokens": inp + out}
+
+
+def reasoning_item(text: str, item_id: str | None = None) -> dict[str, Any]:
+    return {"id": item_id or new_id("rs"), "type": "reasoning",
+            "summary": [{"type": "summary_text", "text": text}] if text else [],
+            "encrypted_content": None, "status": "completed"}
+
+
+def message_item(text: str, item_id: str | None = None, status: str = "completed"
+                 ) -> dict[str, Any]:
+    return {"id": item_id or new_id("msg"), "type": "message", "role": "assistant",
+            "status": status,
+            "content": [{"type": "output_text", "text": text, "annotations": [],
+                         "logprobs": []}]}
+
+
+def call_item(names: ToolNames, call_id: str, upstream_name: str, arguments: str,
+              item_id: str | None = None, status: str = "completed") -> dict[str, Any]:
+    """A ``function_call`` or, for a custom tool, a ``custom_tool_call``."""
+    ref = names.ref(upstream_name)
+    item: dict[str, Any]
+    if ref.kind == "custom":
+        try:
+            parsed = orjson.loads(arguments) if arguments else {}
+        except orjson.JSONDecodeError:
+            parsed = None
+        text = parsed.get(CUSTOM_INPUT) if isinstance(parsed, dict) else None
+        item = {"id": item_id or new_id("ctc"), "type": "custom_tool_call", "call_id": call_id,
+                "name": ref.name, "input": text if isinstance(text, str) else arguments}
+    else:
+        item = {"id": item_id or new_id("fc"), "type": "function_call", "call_id": call_id,
+                "name": ref.name, "arguments": arguments, "status": status}
+    if ref.namespace:
+        item["namespace"] = ref.namespace
+    return item
+
+
+def finish_status(finish_reason: str | None) -> tuple[str, dict[str, Any] | None]:
+    if finish_reason == "length":
+        return "incomplete", {"reason": "max_output_tokens"}
+    if finish_reason == "content_filter":
+        return "incomplete", {"reason": "content_filter"}
+    return "completed", None
+
+
+def chat_to_response(chat: dict[str, Any], names: ToolNames, env: dict[str, Any]
+                     ) -> dict[str, Any]:
+    """A whole chat.completion -> a finished response object built on ``env``."""
+    choice = (chat.get("choices") or [{}])[0]
+    msg = choice.get("message") or {}
+    output: list[dict[str, Any]] = []
+    reasoning = msg.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        output.append(reasoning_item(reasoning))
+    text = msg.get("content")
+    if isinstance(text, str) and (text or not msg.get("tool_calls")):
+        output.append(message_item(text))
+    for tc in msg.get("tool_calls") or ():
+        fn = tc.get("function") or {}
+        output.append(call_item(names, tc.get("id") or new_id("call"), fn.get("name") or "",
+                                fn.get("arguments") or ""))
+    status, details = finish_status(choice.get("finish_reason"))
+    return {**env, "status": status, "incomplete_details": details, "output": output,
+            "usage": responses_usage(chat.get("usage")),
+            "completed_at": env["created_at"] if status == "completed" else None}

@@ -1,0 +1,239 @@
+"""Chat-completion chunks -> the Responses API's streaming event sequence.
+
+``response.created``, ``response.in_progress``, then per output item
+``response.output_item.added`` .. ``done`` with, inside, the part and delta events
+(``content_part.*`` + ``output_text.*``, ``reasoning_summary_part.*`` +
+``reasoning_summary_text.*``, ``function_call_arguments.*``,
+``custom_tool_call_input.*``), and last ``response.completed`` / ``incomplete`` /
+``failed``. Every event carries ``sequence_number`` (0, 1, 2, ...). The same builder
+replays a cached response (``replay``), so a hit streams exactly like a miss.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from ..sse import encode_event
+from .responses_request import ToolNames
+from .responses_response import (
+    call_item,
+    finish_status,
+    message_item,
+    new_id,
+    reasoning_item,
+    responses_usage,
+)
+
+
+def sse(name: str, data: dict[str, Any]) -> bytes:
+    return encode_event(orjson.dumps(data), name)
+
+
+class ResponseEvents:
+    """Folds chat chunks into output items and the events that announce them."""
+
+    def __init__(self, env: dict[str, Any], names: ToolNames) -> None:
+        self.env = env
+        self.names = names
+        self.seq = 0
+        self.output: list[dict[str, Any]] = []
+        self.started = False
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self._open: dict[str, Any] | None = None  # the item being streamed
+        self._text: list[str] = []
+        self._tools: dict[int, dict[str, Any]] = {}  # chat tool index -> item
+        self._args: dict[int, list[str]] = {}
+        self._up: dict[int, str] = {}  # chat tool index -> upstream function name
+        self.response: dict[str, Any] | None = None
+
+    def _ev(self, out: list[bytes], kind: str, /, **data: Any) -> None:
+        out.append(sse(kind, {"type": kind, "sequence_number": self.seq, **data}))
+        self.seq += 1
+
+    def start(self, out: list[bytes]) -> None:
+        if self.started:
+            return
+        self.started = True
+        self._ev(out, "response.created", response=self.env)
+        self._ev(out, "response.in_progress", response=self.env)
+
+    # -- items -------------------------------------------------------------------
+    def _add(self, out: list[bytes], item: dict[str, Any]) -> int:
+        self.output.append(item)
+        self._ev(out, "response.output_item.added", output_index=len(self.output) - 1,
+                 item={**item, "status": "in_progress"} if "status" in item else item)
+        return len(self.output) - 1
+
+    def _close_open(self, out: list[bytes]) -> None:
+        item = self._open
+        if item is None:
+            return
+        self._open = None
+        idx = self.output.index(item)
+        text = "".join(self._text)
+        self._text = []
+        if item["type"] == "reasoning":
+            part = {"type": "summary_text", "text": text}
+            self._ev(out, "response.reasoning_summary_text.done", item_id=item["id"],
+                     output_index=idx, summary_index=0, text=text)
+            self._ev(out, "response.reasoning_summary_part.done", item_id=item["id"],
+                     output_index=idx, summary_index=0, part=part)
+            item["summary"] = [part]
+        else:
+            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            self._ev(out, "response.output_text.done", item_id=item["id"], output_index=idx,
+                     content_index=0, text=text, logprobs=[])
+            self._ev(out, "response.content_part.done", item_id=item["id"], output_index=idx,
+                     content_index=0, part=part)
+            item["content"] = [part]
+            item["status"] = "completed"
+        self._ev(out, "response.output_item.done", output_index=idx, item=item)
+
+    def _text_delta(self, out: list[bytes], kind: str, delta: str) -> None:
+        item = self._open
+        if item is None or item["type"] != kind:
+            self._close_open(out)
+            if kind == "reasoning":
+                item = reasoning_item("")
+                idx = self._add(out, item)
+                self._ev(out, "response.reasoning_summary_part.added", item_id=item["id"],
+                         output_index=idx, summary_index=0,
+                         part={"type": "summary_text", "text": ""})
+            else:
+                item = message_item("", status="in_progress")
+                item["content"] = []
+                idx = self._add(out, item)
+                self._ev(out, "response.content_part.added", item_id=item["id"],
+                         output_index=idx, content_index=0,
+                         part={"type": "output_text", "text": "", "annotations": [],
+                               "logprobs": []})
+            self._open = item
+        idx = len(self.output) - 1
+        self._text.append(delta)
+        if kind == "reasoning":
+            self._ev(out, "response.reasoning_summary_text.delta", item_id=item["id"],
+                     output_index=idx, summary_index=0, delta=delta)
+        else:
+            self._ev(out, "response.output_text.delta", item_id=item["id"], output_index=idx,
+                     content_index=0, delta=delta, logprobs=[])
+
+    def _tool_delta(self, out: list[bytes], tc: dict[str, Any]) -> None:
+        index = tc.get("index", 0)
+        fn = tc.get("function") or {}
+        item = self._tools.get(index)
+        if item is None:
+            self._close_open(out)
+            item = call_item(self.names, tc.get("id") or new_id("call"), fn.get("name") or "",
+                             "", status="in_progress")
+            self._tools[index] = item
+            self._args[index] = []
+            self._up[index] = fn.get("name") or ""
+            self._add(out, item)
+        args = fn.get("arguments")
+        if args:
+            self._args[index].append(args)
+            if item["type"] == "function_call":
+                self._ev(out, "response.function_call_arguments.delta", item_id=item["id"],
+                         output_index=self.output.index(item), delta=args)
+
+    def _close_tools(self, out: list[bytes]) -> None:
+        for index, item in self._tools.items():
+            idx = self.output.index(item)
+            args = "".join(self._args[index])
+            done = call_item(self.names, item["call_id"], self._up[index], args, item["id"])
+            self.output[idx] = done
+            if done["type"] == "function_call":
+                self._ev(out, "response.function_call_arguments.done", item_id=done["id"],
+                         output_index=idx, arguments=args, name=done["name"])
+            else:
+                self._ev(out, "response.custom_tool_call_input.delta", item_id=done["id"],
+                         output_index=idx, delta=done["input"])
+                self._ev(out, "response.custom_tool_call_input.done", item_id=done["id"],
+                         output_index=idx, input=done["input"])
+            self._ev(out, "response.output_item.done", output_index=idx, item=done)
+        self._tools = {}
+
+    # -- feeding -----------------------------------------------------------------
+    def feed(self, chunks: list[dict[str, Any]]) -> bytes:
+        out: list[bytes] = []
+        self.start(out)
+        for ch in chunks:
+            if ch.get("usage"):
+                self.usage = ch["usage"]
+            for c in ch.get("choices") or ():
+                if c.get("index", 0) != 0:
+                    continue
+                d = c.get("delta") or {}
+                if d.get("reasoning_content"):
+                    self._text_delta(out, "reasoning", d["reasoning_content"])
+                if d.get("content"):
+                    self._text_delta(out, "message", d["content"])
+                for tc in d.get("tool_calls") or ():
+                    self._tool_delta(out, tc)
+                if c.get("finish_reason"):
+                    self.finish_reason = c["finish_reason"]
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        """Close every open item and build the final response (sent by ``terminal``)."""
+        out: list[bytes] = []
+        self.start(out)
+        self._close_open(out)
+        self._close_tools(out)
+        status, details = finish_status(self.finish_reason)
+        self.response = {**self.env, "status": status, "incomplete_details": details,
+                         "output": self.output, "usage": responses_usage(self.usage),
+                         "completed_at": int(time.time()) if status == "completed" else None}
+        return b"".join(out)
+
+    def terminal(self) -> bytes:
+        assert self.response is not None
+        out: list[bytes] = []
+        self._ev(out, f"response.{self.response['status']}", response=self.response)
+        return out[0]
+
+    def failed(self, error: dict[str, Any]) -> bytes:
+        """``error`` then ``response.failed``: the end of a stream that broke."""
+        out: list[bytes] = []
+        self.start(out)
+        # ``error`` repeated as an object: the openai SDK raises APIError on an error
+        # event carrying one (as on chat completions) instead of ending without a result.
+        self._ev(out, "error", code=error.get("code") or error.get("type"),
+                 message=error.get("message", ""), param=error.get("param"), error=error)
+        self.response = {**self.env, "status": "failed", "output": self.output,
+                         "error": {"code": "server_error", "message": error.get("message", "")},
+                         "usage": responses_usage(self.usage)}
+        self._ev(out, "response.failed", response=self.response)
+        return b"".join(out)
+
+
+def replay(cached: dict[str, Any], names: ToolNames) -> list[bytes]:
+    """A stored response object as the event sequence that would have built it."""
+    env = {**cached, "status": "in_progress", "output": [], "usage": None,
+           "incomplete_details": None}
+    ev = ResponseEvents(env, names)
+    out: list[bytes] = []
+    ev.start(out)
+    for item in cached.get("output") or ():
+        kind = item.get("type")
+        if kind == "reasoning":
+            text = "".join(s.get("text", "") for s in item.get("summary") or ())
+            ev._text_delta(out, "reasoning", text)
+        elif kind == "message":
+            text = "".join(p.get("text", "") for p in item.get("content") or ())
+            ev._close_open(out)
+            ev._text_delta(out, "message", text)
+        else:
+            ev._close_open(out)
+            idx = len(ev.output)
+            ev.output.append(item)
+            ev._ev(out, "response.output_item.added", output_index=idx, item=item)
+            ev._ev(out, "response.output_item.done", output_index=idx, item=item)
+    ev._close_open(out)
+    ev.response = cached
+    out.append(ev.terminal())
+    return out
