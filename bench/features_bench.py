@@ -1,6 +1,10 @@
 """Time gateway.features.extract_features on realistic 10 KB, 1 MB and 10 MB prompts.
 
-    python bench/features_bench.py [--quick]
+    python bench/features_bench.py [--quick] [--adversarial]
+
+``--adversarial`` times 1 MB of each repeated trigger prefix and separator
+(tests/features/adversarial.py) against 1 MB of English prose, as one message: target
+no class above 3x prose.
 
 Prompts are built from the calibration corpus (tests/features/data/token_corpus.jsonl):
 English prose, Chinese prose, source code and JSON, each as a multi-turn chat (messages of
@@ -84,7 +88,36 @@ def time_it(body: dict[str, Any], runs: int) -> tuple[float, float, Any]:
     return statistics.median(times), p99, features
 
 
+def adversarial(size: int = 1_000_000, runs: int = 5) -> None:
+    from tests.features.adversarial import UNITS, repeat
+
+    def body(text: str) -> dict[str, Any]:
+        return {"model": "bench", "messages": [{"role": "user", "content": text}]}
+
+    def best(b: dict[str, Any]) -> tuple[float, Any]:
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            f = extract_features(b)
+            times.append((time.perf_counter() - t0) * 1000)
+        return min(times), f
+
+    base, _ = best(body(make_text(load_text("english"), size, False, random.Random(7))))
+    print(f"{'input (1 MB, one message)':<44}{'best ms':>9}{'x prose':>9}  pii")
+    print(f"{'English prose':<44}{base:>9.2f}{1:>9.2f}")
+    worst = 0.0
+    for unit in UNITS:
+        ms, f = best(body(repeat(unit, size)))
+        worst = max(worst, ms / base)
+        print(f"{repr(unit)[:42]:<44}{ms:>9.2f}{ms / base:>9.2f}  {','.join(sorted(f.pii)) or '-'}")
+    print(f"worst: {worst:.2f}x prose")
+
+
 def main() -> None:
+    if "--adversarial" in sys.argv:
+        warm_up()
+        adversarial()
+        return
     quick = "--quick" in sys.argv
     rng = random.Random(7)
     warm_up()  # load lingua once, as a server would at start-up

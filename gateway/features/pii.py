@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import re
 from itertools import islice
+from time import perf_counter_ns
 from typing import Final
 
 from . import pii_validators as v
@@ -57,7 +58,7 @@ _CREDENTIAL: Final = frozenset({"credential"})
 _NUM_START = r"(?<![0-9A-Za-z_][0-9])(?<![0-9][.\-][0-9])"
 _NUM_END = r"(?![0-9A-Za-z_]|[.\-][0-9])"
 _NUM_SHAPES = "|".join([  # noqa: FLY002 - one shape per line
-    r"[0-9]{8,18}[0-9Xx]",                                   # card, CN ID, CN mobile
+    r"[0-9]{9,19}+|[0-9]{8,18}+[Xx]",                        # card, CN ID, CN mobile
     r"[0-9]{2}-[0-9]{2}-[0-9]{4}",                           # SSN (first digit consumed)
     r"[0-9]{3}[ \-][0-9]{4,6}[ \-][0-9]{4,5}(?:[ \-][0-9]{1,4}){0,2}",  # grouped card
     r"[0-9]{2}[ .\-][2-9][0-9]{2}[ .\-][0-9]{4}",            # NANP 3-3-4
@@ -91,23 +92,27 @@ _TAIL1 = _class({c for n in _SECRET_NAMES for c in (n[-1], n[-1].upper())})
 _NAME_TAIL = f"(?i:{_TAIL3}{_TAIL2}){_TAIL1}"
 
 
-def _assignment_rest() -> str:
+def _assignment_rest(op: str) -> str:
     by_len: dict[int, list[str]] = {}
     for name in _SECRET_NAMES:
         by_len.setdefault(len(name), []).append(re.escape(name))
     names = ["(?i:" + "|".join(group) + ")" for _, group in sorted(by_len.items())]
 
-    def check(b: str) -> str:
-        full = "|".join(f"(?<={n}{b}[=:])" for n in names)
-        return f"(?<={_NAME_TAIL}{b}[=:])(?:{full})"
-
-    name_ok = "(?:" + "|".join(check(b) for b in _BETWEEN) + ")"
-    value = r"[=>]?[ \t]{0,4}[\"'`]?(?:(?i:bearer|basic|token) )?[^\s\"'`,;()\[\]{}<>]{8,512}"
+    # Cheapest first: the character before the operator (one class), the name's last
+    # three characters, the value's first eight (the probe, below), then the full names.
+    before = _class({c for n in _SECRET_NAMES for c in (n[-1], n[-1].upper())} | set("\"' "))
+    tail = "|".join(f"(?<={_NAME_TAIL}{b}[=:])" for b in _BETWEEN)
+    full = "|".join(f"(?<={n}{b}[=:])" for b in _BETWEEN for n in names)
+    # The value ends before the next ``op`` (base64 padding excepted): every character is
+    # then read by at most one candidate per operator, so "pwd=pwd=pwd=..." costs linear time.
+    chars = rf"[^\s\"'`,;()\[\]{{}}<>{op}]"
+    pad = "={0,3}+" if op == "=" else ""
+    value = rf"[=>]?[ \t]{{0,4}}[\"'`]?(?:(?i:bearer|basic|token) )?{chars}{{8,512}}+{pad}"
     # The value is probed (as a lookahead) before it is matched: most operators that pass
     # the name check are followed by something short ("token = 1") and fail within a few
     # characters.
-    probe = r"[=>]?[ \t]{0,4}[\"'`]?[^\s\"'`,;()\[\]{}<>]{8}"
-    return name_ok + "(?=" + probe + ")" + value
+    probe = rf"[=>]?[ \t]{{0,4}}[\"'`]?{chars}{{8}}"
+    return f"(?<={before}[=:])(?>{tail})(?={probe})(?>{full}){value}"
 
 
 _DIGIT_REST = (
@@ -118,7 +123,7 @@ _DIGIT_REST = (
     # first rejects the many short numbers (years, counts, ids) in a few characters.
     rf"(?:(?=[0-9 .\-()]{{7}})(?:{_NUM_START}(?:{_NUM_SHAPES}){_NUM_END}"
     # +CC then groups: international phone numbers.
-    r"|(?<=\+[0-9])(?<![0-9A-Za-z_]\+[0-9])[0-9]{0,3}(?:[ .\-]?\(?[0-9]{1,5}\)?){1,7}"
+    r"|(?<=\+[0-9])(?<![0-9A-Za-z_]\+[0-9])[0-9]{0,3}+(?:[ .\-]?+\(?+[0-9]{1,5}+\)?+){1,7}+"
     r"(?![0-9A-Za-z_])"
     # (415) 555-2671: NANP with a parenthesised area code.
     r"|(?<=\([2-9])[0-9]{2}\) ?[2-9][0-9]{2}[ .\-][0-9]{4}(?![0-9A-Za-z_]))"
@@ -129,39 +134,54 @@ _DIGIT_REST = (
 _DIGIT_ALTERNATIVES = [d + _DIGIT_REST for d in "0125348796"]
 # The other anchors' alternatives: (anchor, alternative, kinds its candidates can yield).
 _OTHER_ALTERNATIVES: list[tuple[str, str, frozenset[str]]] = [
-    (":", ":" + _assignment_rest(), _CREDENTIAL),
-    ("=", "=" + _assignment_rest(), _CREDENTIAL),
+    (":", ":" + _assignment_rest(":"), _CREDENTIAL),
+    ("=", "=" + _assignment_rest("="), _CREDENTIAL),
     # "@": an email (local part read backwards by the validator) or URL userinfo.
     ("@", r"@(?<=[^\s@]@)[A-Za-z0-9][A-Za-z0-9.\-]{0,253}(?![A-Za-z0-9\-])",
      frozenset({"email", "credential"})),
     # "-": OpenAI/Anthropic "sk-" keys, Slack "xox?-" tokens, PEM private keys. The first
     # two need a letter before the "-": one class lookbehind rejects UUID and date dashes.
-    ("-", (r"-(?:(?<=[abkoprs]-)(?:(?<=sk-)(?<![0-9A-Za-z_\-]sk-)"
-           r"(?:proj-|ant-[a-z]{3,6}[0-9]{0,3}-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"
-           r"|(?<=\bxox[abposr]-)[0-9A-Za-z\-]{10,})"
-           r"|----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
-           r"(?:\s|\\n|\\r)*(?:[A-Za-z\-]+: [^\n]*(?:\n|\\n))*(?:\s|\\n|\\r)*[A-Za-z0-9+/=]{40})"),
+    ("-", (r"-(?<!--)(?:(?<=[abkoprs]-)(?:(?<=sk-)(?<![0-9A-Za-z_\-]sk-)"
+           r"(?:proj-|ant-[a-z]{3,6}[0-9]{0,3}-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,1024}+"
+           r"|(?<=xox[abposr]-)(?<![0-9A-Za-z_\-]xox[abposr]-)[0-9A-Za-z\-]{10,1024}+)"
+           # possessive: header lines and (JSON-escaped) line breaks are read once
+           r"|----BEGIN (?:[A-Z0-9]{1,20}+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+           r"(?:\s|\\[nr])*+(?:[A-Za-z\-]{1,40}+: [^\n\\]{0,200}+(?:\n|\\n)){0,3}+(?:\s|\\[nr])*+"
+           r"[A-Za-z0-9+/=]{40})"),
      _CREDENTIAL),
     # "_": Stripe keys, GitHub tokens (the first lookbehind is implied by the three).
-    ("_", (r"_(?<=[bkoprsu]_)(?:(?<=\b[sr]k_)(?:live|test)_[0-9A-Za-z]{16,}"
-           r"|(?<=\bgh[pousr]_)[A-Za-z0-9]{30,}"
-           r"|(?<=\bgithub_)pat_[A-Za-z0-9_]{30,})"),
+    ("_", (r"_(?<=[bkoprsu]_)(?:(?<=\b[sr]k_)(?:live|test)_[0-9A-Za-z]{16,1024}+"
+           r"|(?<=\bgh[pousr]_)[A-Za-z0-9]{30,1024}+"
+           r"|(?<=\bgithub_)pat_[A-Za-z0-9_]{30,1024}+)"),
      _CREDENTIAL),
     # "A": AWS access key ids, Google API keys.
     ("A", (r"A(?<![0-9A-Za-z_\-]A)(?:(?:KIA|SIA)[0-9A-Z]{16}(?![0-9A-Za-z])"
            r"|Iza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-]))"),
      _CREDENTIAL),
     # "B": an HTTP bearer token ("Authorization: Bearer <token>").
-    ("B", r"B(?<![0-9A-Za-z_]B)(?:earer|asic) [A-Za-z0-9._~+/\-]{16,512}=*(?![A-Za-z0-9._~+/\-])",
+    ("B", r"B(?<![0-9A-Za-z_]B)(?:earer|asic) [A-Za-z0-9._~+/\-]{16,512}+={0,3}+(?![A-Za-z0-9._~+/\-])",
      _CREDENTIAL),
-    # "J": JWT, at the 'J' of its "eyJ" header.
-    ("J", r"J(?<=\beyJ)[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.", _CREDENTIAL),
+    # "J": JWT, at the 'J' of its "eyJ" header, which no base64url character precedes (so
+    # no candidate starts inside another and each character is read once).
+    ("J", r"J(?<=eyJ)(?<![A-Za-z0-9_\-]eyJ)[A-Za-z0-9_\-]{8,8192}+\.eyJ[A-Za-z0-9_\-]{8,8192}+\.",
+     _CREDENTIAL),
 ]
 # One pass: every alternative starts with its literal anchor, so ``re`` computes a charset
 # prefix for the whole pattern; inside, the BRANCH opcode rejects alternatives whose
 # literal differs from the current character in ~1 ns. (``re`` forbids duplicate group
 # names, so the scanner dispatches on the anchor instead.)
 _RE = re.compile("|".join(_DIGIT_ALTERNATIVES + [alt for _, alt, _ in _OTHER_ALTERNATIVES]))
+
+# Candidates validated per request: _BUDGET_BASE, plus one per _CHARS_PER_CANDIDATE
+# characters scanned (validators cost 2-15 us a candidate: at most ~30 ns a character).
+_BUDGET_BASE = 256
+_CHARS_PER_CANDIDATE = 512
+# The one pass is timed per _CHUNK characters; above _SLOW_NS_PER_CHAR on average (prose
+# costs ~4 ns) the scanner switches to per-anchor scans, re-reading _CONTEXT characters
+# (lookbehinds, an email's local part, URL userinfo) before the switch.
+_CHUNK = 65536
+_SLOW_NS_PER_CHAR = 25
+_CONTEXT = 320
 
 # --- per-anchor scan -----------------------------------------------------------------
 
@@ -170,7 +190,10 @@ _ANCHOR_PASSES = tuple((anchor, re.compile(alt), kinds) for anchor, alt, kinds i
 # tested with ``match``; past that, ``search`` skips to the next one faster.
 _FIND_SPACING = 4096
 
-_DIGIT_RE = re.compile("|".join(_DIGIT_ALTERNATIVES))
+# Alone, one class beats ten literal branches (digit runs: ~45 against ~70 ns a digit).
+_DIGIT_RE = re.compile("[0-9]" + _DIGIT_REST)
+# Every alternative in a group of its own, with the kinds it can yield.
+_GROUPS = ((_DIGIT_RE, _DIGIT_KINDS), *((rx, kinds) for _, rx, kinds in _ANCHOR_PASSES))
 # The view: one byte per character (``latin-1``, anything above U+00FF -> "?"), mapped so
 # that the digit alternatives' character classes are unions of view bytes.
 _VIEW = bytes(
@@ -206,6 +229,14 @@ _RUN_TRIGGER = re.compile(
     rb"0000(?<![0Aa]0000)(?:(?<=0[ .\-]0000)(?:(?<=[ \-]0000)(?:" + _AFTER_SPACE_OR_DASH
     + rb")|(?<=\.0000)(?:" + _AFTER_DOT + rb"))|(?=0{5})" + _RUN + rb")"
 )
+_LONG_RUN_MIN = 24
+_LONG_RUN = re.compile(b"0{%d,}" % _LONG_RUN_MIN)
+
+
+def _blank(m: re.Match[bytes]) -> bytes:
+    return b"!" * (m.end() - m.start())
+
+
 _PLUS_TRIGGER = re.compile(rb"\+0(?<![0Aa]\+0)(?=[0 .\-()]{7})")
 _IBAN_TRIGGER = re.compile(rb"AA00(?<![0Aa]AA00)(?=(?: ?[0A]){11})")
 # Where a candidate starts relative to its trigger: at most 10 characters before a run
@@ -218,6 +249,8 @@ _DIGIT_BACK = 16
 _DIGIT_REACH = 80
 # More than one trigger per _TRIGGER_SPACING characters: the string is scanned in one pass.
 _TRIGGER_SPACING = 256
+# The same for triggers that give a candidate's exact start ("+", IBAN).
+_EXACT_SPACING = 32
 
 # Choosing the scan: strings of at least _DENSE_MIN_LEN characters whose middle
 # _SAMPLE characters hold at least _DENSE_MIN_ANCHORS digits, ":", "=" or "_" (~2.3%;
@@ -228,7 +261,10 @@ _DENSE_MIN_ANCHORS = 12
 _NOT_COSTLY_ANCHOR = bytes(c for c in range(256) if chr(c) not in "0123456789:=_")
 
 
-_URL_USERINFO_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://([^\s/@:]*)(?::([^\s/@]*))?$")
+# URL userinfo: the part after the last "://" before the "@" (a "/" cannot occur in it, so
+# no earlier "://" can start it), read within _USERINFO_REACH characters.
+_USERINFO_RE = re.compile(r"([^\s/@:]*)(?::([^\s/@]*))?")
+_USERINFO_REACH = 300
 _SEPARATORS = str.maketrans("", "", " .-()")
 
 
@@ -316,7 +352,10 @@ def _classify(start: int, end: int, text: str, found: set[str]) -> str | None:
 
 
 def _classify_at(text: str, start: int, end: int, found: set[str]) -> str | None:
-    userinfo = _URL_USERINFO_RE.search(text, max(0, start - 300), start)
+    scheme_end = text.rfind("://", max(0, start - _USERINFO_REACH), start)
+    userinfo = None
+    if scheme_end > 0 and text[scheme_end - 1].isascii() and text[scheme_end - 1].isalnum():
+        userinfo = _USERINFO_RE.fullmatch(text, scheme_end + 3, start)
     if userinfo:  # scheme://user[:password]@host is URL userinfo, not an email
         user, password = userinfo.group(1), userinfo.group(2)
         if password is not None:
@@ -353,12 +392,29 @@ def _assignment_is_secret(raw: str, text: str, end: int) -> bool:
 
 
 class PiiScanner:
-    """Accumulates PII kinds over many strings of one request."""
+    """Accumulates PII kinds over many strings of one request.
 
-    __slots__ = ("found",)
+    Validating a candidate costs a few microseconds of Python, so their number is
+    bounded: ``_BUDGET_BASE`` per request plus one per ``_CHARS_PER_CANDIDATE`` characters
+    scanned. Past the budget the scanner fails closed: the first further candidate of
+    each group (digits, ``@``, each credential anchor) adds the kinds that group can yield,
+    unverified (``unverified``), so a policy treats the request as if they were present.
+
+    The one pass is timed per ``_CHUNK`` characters: once it has cost more than
+    ``_SLOW_NS_PER_CHAR`` on average over a request (text dense in anchors that the
+    sample missed: the pass then tries ~10 alternatives at almost every character), the
+    rest of the request is scanned per anchor. The choice only affects speed.
+    """
+
+    __slots__ = ("_one_pass_chars", "_one_pass_ns", "budget", "found", "per_anchor", "unverified")
 
     def __init__(self) -> None:
         self.found: set[str] = set()
+        self.unverified: set[str] = set()
+        self.budget = _BUDGET_BASE
+        self.per_anchor = False
+        self._one_pass_ns = 0
+        self._one_pass_chars = 0
 
     def done(self) -> bool:
         return len(self.found) == len(PII_KINDS)
@@ -366,7 +422,8 @@ class PiiScanner:
     def scan(self, text: str) -> None:
         if len(text) < 8 or self.done():
             return
-        if len(text) >= _DENSE_MIN_LEN and _anchor_dense(text):
+        self.budget += len(text) // _CHARS_PER_CANDIDATE
+        if self.per_anchor or (len(text) >= _DENSE_MIN_LEN and _anchor_dense(text)):
             self._scan_per_anchor(text)
         else:
             self._scan_one_pass(text)
@@ -374,38 +431,71 @@ class PiiScanner:
     def _add(self, start: int, end: int, text: str, kinds: frozenset[str]) -> bool:
         """Classify one candidate; True once all of ``kinds`` have been found."""
         found = self.found
+        if self.budget <= 0:
+            self.unverified |= kinds - found
+            found |= kinds
+            return True
+        self.budget -= 1
         kind = _classify(start, end, text, found)
         if kind is not None:
             found.add(kind)
         return kinds <= found
 
     def _scan_one_pass(self, text: str) -> None:
-        search = _RE.search
         pos = 0
+        n = len(text)
+        while pos < n:
+            t0 = perf_counter_ns()
+            resume = self._one_pass(text, pos, pos + _CHUNK)
+            self._one_pass_ns += perf_counter_ns() - t0
+            if resume < 0:
+                return
+            self._one_pass_chars += resume - pos  # a search may skip far past the chunk
+            pos = resume
+            if self._one_pass_ns > _SLOW_NS_PER_CHAR * max(_CHUNK, self._one_pass_chars):
+                self.per_anchor = True
+                if pos < n:  # the rest, with enough context for lookbehinds and validators
+                    self._scan_per_anchor(text[max(0, pos - _CONTEXT):])
+                return
+
+    def _one_pass(self, text: str, pos: int, stop: int) -> int:
+        """Candidates starting in [pos, stop): where to resume, or -1 when done."""
+        search = _RE.search
         while (m := search(text, pos)) is not None:
+            start = m.start()
+            if start >= stop:
+                return start
+            if self.budget <= 0:
+                # Out of budget: the rest is searched group by group, one candidate each.
+                for rx, kinds in _GROUPS:
+                    if not kinds <= self.found and (g := rx.search(text, start)) is not None:
+                        self._add(g.start(), g.end(), text, kinds)
+                return -1
             # Resume right after the anchor, not after the match: a rejected candidate
             # ("token: ghp_..." failing as an assignment) or a greedy one (an IBAN whose
             # pattern ran into the next number) may overlap a valid one.
+            pos = start + 1
+            if self._add(start, m.end(), text, PII_KINDS):
+                return -1
+        return len(text)
+
+    def _search_all(self, text: str, rx: re.Pattern[str], pos: int, kinds: frozenset[str]) -> None:
+        search = rx.search
+        while (m := search(text, pos)) is not None:
             pos = m.start() + 1
-            if self._add(m.start(), m.end(), text, PII_KINDS):
+            if self._add(m.start(), m.end(), text, kinds):
                 return
 
     def _scan_per_anchor(self, text: str) -> None:
         found = self.found
         if not _DIGIT_KINDS <= found and not self._scan_digits(text):
-            self._scan_one_pass(text)
-            return
+            self._search_all(text, _DIGIT_RE, 0, _DIGIT_KINDS)  # triggers too dense
         for anchor, rx, kinds in _ANCHOR_PASSES:
             if kinds <= found:
                 continue
             pos = self._test_each(text, anchor, rx, kinds)
-            if pos < 0:
-                continue
-            search = rx.search
-            while (m := search(text, pos)) is not None:
-                pos = m.start() + 1
-                if self._add(m.start(), m.end(), text, kinds):
-                    break
+            if pos >= 0:
+                self._search_all(text, rx, pos, kinds)
 
     def _test_each(self, text: str, needle: str, rx: re.Pattern[str], kinds: frozenset[str]) -> int:
         """Find the one-character ``needle`` with ``str.find`` (memchr) and test ``rx`` in
@@ -429,35 +519,49 @@ class PiiScanner:
         """Digit candidates, in text order. False (nothing done) if triggers are so dense
         (number tables, lists of phone numbers) that one pass costs less."""
         view = text.encode("latin-1", "replace").translate(_VIEW)
+        # "+" and IBAN triggers give a candidate's exact start: one ``match`` each.
+        exact_cap = len(text) // _EXACT_SPACING + 1
+        exact = [(m.start() + 2, m.start() + 2) for m in islice(_IBAN_TRIGGER.finditer(view), exact_cap)]
+        if b"+" in view:
+            exact += [(m.start() + 1, m.start() + 1)
+                      for m in islice(_PLUS_TRIGGER.finditer(view), exact_cap)]
+        if len(exact) >= exact_cap:
+            return False
+        if b"0" * _LONG_RUN_MIN in view:
+            # No run trigger lies inside a run of more than 20 digits: blank them out, or
+            # the trigger pattern would be tried at each of their digits.
+            view = _LONG_RUN.sub(_blank, view)
         # (first, last) possible start of the candidates around each trigger
         cap = len(text) // _TRIGGER_SPACING + 1
         windows = [(m.start() - _DIGIT_BACK, m.start())
                    for m in islice(_RUN_TRIGGER.finditer(view), cap)]
-        if b"+" in view:
-            windows += [(m.start() + 1, m.start() + 1)
-                        for m in islice(_PLUS_TRIGGER.finditer(view), cap)]
-        windows += [(m.start() + 2, m.start() + 2) for m in islice(_IBAN_TRIGGER.finditer(view), cap)]
         if len(windows) >= cap:
             return False
+        windows += exact
         windows.sort()
         search = _DIGIT_RE.search
+        match = _DIGIT_RE.match
         pos = 0
         i = 0
         while i < len(windows):
             first, last = windows[i]
             i += 1
-            # Windows that start before this one's search ends are searched with it.
-            while i < len(windows) and windows[i][0] <= last + _DIGIT_REACH:
+            while i < len(windows) and windows[i][0] <= last:  # overlapping windows
                 last = max(last, windows[i][1])
                 i += 1
             pos = max(pos, first)
-            # Candidates that start in [pos, last], each found as a search of the whole
-            # text would find it: the search ends _DIGIT_REACH past ``last``, beyond
-            # anything such a candidate reads.
-            while (m := search(text, pos, last + _DIGIT_REACH)) is not None and m.start() <= last:
-                pos = m.start() + 1
-                if self._add(m.start(), m.end(), text, _DIGIT_KINDS):
+            if pos == last:
+                m = match(text, pos, pos + _DIGIT_REACH)
+                if m is not None and self._add(pos, m.end(), text, _DIGIT_KINDS):
                     return True
+            else:
+                # Candidates that start in [pos, last], each found as a search of the whole
+                # text would find it: the search ends _DIGIT_REACH past ``last``, beyond
+                # anything such a candidate reads.
+                while (m := search(text, pos, last + _DIGIT_REACH)) is not None and m.start() <= last:
+                    pos = m.start() + 1
+                    if self._add(m.start(), m.end(), text, _DIGIT_KINDS):
+                        return True
             pos = max(pos, last + 1)
         return True
 
