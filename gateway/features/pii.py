@@ -39,6 +39,7 @@ candidates (the tests compare them on JSON documents with and without PII):
 from __future__ import annotations
 
 import re
+import unicodedata
 from itertools import islice
 from time import perf_counter_ns
 from typing import Final
@@ -422,6 +423,8 @@ class PiiScanner:
     def scan(self, text: str) -> None:
         if len(text) < 8 or self.done():
             return
+        if not text.isascii():
+            text = normalize(text)
         self.budget += len(text) // _CHARS_PER_CANDIDATE
         if self.per_anchor or (len(text) >= _DENSE_MIN_LEN and _anchor_dense(text)):
             self._scan_per_anchor(text)
@@ -564,6 +567,22 @@ class PiiScanner:
                         return True
             pos = max(pos, last + 1)
         return True
+
+
+# Invisible characters that split a number or an address without showing: zero-width
+# space/non-joiner/joiner, LRM/RLM, word joiner and invisible operators, BOM, soft hyphen,
+# Mongolian vowel separator.
+_INVISIBLE_RE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e]+")
+
+
+def normalize(text: str) -> str:
+    """What the scanner reads: invisible characters removed, then NFKC (full-width
+    ``＠``/digits, ligatures, compatibility forms -> their plain equivalents)."""
+    if _INVISIBLE_RE.search(text) is not None:
+        text = _INVISIBLE_RE.sub("", text)
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return text
 
 
 def _anchor_dense(text: str) -> bool:
