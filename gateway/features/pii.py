@@ -60,6 +60,8 @@ _NUM_START = r"(?<![0-9A-Za-z_][0-9])(?<![0-9][.\-][0-9])"
 _NUM_END = r"(?![0-9A-Za-z_]|[.\-][0-9])"
 _NUM_SHAPES = "|".join([  # noqa: FLY002 - one shape per line
     r"[0-9]{9,19}+|[0-9]{8,18}+[Xx]",                        # card, CN ID, CN mobile
+    r"(?<=0)(?:10|2[0-9]|[3-9][0-9]{2})-[2-9][0-9]{2,3}[ \-]?[0-9]{4}",  # CN landline
+    r"[0-9]{2} [0-9]{2} [0-9]{4}",                           # SSN with spaces
     r"[0-9]{2}-[0-9]{2}-[0-9]{4}",                           # SSN (first digit consumed)
     r"[0-9]{3}[ \-][0-9]{4,6}[ \-][0-9]{4,5}(?:[ \-][0-9]{1,4}){0,2}",  # grouped card
     r"[0-9]{2}[ .\-][2-9][0-9]{2}[ .\-][0-9]{4}",            # NANP 3-3-4
@@ -126,8 +128,9 @@ _DIGIT_REST = (
     # +CC then groups: international phone numbers.
     r"|(?<=\+[0-9])(?<![0-9A-Za-z_]\+[0-9])[0-9]{0,3}+(?:[ .\-]?+\(?+[0-9]{1,5}+\)?+){1,7}+"
     r"(?![0-9A-Za-z_])"
-    # (415) 555-2671: NANP with a parenthesised area code.
-    r"|(?<=\([2-9])[0-9]{2}\) ?[2-9][0-9]{2}[ .\-][0-9]{4}(?![0-9A-Za-z_]))"
+    # (415) 555-2671: NANP with a parenthesised area code; (010) 6552 9988: CN landline.
+    r"|(?<=\([2-9])[0-9]{2}\) ?[2-9][0-9]{2}[ .\-][0-9]{4}(?![0-9A-Za-z_])"
+    rf"|(?<=\(0)(?:10|2[0-9]|[3-9][0-9]{{2}})\) ?[2-9][0-9]{{2,3}}[ \-]?[0-9]{{4}}{_NUM_END})"
     # IBAN, anchored at its first check digit after a two-letter country code.
     r"|(?<=[A-Z]{2}[0-9])(?<![0-9A-Za-z_][A-Z]{2}[0-9])[0-9](?: ?[0-9A-Z]){11,32})"
 )
@@ -223,12 +226,14 @@ _AFTER_SPACE_OR_DASH = b"|".join([
     rb"(?<=00[ \-]0000)(?<![0Aa]00[ \-]0000)(?=0{7}" + _END + rb")",  # 86-13812345678
     rb"(?<=0000[ \-]0000)(?<![0Aa]0000[ \-]0000)(?=0{0,2}[ \-]0000)",  # 4111 1111 1111 1111
     _NXX,
+    rb"(?<=000-0000)(?=0{3,4}" + _END + rb")",  # 010-65529988, 0755-2688 1234
 ])
 _AFTER_DOT = rb"(?<=[ .\-]000\.0000)" + _END + rb"|" + _NXX  # 415.555.2671
 _RUN = rb"(?<!0[.\-]0000)(?=0{5,16}[Aa]?" + _END + rb")"  # 9-20 digits (and an X)
+_LANDLINE_AFTER_PAREN = rb"(?:(?<=\) 0000)|(?<=\)0000))(?=0{3,4}" + _END + rb")"  # (010) 65529988
 _RUN_TRIGGER = re.compile(
     rb"0000(?<![0Aa]0000)(?:(?<=0[ .\-]0000)(?:(?<=[ \-]0000)(?:" + _AFTER_SPACE_OR_DASH
-    + rb")|(?<=\.0000)(?:" + _AFTER_DOT + rb"))|(?=0{5})" + _RUN + rb")"
+    + rb")|(?<=\.0000)(?:" + _AFTER_DOT + rb"))|(?=0{5})" + _RUN + rb"|" + _LANDLINE_AFTER_PAREN + rb")"
 )
 _LONG_RUN_MIN = 24
 _LONG_RUN = re.compile(b"0{%d,}" % _LONG_RUN_MIN)
@@ -269,7 +274,29 @@ _USERINFO_REACH = 300
 _SEPARATORS = str.maketrans("", "", " .-()")
 
 
-def _classify_num(token: str, found: set[str], before: str) -> str | None:
+# A Chinese landline: area code 010, 02x or 0[3-9]xx, then 7-8 digits not starting 0/1.
+_CN_LANDLINE_RE = re.compile(r"0(?:10|2[0-9]|[3-9][0-9]{2})(?:-|\) ?)[2-9][0-9]{2,3}[ \-]?[0-9]{4}")
+# "ddd dd dddd" is an SSN only right after words that say so (otherwise it is as often
+# an order or account number).
+_SSN_CONTEXT_RE = re.compile(r"(?i)(?:\bssn|social[ -]security(?: (?:number|no\.?|#))?|社会安全号码?)"
+                             r"(?: is| was| on file)?[\s:#=(\"'-]{0,4}$")
+
+
+def _classify_landline(token: str) -> bool:
+    if not _CN_LANDLINE_RE.fullmatch(token):
+        return False
+    digits = token.translate(_SEPARATORS)
+    return 10 <= len(digits) <= 12
+
+
+def _classify_num(token: str, found: set[str], before: str, context: str = "") -> str | None:
+    if "phone" not in found and token[0] == "0" and before != "+" and _classify_landline(token):
+        return "phone"
+    if ("us_ssn" not in found and len(token) == 11 and token[3] == token[6] == " "
+            and token.count(" ") == 2 and token.translate(_SEPARATORS).isdigit()):
+        digits = token.replace(" ", "")
+        if _SSN_CONTEXT_RE.search(context) and v.is_ssn(digits[:3], digits[3:5], digits[5:]):
+            return "us_ssn"
     digits = token.translate(_SEPARATORS)
     seps = {c for c in token if c in " .-"}
     if len(seps) > 1:
@@ -319,11 +346,14 @@ def _classify(start: int, end: int, text: str, found: set[str]) -> str | None:
         before = text[start - 1] if start else ""
         if "A" <= before <= "Z":  # a capital right before digits: only IBAN allows it
             return "iban" if "iban" not in found and v.iban_prefix(text[start - 2:end]) else None
-        kind = _classify_num(text[start:end], found, before)
+        kind = _classify_num(text[start:end], found, before, text[max(0, start - 40):start])
         if kind is None and before == "+" and "phone" not in found:
             kind = _classify_international(text[start:end])
-        if kind is None and before == "(" and "phone" not in found and text[start + 3:start + 4] == ")":
-            kind = "phone"  # the (NXX) NXX-XXXX branch: its shape is the whole check
+        if kind is None and before == "(" and "phone" not in found:
+            if text[start + 3:start + 4] == ")" and text[start] != "0":
+                kind = "phone"  # the (NXX) NXX-XXXX branch: its shape is the whole check
+            elif _classify_landline(text[start:end]):
+                kind = "phone"  # (010) 6552 9988
         return kind
     if anchor == "@":
         return _classify_at(text, start, end, found)
