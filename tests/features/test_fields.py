@@ -43,7 +43,9 @@ def test_obfuscated_pii_counts(name: str) -> None:
 def test_normalize() -> None:
     assert normalize("ａｎｎ＠ｅｘａｍｐｌｅ．ｃｏｍ") == "ann@example.com"
     assert normalize("41\u200b11\u2060 1111\ufeff") == "4111 1111"
-    assert normalize("中文，标点") == "中文,标点"
+    assert normalize("中文，标点") == "中文，标点"  # CJK punctuation alone: read as it is
+    assert normalize("电话（010）６５５２ ９９８８") == "电话(010)6552 9988"
+    assert normalize("𝟒𝟏𝟏𝟏 ① ａ") == "4111 1 a"
 
 
 def test_the_field_is_named() -> None:
