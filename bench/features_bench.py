@@ -102,15 +102,21 @@ def adversarial(size: int = 1_000_000, runs: int = 5) -> None:
             times.append((time.perf_counter() - t0) * 1000)
         return min(times), f
 
-    base, _ = best(body(make_text(load_text("english"), size, False, random.Random(7))))
-    print(f"{'input (1 MB, one message)':<44}{'best ms':>9}{'x prose':>9}  pii")
-    print(f"{'English prose':<44}{base:>9.2f}{1:>9.2f}")
-    worst = 0.0
-    for unit in UNITS:
+    prose = body(make_text(load_text("english"), size, False, random.Random(7)))
+    rows = []
+    base = best(prose)[0]
+    for i, unit in enumerate(UNITS):
+        if i % 10 == 9:  # prose again now and then: the machine's load drifts
+            base = min(base, best(prose)[0])
         ms, f = best(body(repeat(unit, size)))
-        worst = max(worst, ms / base)
-        print(f"{repr(unit)[:42]:<44}{ms:>9.2f}{ms / base:>9.2f}  {','.join(sorted(f.pii)) or '-'}")
-    print(f"worst: {worst:.2f}x prose")
+        rows.append((unit, ms, ",".join(sorted(f.pii)) or "-"))
+    base = min(base, best(prose)[0])
+    print(f"{'input (1 MB, one message)':<44}{'best ms':>9}{'x prose':>9}  pii")
+    print(f"{'English prose (best of all its runs)':<44}{base:>9.2f}{1:>9.2f}")
+    for unit, ms, pii in rows:
+        print(f"{repr(unit)[:42]:<44}{ms:>9.2f}{ms / base:>9.2f}  {pii}")
+    worst = max(rows, key=lambda r: r[1])
+    print(f"worst: {worst[1] / base:.2f}x prose ({worst[0]!r})")
 
 
 def main() -> None:

@@ -150,7 +150,7 @@ _OTHER_ALTERNATIVES: list[tuple[str, str, frozenset[str]]] = [
            r"|(?<=xox[abposr]-)(?<![0-9A-Za-z_\-]xox[abposr]-)[0-9A-Za-z\-]{10,1024}+)"
            # possessive: header lines and (JSON-escaped) line breaks are read once
            r"|----BEGIN (?:[A-Z0-9]{1,20}+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
-           r"(?:\s|\\[nr])*+(?:[A-Za-z\-]{1,40}+: [^\n\\]{0,200}+(?:\n|\\n)){0,3}+(?:\s|\\[nr])*+"
+           r"(?:\s|\\[nr]){0,64}+(?:[A-Za-z\-]{1,40}+: [^\n\\]{0,200}+(?:\n|\\n)){0,3}+(?:\s|\\[nr]){0,64}+"
            r"[A-Za-z0-9+/=]{40})"),
      _CREDENTIAL),
     # "_": Stripe keys, GitHub tokens (the first lookbehind is implied by the three).
@@ -180,10 +180,13 @@ _RE = re.compile("|".join(_DIGIT_ALTERNATIVES + [alt for _, alt, _ in _OTHER_ALT
 # characters scanned (validators cost 2-15 us a candidate: at most ~30 ns a character).
 _BUDGET_BASE = 256
 _CHARS_PER_CANDIDATE = 512
-# The one pass is timed per _CHUNK characters; above _SLOW_NS_PER_CHAR on average (prose
-# costs ~4 ns) the scanner switches to per-anchor scans, re-reading _CONTEXT characters
-# (lookbehinds, an email's local part, URL userinfo) before the switch.
+# The one pass is timed per window of _CHUNK characters; after two windows in a row above
+# _SLOW_NS_PER_CHAR (prose costs ~4 ns) the scanner switches to per-anchor scans,
+# re-reading _CONTEXT characters (lookbehinds, an email's local part, URL userinfo).
 _CHUNK = 65536
+# How far past its start any candidate of the one-pass pattern reads (a JWT: 2 x 8 KB;
+# the tests check it against the pattern's maximum width).
+_MAX_REACH = 16_400
 _SLOW_NS_PER_CHAR = 25
 _CONTEXT = 320
 
@@ -431,13 +434,15 @@ class PiiScanner:
     each group (digits, ``@``, each credential anchor) adds the kinds that group can yield,
     unverified (``unverified``), so a policy treats the request as if they were present.
 
-    The one pass is timed per ``_CHUNK`` characters: once it has cost more than
-    ``_SLOW_NS_PER_CHAR`` on average over a request (text dense in anchors that the
-    sample missed: the pass then tries ~10 alternatives at almost every character), the
-    rest of the request is scanned per anchor. The choice only affects speed.
+    The one pass is timed per window of ``_CHUNK`` characters (of one string, or of
+    several small ones): after two windows in a row above ``_SLOW_NS_PER_CHAR`` (text
+    dense in anchors that the sample missed: the pass then tries ~10 alternatives at
+    almost every character), the rest of the request is scanned per anchor. The choice
+    only affects speed.
     """
 
-    __slots__ = ("_one_pass_chars", "_one_pass_ns", "budget", "found", "per_anchor", "unverified")
+    __slots__ = ("_one_pass_chars", "_one_pass_ns", "_slow_windows", "budget", "found", "per_anchor",
+                 "unverified")
 
     def __init__(self) -> None:
         self.found: set[str] = set()
@@ -446,6 +451,7 @@ class PiiScanner:
         self.per_anchor = False
         self._one_pass_ns = 0
         self._one_pass_chars = 0
+        self._slow_windows = 0
 
     def done(self) -> bool:
         return len(self.found) == len(PII_KINDS)
@@ -483,21 +489,32 @@ class PiiScanner:
             self._one_pass_ns += perf_counter_ns() - t0
             if resume < 0:
                 return
-            self._one_pass_chars += resume - pos  # a search may skip far past the chunk
+            self._one_pass_chars += resume - pos
             pos = resume
-            if self._one_pass_ns > _SLOW_NS_PER_CHAR * max(_CHUNK, self._one_pass_chars):
+            if self._one_pass_chars < _CHUNK:
+                continue  # (small strings add up until a window is long enough to judge)
+            # Two slow windows in a row: one alone may be the process waiting for a CPU.
+            slow = self._one_pass_ns > _SLOW_NS_PER_CHAR * self._one_pass_chars
+            self._slow_windows = self._slow_windows + 1 if slow else 0
+            self._one_pass_ns = self._one_pass_chars = 0
+            if self._slow_windows >= 2:
                 self.per_anchor = True
                 if pos < n:  # the rest, with enough context for lookbehinds and validators
                     self._scan_per_anchor(text[max(0, pos - _CONTEXT):])
                 return
 
     def _one_pass(self, text: str, pos: int, stop: int) -> int:
-        """Candidates starting in [pos, stop): where to resume, or -1 when done."""
+        """Candidates starting in [pos, stop): where to resume, or -1 when done.
+
+        The search ends ``_MAX_REACH`` past ``stop`` (a search that finds nothing would
+        otherwise run to the end of the text before the time is checked): a candidate
+        starting before ``stop`` reads no further, so it is found as in the whole text."""
         search = _RE.search
-        while (m := search(text, pos)) is not None:
+        end = min(len(text), stop + _MAX_REACH)
+        while (m := search(text, pos, end)) is not None:
             start = m.start()
             if start >= stop:
-                return start
+                return stop
             if self.budget <= 0:
                 # Out of budget: the rest is searched group by group, one candidate each.
                 for rx, kinds in _GROUPS:
@@ -510,7 +527,7 @@ class PiiScanner:
             pos = start + 1
             if self._add(start, m.end(), text, PII_KINDS):
                 return -1
-        return len(text)
+        return stop if end < len(text) else len(text)
 
     def _search_all(self, text: str, rx: re.Pattern[str], pos: int, kinds: frozenset[str]) -> None:
         search = rx.search

@@ -335,3 +335,16 @@ def test_digit_reach_covers_the_digit_pattern() -> None:
 ])
 def test_ssn_needs_its_layout(text: str, kinds: set[str]) -> None:
     assert find_pii(text) == kinds
+
+
+def test_max_reach_covers_the_one_pass_pattern() -> None:
+    # A one-pass search ends _MAX_REACH past its chunk: exact only if no candidate reads
+    # further (the longest match plus the 2 characters its lookaheads look at).
+    width = re._parser.parse(pii._RE.pattern).getwidth()[1]  # type: ignore[attr-defined]
+    assert width + 2 <= pii._MAX_REACH
+
+
+def test_candidates_across_chunks_are_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pii, "_CHUNK", 50)
+    text = "x" * 45 + " bob@example.com " + "y" * 90 + " 4111 1111 1111 1111 " + "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2ln"
+    assert find_pii(text) == {"email", "credit_card", "credential"}
