@@ -26,34 +26,30 @@ def _send(call: Any) -> int:
     return 200
 
 
-def test_openai_fields_never_reach_a_restricted_provider(gateway: Any, kimi: Any) -> None:
-    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="any", max_retries=0)
-    client.post("/chat/completions", body=planted.openai_base(), cast_to=object)
+def _check_all(kimi: Any, post: Any, base: dict[str, Any], cases: Any) -> None:
+    post(base)
     assert len(kimi.control.requests) == 1  # without PII, Kimi serves this prompt
     leaked, failed = [], []
-    for field, body in [*planted.openai_planted(), *planted.openai_obfuscated()]:
+    for field, body in cases:
         kimi.control.clear()
-        status = _send(lambda b=body: client.post("/chat/completions", body=b, cast_to=object))
+        status = _send(lambda b=body: post(b))
         if _kimi_saw_pii(kimi):
             leaked.append(field)
         if status >= 500:
             failed.append((field, status))
     assert leaked == [] and failed == []
+
+
+def test_openai_fields_never_reach_a_restricted_provider(gateway: Any, kimi: Any) -> None:
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="any", max_retries=0)
+    _check_all(kimi, lambda b: client.post("/chat/completions", body=b, cast_to=object),
+               planted.openai_base(), [*planted.openai_planted(), *planted.openai_obfuscated()])
 
 
 def test_anthropic_fields_never_reach_a_restricted_provider(gateway: Any, kimi: Any) -> None:
     client = anthropic.Anthropic(base_url=gateway.url, api_key="any", max_retries=0)
-    client.post("/v1/messages", body=planted.anthropic_base(), cast_to=object)
-    assert len(kimi.control.requests) == 1
-    leaked, failed = [], []
-    for field, body in planted.anthropic_planted():
-        kimi.control.clear()
-        status = _send(lambda b=body: client.post("/v1/messages", body=b, cast_to=object))
-        if _kimi_saw_pii(kimi):
-            leaked.append(field)
-        if status >= 500:
-            failed.append((field, status))
-    assert leaked == [] and failed == []
+    _check_all(kimi, lambda b: client.post("/v1/messages", body=b, cast_to=object),
+               planted.anthropic_base(), planted.anthropic_planted())
 
 
 def test_explain_names_the_field(gateway: Any) -> None:

@@ -13,7 +13,6 @@ unknown keys in content parts, obfuscated text).
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,15 +34,6 @@ def _fields(td: type) -> list[str]:
     for klass in reversed(td.__mro__):
         names += [n for n in getattr(klass, "__annotations__", {}) if n not in names]
     return names
-
-
-def _literal(td: type, field: str) -> str | None:
-    for klass in td.__mro__:
-        ann = getattr(klass, "__annotations__", {}).get(field)
-        if ann is not None:
-            m = re.search(r"Literal\['([^']+)'\]", str(ann))
-            return m.group(1) if m else None
-    return None
 
 
 # --- OpenAI Chat Completions ---------------------------------------------------------
@@ -78,13 +68,16 @@ def openai_base() -> dict[str, Any]:
         {"role": "user", "content": ZH}]}
 
 
+def _top_level(params: type, base: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    for field in _fields(params):
+        if field != "messages":
+            for value in shapes(field):
+                yield field, {**base(), field: value}
+
+
 def openai_planted() -> Iterator[tuple[str, dict[str, Any]]]:
     """(field, body) for every field of the Chat Completions request the SDK types."""
-    for field in _fields(openai_params.CompletionCreateParamsBase):
-        if field == "messages":
-            continue
-        for value in shapes(field):
-            yield field, {**openai_base(), field: value}
+    yield from _top_level(openai_params.CompletionCreateParamsBase, openai_base)
     for role, (td, base) in OPENAI_ROLES.items():
         for field in _fields(td):
             if field == "role":
@@ -157,11 +150,7 @@ def anthropic_base() -> dict[str, Any]:
 
 def anthropic_planted() -> Iterator[tuple[str, dict[str, Any]]]:
     """(field, body) for every field of the Messages request the SDK types."""
-    for field in _fields(anthropic_params.MessageCreateParamsBase):
-        if field == "messages":
-            continue
-        for value in shapes(field):
-            yield field, {**anthropic_base(), field: value}
+    yield from _top_level(anthropic_params.MessageCreateParamsBase, anthropic_base)
     for kind, (td, base) in ANTHROPIC_BLOCKS.items():
         for field in [*_fields(td), "x_unknown"]:
             if field == "type":
@@ -179,4 +168,3 @@ def anthropic_planted() -> Iterator[tuple[str, dict[str, Any]]]:
     extra = {"stop_sequences": ["x", PII], "metadata": {"user_id": PII}, "system": PII}
     for field, value in extra.items():
         yield f"{field} (as reproduced)", {**anthropic_base(), field: value}
-    assert _literal(at.TextBlockParam, "type") == "text"
