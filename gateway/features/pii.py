@@ -23,7 +23,7 @@ candidates (the tests compare them on JSON documents with and without PII):
     -> ``0``, capital -> ``A``, lower-case or ``_`` -> ``a``, `` .-()+`` kept, anything
     else -> ``!``) in which three literal-prefix patterns find *triggers*: parts that every
     digit candidate contains (a last group of 4 digits after a separator, a 9-20 digit
-    run, ``+digit``, an IBAN's country code; see ``_RUN_TRIGGER``). JSON numbers, floats,
+    run, ``+digit``, an IBAN's country code; see ``RUN_TRIGGER``). JSON numbers, floats,
     dates, timestamps and UUIDs rarely contain one. The exact digit pattern then runs
     only from ``_DIGIT_BACK`` characters before each trigger to the trigger, in text
     order, with a search window long enough (``_DIGIT_REACH``) to behave exactly as a
@@ -39,14 +39,15 @@ candidates (the tests compare them on JSON documents with and without PII):
 from __future__ import annotations
 
 import re
-import unicodedata
 from itertools import islice
 from time import perf_counter_ns
 from typing import Final
 
 from . import pii_validators as v
+from ._normalize import normalize
+from ._triggers import IBAN_TRIGGER, LONG_RUN, LONG_RUN_MIN, PLUS_TRIGGER, RUN_TRIGGER, VIEW, blank
 
-__all__ = ["PII_KINDS", "PiiScanner", "find_pii"]
+__all__ = ["PII_KINDS", "PiiScanner", "find_pii", "normalize"]
 
 PII_KINDS: Final = frozenset({
     "email", "phone", "credit_card", "cn_resident_id", "iban", "us_ssn", "credential",
@@ -201,53 +202,6 @@ _FIND_SPACING = 4096
 _DIGIT_RE = re.compile("[0-9]" + _DIGIT_REST)
 # Every alternative in a group of its own, with the kinds it can yield.
 _GROUPS = ((_DIGIT_RE, _DIGIT_KINDS), *((rx, kinds) for _, rx, kinds in _ANCHOR_PASSES))
-# The view: one byte per character (``latin-1``, anything above U+00FF -> "?"), mapped so
-# that the digit alternatives' character classes are unions of view bytes.
-_VIEW = bytes(
-    48 if 48 <= c <= 57 else 65 if 65 <= c <= 90 else 97 if 97 <= c <= 122 or c == 95
-    else c if chr(c) in " .-()+" else 33
-    for c in range(256)
-)
-# Triggers in the view. Every match of a digit alternative contains one:
-# 1. "0000" that starts a digit run (not after a digit or letter: one lookbehind rejects
-#    most numbers of a JSON document) and is
-#    - the last group of "078-05-1120", "415 555 2671", "1-415-555-2671", "138 1234 5678",
-#      "86 138 1234 5678": [ -] and a group of 2-4 digits before it, one of [ .-)] before
-#      that group, and the number ends after it (``_NUM_END``);
-#    - the last group of "415.555.2671" (the NANP shapes are the only ones with dots);
-#    - the last group of "(415) 555-2671" (3 digits and ")" or ") " before them);
-#    - the 11 digits after "86 " (CN mobile with its country code);
-#    - the second group of a grouped card (4 digits before it, another group after it);
-#    - or a run of 9-20 digits, then at most one letter (X), then the number's end.
-# 2. "+" and a digit, then 7 digits or separators (an international number).
-# 3. Two capitals and two digits, then 11 digits or capitals (an IBAN).
-_END = rb"(?![0Aa]|[.\-]0)"  # the number ends here (_NUM_END)
-_NXX = rb"(?:(?<=\)000[ .\-]0000)|(?<=\) 000[ .\-]0000))(?![0Aa])"  # (415) 555-2671
-_AFTER_SPACE_OR_DASH = b"|".join([
-    # the last group, after a group of 2-4 digits
-    rb"(?:(?<=[ .\-)]00[ \-]0000)|(?<=[ .\-)]000[ \-]0000)|(?<=[ .\-)]0000[ \-]0000))" + _END,
-    rb"(?<=00[ \-]0000)(?<![0Aa]00[ \-]0000)(?=0{7}" + _END + rb")",  # 86-13812345678
-    rb"(?<=0000[ \-]0000)(?<![0Aa]0000[ \-]0000)(?=0{0,2}[ \-]0000)",  # 4111 1111 1111 1111
-    _NXX,
-    rb"(?<=000-0000)(?=0{3,4}" + _END + rb")",  # 010-65529988, 0755-2688 1234
-])
-_AFTER_DOT = rb"(?<=[ .\-]000\.0000)" + _END + rb"|" + _NXX  # 415.555.2671
-_RUN = rb"(?<!0[.\-]0000)(?=0{5,16}[Aa]?" + _END + rb")"  # 9-20 digits (and an X)
-_LANDLINE_AFTER_PAREN = rb"(?:(?<=\) 0000)|(?<=\)0000))(?=0{3,4}" + _END + rb")"  # (010) 65529988
-_RUN_TRIGGER = re.compile(
-    rb"0000(?<![0Aa]0000)(?:(?<=0[ .\-]0000)(?:(?<=[ \-]0000)(?:" + _AFTER_SPACE_OR_DASH
-    + rb")|(?<=\.0000)(?:" + _AFTER_DOT + rb"))|(?=0{5})" + _RUN + rb"|" + _LANDLINE_AFTER_PAREN + rb")"
-)
-_LONG_RUN_MIN = 24
-_LONG_RUN = re.compile(b"0{%d,}" % _LONG_RUN_MIN)
-
-
-def _blank(m: re.Match[bytes]) -> bytes:
-    return b"!" * (m.end() - m.start())
-
-
-_PLUS_TRIGGER = re.compile(rb"\+0(?<![0Aa]\+0)(?=[0 .\-()]{7})")
-_IBAN_TRIGGER = re.compile(rb"AA00(?<![0Aa]AA00)(?=(?: ?[0A]){11})")
 # Where a candidate starts relative to its trigger: at most 10 characters before a run
 # trigger (the last group of "1-415-555-2671"; 16 for margin), 1 after a "+" trigger, 2
 # after an IBAN trigger.
@@ -568,23 +522,23 @@ class PiiScanner:
     def _scan_digits(self, text: str) -> bool:
         """Digit candidates, in text order. False (nothing done) if triggers are so dense
         (number tables, lists of phone numbers) that one pass costs less."""
-        view = text.encode("latin-1", "replace").translate(_VIEW)
+        view = text.encode("latin-1", "replace").translate(VIEW)
         # "+" and IBAN triggers give a candidate's exact start: one ``match`` each.
         exact_cap = len(text) // _EXACT_SPACING + 1
-        exact = [(m.start() + 2, m.start() + 2) for m in islice(_IBAN_TRIGGER.finditer(view), exact_cap)]
+        exact = [(m.start() + 2, m.start() + 2) for m in islice(IBAN_TRIGGER.finditer(view), exact_cap)]
         if b"+" in view:
             exact += [(m.start() + 1, m.start() + 1)
-                      for m in islice(_PLUS_TRIGGER.finditer(view), exact_cap)]
+                      for m in islice(PLUS_TRIGGER.finditer(view), exact_cap)]
         if len(exact) >= exact_cap:
             return False
-        if b"0" * _LONG_RUN_MIN in view:
+        if b"0" * LONG_RUN_MIN in view:
             # No run trigger lies inside a run of more than 20 digits: blank them out, or
             # the trigger pattern would be tried at each of their digits.
-            view = _LONG_RUN.sub(_blank, view)
+            view = LONG_RUN.sub(blank, view)
         # (first, last) possible start of the candidates around each trigger
         cap = len(text) // _TRIGGER_SPACING + 1
         windows = [(m.start() - _DIGIT_BACK, m.start())
-                   for m in islice(_RUN_TRIGGER.finditer(view), cap)]
+                   for m in islice(RUN_TRIGGER.finditer(view), cap)]
         if len(windows) >= cap:
             return False
         windows += exact
@@ -614,46 +568,6 @@ class PiiScanner:
                         return True
             pos = max(pos, last + 1)
         return True
-
-
-# What the scanner reads is NFKC where NFKC makes ASCII: full-width forms (＠, ４, ｅ),
-# circled, super/subscript and mathematical digits and letters map to plain ASCII, so
-# obfuscated PII counts; invisible characters that split a number or an address without
-# showing (zero-width space/non-joiner/joiner, LRM/RLM, word joiner, invisible operators,
-# BOM, soft hyphen, Mongolian vowel separator) are removed. The table is built once from
-# ``unicodedata``; it is applied only to strings that hold one of its characters other
-# than the full-width punctuation and ideographic space of ordinary CJK prose, which
-# PII patterns do not need (most Chinese and Japanese text is then read as it is).
-_INVISIBLE = "\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e"
-_COMPAT: dict[int, str | None] = {
-    c: n for block in (range(0x80, 0x10000), range(0x1D400, 0x1D800), range(0x1F100, 0x1F200))
-    for c in block if (n := unicodedata.normalize("NFKC", chr(c))) != chr(c) and n.isascii()
-}
-_COMPAT.update(dict.fromkeys(map(ord, _INVISIBLE)))
-# Strings are normalized only if they hold a character of these blocks: full-width
-# digits, letters and @ . - + _ = / (not the full-width punctuation of CJK prose), Latin-1
-# superscripts and fractions, super/subscripts, letterlike symbols and number forms,
-# enclosed alphanumerics, dingbat digits, ligatures, mathematical and enclosed
-# alphanumerics, and the invisible characters. A few ranges keep the test at a few ns a
-# character (a class of 1,400 single characters cost ~400).
-_NEEDS_NORMALIZING = re.compile(
-    "[\uff0b\uff0d-\uff0f\uff10-\uff19\uff1d\uff20-\uff3a\uff3f\uff41-\uff5a"
-    "\u00aa\u00b2\u00b3\u00b9\u00ba\u00bc-\u00be\u2070-\u209f\u2100-\u218f\u2460-\u24ff"
-    "\u2776-\u2793\ufb00-\ufb06\U0001d400-\U0001d7ff\U0001f100-\U0001f1ff" + _INVISIBLE + "]"
-)
-
-
-def normalize(text: str) -> str:
-    """``text`` as the scanner reads it (see ``_COMPAT``)."""
-    m = _NEEDS_NORMALIZING.search(text)
-    if m is None:
-        return text
-    for ch in _INVISIBLE:  # str.replace: ~1 ns a character, translate ~50
-        if ch in text:
-            text = text.replace(ch, "")
-    if m.group() not in _INVISIBLE or _NEEDS_NORMALIZING.search(text) is not None:
-        text = text.translate(_COMPAT)
-    return text
 
 
 def _anchor_dense(text: str) -> bool:
