@@ -13,7 +13,7 @@ bash "$ROOT/scripts/apt-need.sh" wrk:wrk nginx:nginx redis-server:redis-server
 
 VENV="${GATEWAY_VENV:-$ROOT/.venv}"
 if ! "$VENV/bin/python" -c "import gateway, aiohttp, uvloop, orjson, httpx" 2>/dev/null; then
-  source "$ROOT/scripts/setup.sh"
+  source "$ROOT/scripts/setup.sh" ""  # no extras (it would read our arguments)
 fi
 PY="$VENV/bin/python"
 

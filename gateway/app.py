@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import os
 import signal
-import time
 from collections.abc import AsyncIterator, Callable
 from types import FrameType
 from typing import Any
@@ -27,8 +27,11 @@ from .api.anthropic import routes as anthropic_routes
 from .api.chat import proxy_request
 from .api.context import Services
 from .api.explain import explain
+from .api.models import anthropic_dialect
+from .api.models import routes as model_routes
 from .auth import bearer
 from .breaker import STATE_VALUE
+from .console import console_routes
 from .emulators import (
     EmulatorControl,
     RunningServer,
@@ -36,7 +39,7 @@ from .emulators import (
     create_moonshot_app,
     serve_in_loop,
 )
-from .errors import GatewayError, MethodNotAllowed, NotFound
+from .errors import AuthError, GatewayError, MethodNotAllowed, NotFound
 from .http import error_response, json_response, request_id
 from .metrics import Metrics, config_fingerprint, mark_process_dead
 from .runtime import Runtime
@@ -50,8 +53,11 @@ log = logging.getLogger("gateway")
 
 async def start_demo_emulators(kimi_port: int, anthropic_port: int) -> list[RunningServer]:
     """``--demo``: the loopback emulators, in this process, on the ports the config names."""
-    kimi = await serve_in_loop(create_moonshot_app(EmulatorControl()), port=kimi_port)
-    claude = await serve_in_loop(create_anthropic_app(EmulatorControl()), port=anthropic_port)
+    controls = [EmulatorControl(), EmulatorControl()]
+    for control in controls:
+        control.eager_tools = True  # a tool round trip works without naming the tool
+    kimi = await serve_in_loop(create_moonshot_app(controls[0]), port=kimi_port)
+    claude = await serve_in_loop(create_anthropic_app(controls[1]), port=anthropic_port)
     return [kimi, claude]
 
 
@@ -65,7 +71,7 @@ def _anthropic_key(request: Request) -> str | None:
 
 # Left out of gateway_config_info's hash: secrets (and the Redis URL, which may hold one).
 _SECRET_FIELDS: Any = {"providers": {"__all__": {"api_key"}}, "keys": {"__all__": {"key"}},
-                       "redis": {"url"}}
+                       "redis": {"url"}, "server": {"metrics_key"}}
 
 
 def _hook_shutdown_signals(loop: asyncio.AbstractEventLoop, rt: Runtime,
@@ -111,17 +117,8 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
     def _auth(request: Request, anthropic: bool = False) -> None:
         rt.snapshot.keyring.identify(_anthropic_key(request) if anthropic else _openai_key(request))
 
-    async def models(request: Request) -> Response:
-        _auth(request)
-        created = int(time.time())
-        cfg = rt.snapshot.cfg
-        data = [{"id": "auto", "object": "model", "created": created, "owned_by": "gateway"}]
-        data += [{"id": alias, "object": "model", "created": created, "owned_by": m.provider}
-                 for alias, m in cfg.models.items()]
-        return json_response({"object": "list", "data": data})
-
     async def route_explain(request: Request) -> Response:
-        return await explain(request, rt, _openai_key)
+        return await explain(request, rt, _openai_key, svc.request_limits)
 
     def _public(request: Request) -> None:
         """Health and metrics answer without a key unless the config says otherwise."""
@@ -162,7 +159,13 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
         return json_response(openapi.document(rt.snapshot.cfg))
 
     async def metrics(request: Request) -> Response:
-        _public(request)
+        metrics_key = rt.snapshot.cfg.server.metrics_key
+        if metrics_key:  # its own credential, not a tenant's key (docs/hardening.md)
+            presented = (_openai_key(request) or "").encode("utf-8", "surrogateescape")
+            if not hmac.compare_digest(presented, metrics_key.encode()):
+                raise AuthError("/metrics needs `Authorization: Bearer <server.metrics_key>`.")
+        else:
+            _public(request)
         m = rt.metrics
         if m is None:
             return Response(b"", media_type="text/plain")
@@ -177,17 +180,22 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
 
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-        Route("/v1/models", models, methods=["GET"]),
+        *model_routes(rt, _openai_key, _anthropic_key),
         Route("/v1/gateway/route", route_explain, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         *anthropic_routes(svc, _anthropic_key),
+        *console_routes(rt, svc),
     ]
 
     def _surface(request: Request) -> str:
-        return "anthropic" if request.url.path.startswith("/v1/messages") else "openai"
+        path = request.url.path
+        if path.startswith("/v1/messages") or (path.startswith("/v1/models")
+                                               and anthropic_dialect(request.headers)):
+            return "anthropic"
+        return "openai"
 
     async def on_gateway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayError)

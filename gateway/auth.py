@@ -47,7 +47,7 @@ class KeyRing:
                 "Missing gateway key: send it as `Authorization: Bearer <key>` "
                 "(or `x-api-key` on /v1/messages)."
             )
-        digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
+        digest = hashlib.sha256(_wire_bytes(presented)).digest()
         found: KeyConfig | None = None
         for d, k in self._entries:
             if hmac.compare_digest(d, digest) and found is None:  # type: ignore[arg-type]
@@ -55,6 +55,17 @@ class KeyRing:
         if found is None:
             raise AuthError("Invalid gateway key.")
         return Caller(found.name, found.policy, found)
+
+
+def _wire_bytes(presented: str) -> bytes:
+    """The key's bytes as the client sent them. The HTTP server decodes header values as
+    latin-1 (one character a byte), so a UTF-8 key ("clé") arrives as "clÃ©"; encoding
+    back to latin-1 recovers its bytes, which match the configured key's UTF-8. A str
+    that is not latin-1 (a direct caller) is taken as text."""
+    try:
+        return presented.encode("latin-1")
+    except UnicodeEncodeError:
+        return presented.encode("utf-8", "surrogateescape")
 
 
 def bearer(value: str | None) -> str | None:

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import time
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
@@ -50,16 +51,22 @@ def _normalize(value: Any) -> Any:
 
 
 def canonical_request(body: dict[str, Any], *, upstream_model: str, tenant: str,
-                      surface: str) -> bytes:
+                      surface: str, headers: Mapping[str, str] | None = None) -> bytes:
+    """``headers``: the client headers forwarded upstream (``anthropic-beta``,
+    ``anthropic-version``): they can change the answer, so they are part of the key."""
     kept = {k: v for k, v in body.items() if k not in EXCLUDED_FIELDS}
-    return orjson.dumps({"v": 1, "surface": surface, "tenant": tenant,
-                         "upstream_model": upstream_model, "body": _normalize(kept)},
-                        option=orjson.OPT_SORT_KEYS)
+    doc = {"v": 1, "surface": surface, "tenant": tenant,
+           "upstream_model": upstream_model, "body": _normalize(kept)}
+    if headers:
+        doc["headers"] = dict(headers)
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
-def cache_key(body: dict[str, Any], *, upstream_model: str, tenant: str, surface: str) -> str:
+def cache_key(body: dict[str, Any], *, upstream_model: str, tenant: str, surface: str,
+              headers: Mapping[str, str] | None = None) -> str:
     digest = hashlib.blake2b(canonical_request(body, upstream_model=upstream_model,
-                                               tenant=tenant, surface=surface),
+                                               tenant=tenant, surface=surface,
+                                               headers=headers),
                              digest_size=32).hexdigest()
     return f"{quote(tenant, safe='')}:{digest}"
 
@@ -85,11 +92,13 @@ class CachedResponse:
     route: str = ""
     surface: str = "openai"       # "openai" | "anthropic": which shape ``body`` has
     created: float = field(default_factory=time.time)
+    dropped: list[str] = field(default_factory=list)  # drop_params fields, for the header
 
     def encode(self, level: int = 6) -> bytes:
         raw = orjson.dumps({"body": self.body, "provider": self.provider,
                             "upstream_model": self.upstream_model, "route": self.route,
-                            "surface": self.surface, "created": self.created})
+                            "surface": self.surface, "created": self.created,
+                            "dropped": self.dropped})
         return _FORMAT + zlib.compress(raw, level)
 
     @classmethod
@@ -99,7 +108,7 @@ class CachedResponse:
         d = orjson.loads(zlib.decompress(data[1:]))
         return cls(body=d["body"], provider=d["provider"], upstream_model=d["upstream_model"],
                    route=d.get("route", ""), surface=d.get("surface", "openai"),
-                   created=d.get("created", 0.0))
+                   created=d.get("created", 0.0), dropped=d.get("dropped") or [])
 
 
 class ResponseCache:

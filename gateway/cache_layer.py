@@ -4,7 +4,8 @@
   request; ``off`` none. ``Cache-Control: no-cache`` skips the lookup (and refreshes
   the entry), ``no-store`` skips the write; ``x-gateway-cache-ttl: SECONDS`` sets the
   entry's TTL.
-- The key covers the canonical request, the chosen upstream model and the tenant
+- The key covers the canonical request, the forwarded headers that can change the
+  answer (`anthropic-version`, `anthropic-beta`), the chosen upstream model and the tenant
   (the gateway key's name, or ``cache.shared_namespace``), so tenants never share.
 - Only a response from the model the key names is stored (not a fallback's), and a
   stream only when it completed.
@@ -22,7 +23,7 @@ from typing import Any
 
 from .cache import CachedResponse, ResponseCache, cache_key, is_cacheable
 from .config import CacheConfig
-from .proxy import Exchange
+from .proxy import Exchange, drop_policy
 from .stores import Store
 from .translate.usage import openai_usage
 
@@ -75,8 +76,10 @@ class CacheLayer:
         model = ex.snap.cfg.models[ex.decision.model]
         caller = ex.caller
         tenant = cfg.shared_namespace or caller.tenant
+        forwarded = {h: v for h in getattr(ex.surface, "forward_headers", ())
+                     if (v := ex.client_headers.get(h))}
         ex.cache_key = cache_key(ex.body, upstream_model=model.upstream,
-                                 tenant=tenant, surface=ex.surface.name)
+                                 tenant=tenant, surface=ex.surface.name, headers=forwarded)
         ex.cache_model = model.upstream
         ex.cache_store = "no-store" not in cc
         ex.cache_ttl = _ttl(headers.get("x-gateway-cache-ttl"), cfg.ttl_s)
@@ -94,12 +97,23 @@ class CacheLayer:
             # nothing will be stored, which is a bypass, not a miss.
             self._bypass(ex)
             return None
-        if hit is None or hit.surface != ex.surface.name:
+        if hit is None or hit.surface != ex.surface.name or not self._drops_allowed(ex, hit):
             self._count("miss")
             return None
         ex.cache = "hit"
         self._count("hit")
         return hit
+
+    @staticmethod
+    def _drops_allowed(ex: Exchange, hit: CachedResponse) -> bool:
+        """An answer made by dropping fields serves only a caller allowed to drop them
+        (keys sharing a namespace may differ): for the others it is a miss, and their
+        request gets its 400."""
+        if not hit.dropped:
+            return True
+        assert ex.decision is not None
+        allowed = drop_policy(ex, ex.snap.cfg.models[ex.decision.model])
+        return all(allowed.allows(name) for name in hit.dropped)
 
     def store_wanted(self, ex: Exchange) -> bool:
         return ex.cache == "miss" and getattr(ex, "cache_store", False)
@@ -115,7 +129,8 @@ class CacheLayer:
             out = {**out, "usage": openai_usage(u.input, u.output, u.cached)}
         entry = CachedResponse(body=out, provider=ex.provider or "",
                                upstream_model=ex.upstream_model or "", route=ex.decision.rule,
-                               surface=ex.surface.name, created=time.time())
+                               surface=ex.surface.name, created=time.time(),
+                               dropped=ex.dropped)
         await self._cache(ex.snap.cfg.cache).put(ex.cache_key, entry,
                                                  ex.cache_ttl)
 

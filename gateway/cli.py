@@ -17,12 +17,16 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from .api.explain import explain_body
-from .config import ConfigError, GatewayConfig, load_config
+from .config import (
+    ConfigError,
+    GatewayConfig,
+    describe_config_path,
+    load_config,
+    resolve_config_path,
+)
 from .drain import SHUTDOWN_MARGIN_S
 from .metrics import MULTIPROC_ENV, remove_multiprocess_dir, setup_multiprocess_dir
-
-DEFAULT_CONFIG = "config/gateway.yaml"
-
+from .replay import format_summary, read_access_log, replay
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -31,7 +35,7 @@ def _free_port() -> int:
 
 
 def _config_path(arg: str | None) -> str:
-    return arg or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG
+    return resolve_config_path(arg, os.environ)
 
 
 def routing_table(cfg: GatewayConfig) -> str:
@@ -61,7 +65,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"{path}: OK")
+    print(f"{describe_config_path(path)}: OK")
     print(routing_table(cfg))
     return 0
 
@@ -81,6 +85,33 @@ def cmd_route(args: argparse.Namespace) -> int:
     status, out = explain_body(cfg, body, header_policy=args.policy)
     sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0 if status == 200 else 1
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Route an access log's recorded requests through a draft config; print what changes."""
+    try:
+        cfg = load_config(args.config, os.environ)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if args.access_log in (None, "-"):
+            summary = replay(read_access_log(sys.stdin), cfg)
+        else:
+            with open(args.access_log, encoding="utf-8", errors="replace") as f:
+                summary = replay(read_access_log(f), cfg)
+    except (OSError, ValueError) as exc:
+        print(f"error: {args.access_log or 'stdin'}: {exc}", file=sys.stderr)
+        return 1
+    if summary["replayed"] + summary["skipped"] == 0:
+        print(f"error: {args.access_log or 'stdin'}: no access lines found (replay reads the "
+              "JSON access log: GATEWAY_LOG_FORMAT=json, the default)", file=sys.stderr)
+        return 1
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(format_summary(summary))
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -112,12 +143,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
                   "per process (each worker admits the full limit). Set REDIS_URL for exact "
                   "limits across processes.", file=sys.stderr)
     print(f"gateway listening on http://{args.host}:{args.port} "
-          f"(config {path}, {workers} worker{'s' if workers > 1 else ''}, "
+          f"(config {describe_config_path(path)}, {workers} worker{'s' if workers > 1 else ''}, "
           f"store {'redis' if redis_url else 'memory'})", file=sys.stderr)
+    if cfg.console.enabled:
+        print(f"console: open http://{args.host}:{args.port}/console", file=sys.stderr)
     config = uvicorn.Config(
         "gateway.entry:app_from_env", factory=True, host=args.host, port=args.port,
         workers=workers, loop="uvloop", lifespan="on",
-        http="gateway.http:HeaderLimitedHttpTools",  # httptools, 431 past 64 KiB of head
+        # httptools, 431 past 64 KiB of head, head deadline, connection cap
+        http="gateway.conn_guard:GuardedHttpTools",
         log_level="warning", access_log=False, proxy_headers=False, server_header=False,
         # A backstop only: the app's drain (gateway/drain.py) ends streams at
         # graceful_shutdown_s with an error event; uvicorn cancels what is left later.
@@ -171,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gateway", description="LLM gateway for Kimi and Claude")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve", help="run the gateway")
-    s.add_argument("--config", help=f"config file (default $GATEWAY_CONFIG or {DEFAULT_CONFIG})")
+    s.add_argument("--config", help="config file (default $GATEWAY_CONFIG, else ./config/gateway.yaml "
+                   "if present, else the built-in default)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--workers", type=int, default=1)
@@ -185,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--config")
     r.add_argument("--policy", help="as the x-gateway-policy header")
     r.set_defaults(fn=cmd_route)
+    w = sub.add_parser("replay", help="what a draft config would change for the requests of an "
+                       "access log")
+    w.add_argument("--config", required=True, help="the draft config")
+    w.add_argument("access_log", nargs="?", help="JSON access log (default: stdin)")
+    w.add_argument("--json", action="store_true", help="print the summary as JSON")
+    w.set_defaults(fn=cmd_replay)
     return p
 
 

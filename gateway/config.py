@@ -10,11 +10,33 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .translate.params import DROPPABLE
+
+def _droppable(v: bool | list[str] | None) -> bool | list[str] | None:
+    unknown = [n for n in v if n not in DROPPABLE] if isinstance(v, list) else []
+    if unknown:
+        raise ValueError(f"unknown field(s) {unknown}; these can be dropped: "
+                         f"{sorted(DROPPABLE)}")
+    return v
+
+
+# true (any field a provider cannot serve may be dropped), or the fields' names.
+DropParams = Annotated[bool | list[str] | None, AfterValidator(_droppable)]
 
 PII_KINDS = frozenset(
     {"email", "phone", "credit_card", "cn_resident_id", "iban", "us_ssn", "credential"}
@@ -92,6 +114,9 @@ class ModelConfig(_Strict):
     default_max_tokens: int = Field(4096, ge=1)
     max_output_tokens: int | None = Field(None, ge=1)
     price_per_mtok: Price = Price()
+    # Fields this model's provider cannot serve that may be dropped rather than
+    # refused: true (any) or their names; unset: the global setting (README).
+    drop_params: DropParams = None
 
 
 class PolicyConfig(_Strict):
@@ -165,6 +190,7 @@ class KeyConfig(_Strict):
     key_sha256: str | None = None
     policy: str | None = None
     limits: KeyLimitsConfig = KeyLimitsConfig()
+    drop_params: DropParams = None  # overrides the model's and the global one
 
     @field_validator("key_sha256")
     @classmethod
@@ -198,6 +224,16 @@ class CacheConfig(_Strict):
     shared_namespace: str | None = None
 
 
+class ConsoleConfig(_Strict):
+    """The web console at /console (README, "Console")."""
+    enabled: bool = True
+    # Keys for the console and its APIs only; client keys do not open it.
+    admin_keys: list[KeyConfig] = []
+    # With no keys at all the console answers loopback clients only, unless this is true.
+    allow_remote: bool = False
+    recent_decisions: int = Field(500, ge=1, le=100_000)  # size of the recent-decision ring
+
+
 class ServerConfig(_Strict):
     # 32 MB admits a 2-million-token prompt (about 4 bytes a token in UTF-8 text).
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
@@ -212,6 +248,23 @@ class ServerConfig(_Strict):
     image_tokens: int = Field(1000, ge=0)
     circuit_failures: int = Field(5, ge=1)
     circuit_cooldown_s: float = Field(30.0, gt=0)
+    # Bounds on a body's structure (gateway/bounds.py, docs/hardening.md): 413 past them.
+    max_json_nodes: int = Field(100_000, ge=100)
+    max_messages: int = Field(10_000, ge=1)
+    max_content_parts: int = Field(1_000, ge=1)
+    # Client connections (gateway/conn_guard.py), read at start: a complete request head
+    # within head_timeout_s, at most max_connections per process.
+    head_timeout_s: float = Field(10.0, gt=0)
+    max_connections: int = Field(4096, ge=16)
+    # A reload that leaves no usable gateway key is refused unless this says open
+    # access is meant (gateway/runtime.py).
+    open_access: bool = False
+    # /metrics (docs/hardening.md, "What the public paths show"): with a metrics_key it
+    # needs `Authorization: Bearer <metrics_key>`, public_paths or not; key_labels off
+    # puts "-" where a series would name a gateway key.
+    metrics_key: str = ""
+    _metrics_key_none = field_validator("metrics_key", mode="before")(_none_to_empty)
+    metrics_key_labels: bool = True
 
 
 class GatewayConfig(_Strict):
@@ -223,6 +276,11 @@ class GatewayConfig(_Strict):
     routing: RoutingConfig
     keys: list[KeyConfig] = []
     cache: CacheConfig = CacheConfig()
+    console: ConsoleConfig = ConsoleConfig()
+    drop_params: DropParams = None  # see ModelConfig.drop_params
+    # Requested model names (exact, or fnmatch globs such as ``claude-haiku-*``) -> an
+    # alias or ``auto``; for names agents ask for that are not aliases (README).
+    model_map: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:
@@ -250,6 +308,12 @@ class GatewayConfig(_Strict):
             for name in r.when.model or []:
                 if name != "auto" and name not in self.models:
                     errs.append(f"routing.rules[{i}].when.model: unknown model {name!r}")
+        for name, target in self.model_map.items():
+            if name == "auto" or name in self.models:
+                errs.append(f"model_map.{name}: {name!r} is an alias already; aliases are "
+                            "never remapped")
+            if target != "auto" and target not in self.models:
+                errs.append(f"model_map.{name}: unknown model {target!r}")
         knames: set[str] = set()
         for i, k in enumerate(self.keys):
             if k.name in knames:
@@ -322,3 +386,30 @@ def load_config(path: str | Path, env: Mapping[str, str]) -> GatewayConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config {p}: {exc.strerror}") from None
     return parse_config(text, env, source=str(p))
+
+
+# The config used when none is named: ./config/gateway.yaml (a checkout of the
+# repository, where it is the file to edit), else the copy shipped in the package.
+LOCAL_CONFIG = "config/gateway.yaml"
+
+
+def builtin_config_path() -> str:
+    """The default config shipped inside the package (same text as the repository's
+    config/gateway.yaml; a test keeps them equal)."""
+    return str(resources.files(__package__) / "default_config.yaml")
+
+
+def resolve_config_path(arg: str | None, env: Mapping[str, str]) -> str:
+    """Which config file is in force: ``--config``, else ``$GATEWAY_CONFIG``, else
+    ./config/gateway.yaml if there is one, else the built-in default."""
+    if arg:
+        return arg
+    if env.get("GATEWAY_CONFIG"):
+        return env["GATEWAY_CONFIG"]
+    return LOCAL_CONFIG if Path(LOCAL_CONFIG).is_file() else builtin_config_path()
+
+
+def describe_config_path(path: str) -> str:
+    """For the start line: the path, or that the built-in default is in force."""
+    return f"built-in default {path}" if path == builtin_config_path() else path
+

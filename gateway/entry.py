@@ -15,8 +15,9 @@ from urllib.parse import unquote, urlsplit
 
 from starlette.applications import Starlette
 
+from . import conn_guard
 from .app import create_app
-from .config import GatewayConfig, ProviderConfig, load_config
+from .config import GatewayConfig, ProviderConfig, load_config, resolve_config_path
 from .logs import setup_logging
 from .metrics import Metrics
 from .runtime import Runtime
@@ -36,6 +37,10 @@ def demo_config(cfg: GatewayConfig, kimi_port: int, anthropic_port: int) -> Gate
     for name, p in cfg.providers.items():
         if p.type == "openai":
             upd = {"base_url": f"http://127.0.0.1:{kimi_port}/v1", "api_key": DEMO_KIMI_KEY}
+        elif p.base_url.endswith("/anthropic"):
+            # Moonshot's Anthropic-compatible endpoint: the Kimi emulator serves it too.
+            upd = {"base_url": f"http://127.0.0.1:{kimi_port}/anthropic",
+                   "api_key": DEMO_KIMI_KEY}
         else:
             upd = {"base_url": f"http://127.0.0.1:{anthropic_port}",
                    "api_key": DEMO_ANTHROPIC_KEY}
@@ -47,6 +52,9 @@ def secrets_of(cfg: GatewayConfig, redis_url: str = "") -> list[str]:
     """Values no log line may show: provider keys, gateway keys, the Redis password."""
     out = [p.api_key for p in cfg.providers.values() if p.api_key]
     out += [k.key for k in cfg.keys if k.key]
+    out += [k.key for k in cfg.console.admin_keys if k.key]
+    if cfg.server.metrics_key:
+        out.append(cfg.server.metrics_key)
     for url in (cfg.redis.url, redis_url):
         password = urlsplit(url).password if url else None
         if password:
@@ -57,12 +65,13 @@ def secrets_of(cfg: GatewayConfig, redis_url: str = "") -> list[str]:
 
 def build_runtime(settings: Settings, env: dict[str, str], *,
                   demo_ports: tuple[int, int] | None = None) -> Runtime:
-    cfg = load_config(settings.gateway_config, env)
+    path = resolve_config_path(settings.gateway_config, env)
+    cfg = load_config(path, env)
     if demo_ports is not None:
         cfg = demo_config(cfg, *demo_ports)
     metrics = Metrics()
     store = build_store(cfg.redis, settings.redis_url, metrics=metrics)
-    rt = Runtime(cfg, config_path=settings.gateway_config, env=env,
+    rt = Runtime(cfg, config_path=path, env=env,
                  demo=demo_ports is not None, metrics=metrics, store=store)
     return rt
 
@@ -89,6 +98,7 @@ def app_from_env() -> Starlette:
                   source=current_secrets)
     for w in rt.warnings():
         log.warning(w)
+    conn_guard.configure(rt.snapshot.cfg.server)
     extra: dict[str, Any] = {}
     if demo is not None:
         extra["demo_ports"] = demo

@@ -1,7 +1,8 @@
 """Per-key and per-provider limits applied to an exchange (see ``ratelimit.py``).
 
 The estimate a request is admitted on is prompt tokens plus requested output (the
-model's ``default_max_tokens`` when the request names none) on the first candidate,
+model's ``default_max_tokens`` when the request names none; times ``n`` when it asks
+for several choices) on the first candidate,
 and its cost at that model's prices; both are reconciled with the real usage when
 the response or stream ends (``settled_tokens`` says with what). A provider's quota
 is charged per attempt on that model's estimate; the attempt that served the request
@@ -11,8 +12,12 @@ well have spent it).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
+from .auth import Caller
+from .config import GatewayConfig
 from .errors import RateLimited
 from .proxy import Exchange
 from .ratelimit import Admission, KeyLimits, ProviderAdmission, ProviderQuota, RateLimiter
@@ -24,9 +29,22 @@ def estimate(ex: Exchange) -> tuple[int, float]:
     assert ex.decision is not None
     f = ex.features
     m = ex.snap.cfg.models[ex.decision.model]
-    out = requested_output(f, m)
+    n = ex.body.get("n") if ex.surface.name == "openai" else None
+    # n choices: n times the output (validated as an integer >= 1).
+    out = requested_output(f, m) * (n if isinstance(n, int) and n > 1 else 1)
     cost = (f.tokens * m.price_per_mtok.input + out * m.price_per_mtok.output) / 1e6
     return f.tokens + out, cost
+
+
+def key_label(cfg: GatewayConfig, tenant: str) -> str:
+    """A metric's ``key`` label: the key's name, or "-" with ``metrics_key_labels`` off."""
+    return tenant if cfg.server.metrics_key_labels else "-"
+
+
+def _key_limits(caller: Caller) -> KeyLimits:
+    assert caller.key is not None
+    lim = caller.key.limits
+    return KeyLimits(lim.rpm, lim.tpm, lim.concurrency, lim.budget_usd_per_day)
 
 
 def settled_tokens(ex: Exchange) -> int | None:
@@ -68,22 +86,36 @@ class Limits:
         lim = key.limits
         return bool(lim.rpm or lim.tpm or lim.concurrency or lim.budget_usd_per_day)
 
-    async def admit(self, ex: Exchange) -> Admission | None:
+    async def admit(self, ex: Exchange, early: Admission | None = None) -> Admission | None:
+        """Admit ``ex`` on all its key's limits, or, after ``admit_early`` let it in, on
+        its token limits (tpm, budget)."""
         if not self.applies(ex):
             return None
         caller = ex.caller
-        key = caller.key
-        assert key is not None
-        lim = key.limits
         tokens, cost = estimate(ex)
+        with self._counted(key_label(ex.snap.cfg, caller.tenant)):
+            if early is not None:
+                await self.limiter.admit_tokens(early, tokens, cost)
+                return early
+            return await self.limiter.admit(caller.tenant, tokens, cost,
+                                            limits=_key_limits(caller))
+
+    async def admit_early(self, caller: Caller, cfg: GatewayConfig) -> Admission | None:
+        """rpm and concurrency, before the body is read (None: the key has neither)."""
+        key = caller.key
+        if key is None or not (key.limits.rpm or key.limits.concurrency):
+            return None
+        with self._counted(key_label(cfg, caller.tenant)):
+            return await self.limiter.admit_requests(caller.tenant, _key_limits(caller))
+
+    @contextlib.contextmanager
+    def _counted(self, label: str) -> Iterator[None]:
         try:
-            return await self.limiter.admit(
-                caller.tenant, tokens, cost,
-                limits=KeyLimits(lim.rpm, lim.tpm, lim.concurrency, lim.budget_usd_per_day))
+            yield
         except RateLimited as e:
             if self.metrics is not None:
                 self.metrics.ratelimit_rejections.labels(
-                    limit=getattr(e, "limit_kind", "rpm"), key=caller.tenant).inc()
+                    limit=getattr(e, "limit_kind", "rpm"), key=label).inc()
             raise
 
     def quota(self, ex: Exchange, provider: str) -> ProviderQuota | None:

@@ -174,6 +174,14 @@ class HumanFormatter(logging.Formatter):
                 line += f" prompt={orjson.dumps(a['prompt'], default=str).decode()}"
             record.msg = line
             record.args = None
+        else:
+            msg = record.getMessage()
+            if "\n" in msg or "\r" in msg:
+                # Upstream error text, a YAML error...: one record, one line; a CR/LF in
+                # it must not start a line that looks like another record.
+                record = logging.makeLogRecord(record.__dict__)
+                record.msg = msg.replace("\r", "\\r").replace("\n", "\\n")
+                record.args = None
         return self.redactor.scrub(super().format(record))
 
 

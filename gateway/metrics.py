@@ -144,6 +144,7 @@ class Metrics:
     overhead             surface
     tokens               provider, model, kind
     cost                 provider, model, key
+    key_tokens           key, kind
     routing_decisions    rule, model
     fallbacks            from_model, to_model, reason
     circuit_state        model             (0 closed, 1 half-open, 2 open)
@@ -199,6 +200,9 @@ class Metrics:
         self.cost = Counter(
             "gateway_cost_usd", "Estimated spend in US dollars from the config's prices.",
             ["provider", "model", "key"], registry=r)
+        self.key_tokens = Counter(
+            "gateway_key_tokens", "Tokens billed by the upstream per gateway key (input, output).",
+            ["key", "kind"], registry=r)
         self.routing_decisions = Counter(
             "gateway_routing_decisions", "Routing decisions, by winning rule and model.",
             ["rule", "model"], registry=r)

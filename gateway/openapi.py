@@ -217,9 +217,10 @@ def _response_schemas() -> J:
         "ExplainError": {"allOf": [_ref("OpenAIError"), _obj({
             "status": _INT, "features": {"anyOf": [_ref("Features"), {"type": "null"}]},
             "trace": {"type": "array"}})]},
-        "ModelList": _obj({"object": _const("list"), "data": {"type": "array", "items": _obj(
-            {"id": _STR, "object": _const("model"), "created": _INT, "owned_by": _STR},
-            ["id", "object", "owned_by"])}}, ["object", "data"]),
+        "ModelList": _obj({"object": _const("list"), "data": {"type": "array", "items": _ref(
+            "Model")}}, ["object", "data"]),
+        "Model": _obj({"id": _STR, "object": _const("model"), "created": _INT, "owned_by": _STR},
+                      ["id", "object", "owned_by"]),
         # `data:` a chat.completion.chunk, the final error object, or [DONE].
         "ChatStreamEvent": _obj({"data": _STR}, ["data"]),
         "MessagesStreamEvent": _obj({"event": {"enum": [
@@ -238,7 +239,8 @@ _MESSAGES = {
     403: "forbidden by the key's or the request's policy",
     404: "unknown model (`model_not_found`)",
     408: "the body was not received within `server.body_timeout_s`",
-    413: "the body is over `server.max_body_bytes`",
+    413: "the body is over `server.max_body_bytes`, `server.max_json_nodes`, "
+         "`server.max_messages` or `server.max_content_parts`",
     429: "rate limited (key limits or the upstream's)",
     502: "upstream failure or an answer that is not its API",
     503: "upstream overloaded (529), circuit open, or provider without a key",
@@ -323,7 +325,17 @@ def document(cfg: GatewayConfig) -> dict[str, Any]:
         "/v1/models": {"get": {
             "operationId": "list_models", "summary": "`auto` and the config's model aliases",
             **security("/v1/models"),
+            "description": "OpenAI's list shape; with `anthropic-version` or `x-api-key`, "
+                           "Anthropic's page (`type: model`, `display_name`, `created_at`, "
+                           "`has_more`, `first_id`, `last_id`).",
             "responses": {"200": _json("ModelList", "the models"), **auth_errors("/v1/models")}}},
+        "/v1/models/{model_id}": {"get": {
+            "operationId": "get_model",
+            "summary": "one model: an alias, `auto`, or a name `model_map` maps",
+            **security("/v1/models"),
+            "parameters": [{"name": "model_id", "in": "path", "required": True, "schema": _STR}],
+            "responses": {"200": _json("Model", "the model"), **auth_errors("/v1/models"),
+                          **_errors((404,), "OpenAIError")}}},
         "/v1/messages": {"post": {
             "operationId": "messages", "summary": "Anthropic Messages",
             **security("/v1/messages", anthropic=True),
@@ -338,7 +350,7 @@ def document(cfg: GatewayConfig) -> dict[str, Any]:
             "requestBody": body("CountTokensRequest"),
             "responses": {
                 "200": _json("TokenCount", "estimated input tokens", _RID),
-                **_errors((400, 401, 404, 408, 413), "AnthropicError")}}},
+                **_errors((400, 401, 404, 408, 413, 429), "AnthropicError")}}},
         "/v1/gateway/route": {"post": {
             "operationId": "explain_route", "summary": "the routing decision, no upstream call",
             **security("/v1/gateway/route"),
@@ -346,7 +358,7 @@ def document(cfg: GatewayConfig) -> dict[str, Any]:
             "requestBody": body("ChatRequest"),
             "responses": {
                 "200": _json("Explain", "the decision", _RID),
-                **_errors((401, 408, 413), "OpenAIError"),
+                **_errors((401, 408, 413, 429), "OpenAIError"),
                 **_errors((400, 403, 404), "ExplainError")}}},
         "/healthz": {"get": {
             "operationId": "healthz", "summary": "liveness", **security("/healthz"),
@@ -358,7 +370,9 @@ def document(cfg: GatewayConfig) -> dict[str, Any]:
         "/metrics": {"get": {
             "operationId": "metrics", "summary": "Prometheus exposition", **security("/metrics"),
             "responses": {"200": {"description": "metrics", "content": {
-                "text/plain": {"schema": _STR}}}, **auth_errors("/metrics")}}},
+                "text/plain": {"schema": _STR}}},
+                **(_errors((401,), "OpenAIError", rid=False) if cfg.server.metrics_key
+                   else auth_errors("/metrics"))}}},
     }
     schemas: J = {
         **_openai_schemas(), **_anthropic_schemas(), **_response_schemas(),

@@ -34,8 +34,12 @@ from .routing import Decision, requested_output
 from .runtime import Runtime, Snapshot
 from .sse import SSEEvent
 from .surfaces.base import Prepared, StreamTranslator, Surface, Usage
+from .translate.params import DROPPED_HEADER, Unsupported, resolve
 
 log = logging.getLogger("gateway")
+# A stream's bytes per cache-entry byte past which its answer is no longer assembled
+# (SSE framing is most of a stream: ~40 bytes of it carry one token of ~4 bytes).
+ASSEMBLY_FACTOR = 64
 
 
 @dataclass(slots=True)
@@ -67,6 +71,7 @@ class Exchange:
     cache_model: str | None = None
     cache_store: bool = False
     cache_ttl: int = 0
+    dropped: list[str] = field(default_factory=list)  # fields drop_params let go
 
     @property
     def overhead_ms(self) -> float:
@@ -81,7 +86,17 @@ class Exchange:
             h["x-gateway-route"] = self.decision.rule
         if len(self.attempts) > 1:
             h["x-gateway-attempts"] = str(len(self.attempts))
+        if self.dropped:
+            h[DROPPED_HEADER] = ", ".join(self.dropped)
         return h
+
+
+def drop_policy(ex: Exchange, model: ModelConfig) -> Unsupported:
+    """What this caller may have dropped for ``model``: the key's ``drop_params``, else
+    the model's, else the global one."""
+    key = ex.caller.key
+    return Unsupported(resolve(key.drop_params if key is not None else None,
+                               model.drop_params, ex.snap.cfg.drop_params))
 
 
 T = TypeVar("T")
@@ -198,8 +213,13 @@ class Engine:
 
     @staticmethod
     def _prepare(ex: Exchange, model: ModelConfig, client: ProviderClient) -> Prepared:
+        unsupported = drop_policy(ex, model)
         try:
-            return ex.surface.prepare(ex.body, model, client.kind, ex.client_headers)
+            prep = ex.surface.prepare(ex.body, model, client.kind, ex.client_headers,
+                                      unsupported)
+            prep.input_estimate = ex.features.tokens if ex.features is not None else 0
+            ex.dropped = unsupported.dropped
+            return prep
         except BadRequest as e:
             # What one provider type cannot take (n > 1 for Claude, an image URL for
             # Kimi) another candidate may serve: mark it so the engine falls back.
@@ -370,6 +390,11 @@ class Engine:
         provider = ex.provider or "upstream"
         drain = self.rt.drain
         cut = drain.watch()
+        # A cacheable stream's answer is assembled in memory: only while the stream is
+        # under ASSEMBLY_FACTOR times the cache's entry limit (an answer that large is
+        # not stored anyway); past it the assembly is dropped and the stream relayed on.
+        assembly_left = (ex.snap.cfg.cache.max_entry_bytes * ASSEMBLY_FACTOR
+                         if hasattr(tr, "drop_assembly") else 0)
         try:
             if first:
                 yield first
@@ -391,6 +416,13 @@ class Engine:
                     cut.waiting = False
                 out = _shape_checked(provider, tr.feed, ev)
                 if out:
+                    if assembly_left > 0:
+                        assembly_left -= len(out)
+                        if assembly_left <= 0:
+                            tr.drop_assembly()  # type: ignore[attr-defined]
+                            log.info("stream %s: over %d bytes, its answer is not cached",
+                                     ex.request_id, ex.snap.cfg.cache.max_entry_bytes
+                                     * ASSEMBLY_FACTOR)
                     yield out
             if not tr.finished:
                 raise UpstreamBadResponse(f"upstream {ex.provider} ended the stream early",

@@ -134,7 +134,8 @@ class Admission:
 
     def __init__(self, store: Store, bucket: str, limits: KeyLimits,
                  decision: RateDecision | None, slot_id: str | None, est_tokens: int,
-                 est_cost_usd: float, clock: Callable[[], float] | None) -> None:
+                 est_cost_usd: float, clock: Callable[[], float] | None,
+                 slot_ttl_s: float = 0.0) -> None:
         self.store, self.bucket, self.limits = store, bucket, limits
         self.decision = decision
         self.slot_id = slot_id
@@ -142,6 +143,38 @@ class Admission:
         self._clock = clock
         self._reconciled = False
         self._released = slot_id is None
+        # The slot's lease is renewed every third of its TTL while the request lives
+        # (a timer, no task, until it fires): the TTL only frees the slots of a
+        # replica that died holding them.
+        self._ttl = slot_ttl_s
+        self._renewal: asyncio.TimerHandle | None = None
+        if slot_id is not None and slot_ttl_s > 0:
+            self._arm_renewal()
+
+    def _arm_renewal(self) -> None:
+        self._renewal = asyncio.get_running_loop().call_later(self._ttl / 3, self._renew)
+
+    def _renew(self) -> None:
+        if self._released:
+            return
+        task = asyncio.ensure_future(self._renew_once())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    async def _renew_once(self) -> None:
+        try:
+            if not await self.refresh(self._ttl):
+                log.warning("the concurrency slot of %s had lapsed before its renewal",
+                            self.bucket)
+        except (StoreError, StoreUnavailable) as exc:
+            log.warning("renewing the concurrency slot of %s failed: %s", self.bucket, exc)
+        if not self._released:
+            self._arm_renewal()
+
+    def _stop_renewal(self) -> None:
+        if self._renewal is not None:
+            self._renewal.cancel()
+            self._renewal = None
 
     def headers(self) -> dict[str, str]:
         return rate_headers(self.decision)
@@ -159,16 +192,28 @@ class Admission:
             if lim.budget_usd_per_day and actual_cost_usd != self.est_cost_usd:
                 adjusts.append(RateAdjust("budget_usd", lim.budget_usd_per_day, DAY,
                                           actual_cost_usd - self.est_cost_usd, "fixed"))
+        await self._end(adjusts, "settling")
+
+    async def _end(self, adjusts: list[RateAdjust], what: str) -> None:
+        """Apply ``adjusts`` and free the slot (if still held), in one store call that
+        completes even if the caller is cancelled; a failure is logged."""
         slot_id = None if self._released else self.slot_id
         self._released = True
+        self._stop_renewal()
         if not adjusts and slot_id is None:
             return
         now = self._clock() if self._clock else None
         try:
             await _shielded(self.store.settle(self.bucket, adjusts, now, slot_id=slot_id))
         except (StoreError, StoreUnavailable) as exc:
-            log.warning("settling %s failed (%s); a held slot is freed by its TTL or when "
-                        "the store is back", self.bucket, exc)
+            log.warning("%s %s failed (%s); a held slot is freed by its TTL or when the "
+                        "store is back", what, self.bucket, exc)
+
+    def merge(self, decision: RateDecision, est_tokens: int, est_cost_usd: float) -> None:
+        """Add a later token admission (``RateLimiter.admit_tokens``) to this one."""
+        states = (self.decision.states if self.decision else []) + decision.states
+        self.decision = RateDecision(True, states=states)
+        self.est_tokens, self.est_cost_usd = est_tokens, est_cost_usd
 
     async def refresh(self, ttl_s: float) -> bool:
         """Extend the slot's TTL (long streams)."""
@@ -177,11 +222,18 @@ class Admission:
         now = self._clock() if self._clock else None
         return await self.store.slot_refresh(self.bucket, self.slot_id, ttl_s, now)
 
+    async def refund(self) -> None:
+        """Undo an admission that will not be served: its rpm unit back, its slot free."""
+        adjusts = [RateAdjust("rpm", self.limits.rpm, MINUTE, -1)] if self.limits.rpm else []
+        self._reconciled = True
+        await self._end(adjusts, "refunding")
+
     async def release(self) -> None:
         """Free the concurrency slot; idempotent and completes even under cancellation."""
         if self._released:
             return
         self._released = True
+        self._stop_renewal()
         await _release_quietly(self.store, self.bucket, self.slot_id or "")
 
     async def __aenter__(self) -> Self:
@@ -247,7 +299,37 @@ class RateLimiter:
                 raise _concurrency_refusal(limits.concurrency or 0)
             raise _refusal(decision, checks, who="this key")
         return Admission(self.store, bucket, limits, decision if checks else None, slot_id,
-                         est_tokens, est_cost_usd, self._clock)
+                         est_tokens, est_cost_usd, self._clock, self.slot_ttl_s)
+
+
+    async def admit_requests(self, tenant: str, limits: KeyLimits) -> Admission:
+        """The checks that need no body: rpm and the concurrency slot (before a body is
+        read and parsed). ``admit_tokens`` adds tpm and the budget once it is."""
+        adm = await self.admit(tenant, 0, 0.0, limits=KeyLimits(
+            rpm=limits.rpm, concurrency=limits.concurrency))
+        adm.limits = limits  # settled (tpm, budget) on the whole key's limits
+        return adm
+
+    async def admit_tokens(self, adm: Admission, est_tokens: int, est_cost_usd: float) -> None:
+        """tpm and budget for a request ``admit_requests`` let in. A refusal gives back
+        its rpm unit and its slot (one store call) before it is raised: a refused
+        request consumes nothing."""
+        lim = adm.limits
+        checks = self.checks(KeyLimits(tpm=lim.tpm, budget_usd_per_day=lim.budget_usd_per_day),
+                             est_tokens, est_cost_usd)
+        if not checks:
+            adm.est_tokens, adm.est_cost_usd = est_tokens, est_cost_usd
+            return
+        now = self._clock() if self._clock else None
+        try:
+            decision = await self.store.admit(adm.bucket, checks, now)
+        except BaseException:
+            await adm.refund()
+            raise
+        if not decision.allowed:
+            await adm.refund()
+            raise _refusal(decision, checks, who="this key")
+        adm.merge(decision, est_tokens, est_cost_usd)
 
 
 class ProviderAdmission:

@@ -11,6 +11,8 @@ Semantics (README, "Routing"):
 - A pinned alias goes to that model, unless a rule lists the alias in ``when.model``
   and holds (an explicit redirect); either way the policy applies, and a pinned model
   the policy forbids is a 403, never a silent reroute.
+- A requested name that is not an alias goes through ``model_map`` first (the trace
+  shows the entry that matched); the mapped alias or ``auto`` is then routed as if asked.
 - Candidates of a rule: its ``to`` list less models whose provider the policy forbids,
   less (when PII was found) providers outside ``pii_providers``, less models whose
   context window cannot hold prompt + requested output.
@@ -20,7 +22,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
 from .config import GatewayConfig, ModelConfig, RuleConfig, RuleWhen
@@ -106,7 +109,10 @@ def effective_policy(cfg: GatewayConfig, req: RouteRequest) -> EffectivePolicy:
 
 
 def requested_output(f: FeatureLike, m: ModelConfig) -> int:
-    return f.requested_output if f.requested_output is not None else m.default_max_tokens
+    """The output the model will be asked for: the request's, capped at the model's
+    ``max_output_tokens`` as the surfaces cap it, else the model's default."""
+    out = f.requested_output if f.requested_output is not None else m.default_max_tokens
+    return min(out, m.max_output_tokens) if m.max_output_tokens is not None else out
 
 
 def _why_removed(
@@ -201,6 +207,20 @@ def _order(rule: RuleConfig, kept: list[str], rnd: Callable[[], float]) -> list[
     return kept
 
 
+def map_model(cfg: GatewayConfig, name: str) -> tuple[str, str | None]:
+    """``(model, map entry)``: a name that is neither ``auto`` nor an alias goes through
+    ``model_map`` (an exact entry first, then the glob patterns in config order)."""
+    if name == "auto" or name in cfg.models or not cfg.model_map:
+        return name, None
+    target = cfg.model_map.get(name)
+    if target is not None:
+        return target, name
+    for pattern, target in cfg.model_map.items():
+        if fnmatchcase(name, pattern):
+            return target, pattern
+    return name, None
+
+
 def decide(
     cfg: GatewayConfig,
     f: FeatureLike,
@@ -226,6 +246,10 @@ def _decide(
 ) -> Decision:
     pol = effective_policy(cfg, req)
     trace.append({"policy": list(pol.names)})
+    mapped, entry = map_model(cfg, req.model)
+    if entry is not None:
+        trace.append({"model_map": {"requested": req.model, "entry": entry, "model": mapped}})
+        req = replace(req, model=mapped)
     pinned = req.model != "auto"
     if pinned and req.model not in cfg.models:
         raise ModelNotFound(

@@ -15,11 +15,13 @@ from typing import Any
 
 from .auth import KeyRing
 from .breaker import STATE_VALUE, Breaker
-from .config import ConfigError, GatewayConfig, ProviderConfig, load_config
+from .config import ConfigError, GatewayConfig, ProviderConfig, load_config, parse_config
 from .drain import Drain
 from .providers.client import ProviderClient
 
 log = logging.getLogger("gateway")
+# A changed config file is applied once two reads this far apart agree.
+SETTLE_S = 0.25
 
 
 @dataclass(slots=True)
@@ -93,24 +95,41 @@ class Runtime:
         return out
 
     # -- reload ------------------------------------------------------------
-    def _stat(self) -> float | None:
+    def _stat(self) -> tuple[int, int, int] | None:
+        """The file's identity and version: inode (an atomic rename), mtime, size."""
         if not self.config_path:
             return None
         try:
-            return Path(self.config_path).stat().st_mtime
+            st = Path(self.config_path).stat()
         except OSError:
             return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
 
-    def reload(self) -> ReloadResult:
+    def _refuse(self, message: str) -> ReloadResult:
+        log.error("config reload refused, the old config keeps serving: %s", message)
+        if self.metrics is not None:
+            self.metrics.config_reloads.labels(result="failure").inc()
+        return ReloadResult(False, message)
+
+    def reload(self, text: str | None = None) -> ReloadResult:
+        """Load the config file (or ``text``, read from it by ``watch``) and apply it.
+
+        Refused, the old config serving on: an invalid config, and one that would
+        turn keyed access into open access without ``server.open_access: true``
+        (a key entry whose value is missing, a file cut off in its ``keys:``).
+        """
         if not self.config_path:
             return ReloadResult(False, "no config file to reload")
         try:
-            cfg = load_config(self.config_path, self.env)
+            cfg = (load_config(self.config_path, self.env) if text is None
+                   else parse_config(text, self.env, source=str(self.config_path)))
         except ConfigError as exc:
-            log.error("config reload refused, the old config keeps serving: %s", exc)
-            if self.metrics is not None:
-                self.metrics.config_reloads.labels(result="failure").inc()
-            return ReloadResult(False, str(exc))
+            return self._refuse(str(exc))
+        opens = not cfg.active_keys()
+        if opens and not self.snapshot.keyring.open and not cfg.server.open_access:
+            return self._refuse(
+                f"{self.config_path}: it has no usable gateway key, which would open access "
+                "to anyone; set `server.open_access: true` to mean that")
         if self.demo:
             from_demo = self.snapshot.cfg.providers
             cfg = cfg.model_copy(update={"providers": {
@@ -125,17 +144,44 @@ class Runtime:
         if self.metrics is not None:
             self.metrics.config_reloads.labels(result="success").inc()
         log.info("config reloaded (version %d)", self.snapshot.version)
+        if opens:
+            log.warning("config version %d has no gateway keys: open access, any client key "
+                        "is accepted", self.snapshot.version)
         return ReloadResult(True, "reloaded")
 
     async def watch(self, interval_s: float = 1.0) -> None:
-        """Poll the config file's mtime; reload on change."""
+        """Poll the config file; reload a change once it is stable: the same inode, mtime,
+        size and bytes in two reads ``SETTLE_S`` apart (at most a poll interval; a file
+        still being written is left for the next poll). Atomic replacement (write a new
+        file, rename it over) is never seen half-written at all."""
         while True:
             await asyncio.sleep(interval_s)
             m = self._stat()
             if m is not None and m != self._mtime:
-                self._mtime = m
-                self.reload()
+                stable = await self._read_stable(min(SETTLE_S, interval_s))
+                if stable is not None:
+                    self._mtime, text = stable
+                    self.reload(text)
             await self._close_retired()
+
+    async def _read_stable(self, settle_s: float) -> tuple[Any, str] | None:
+        def read() -> tuple[Any, bytes | None]:
+            try:
+                return self._stat(), Path(str(self.config_path)).read_bytes()
+            except OSError:
+                return None, None
+
+        first = read()
+        await asyncio.sleep(settle_s)
+        second = read()
+        if first != second or second[1] is None or second[0] is None:
+            return None
+        try:
+            return second[0], second[1].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self._refuse(f"{self.config_path}: not UTF-8: {exc}")
+            self._mtime = second[0]
+            return None
 
     async def _close_retired(self) -> None:
         # Old clients may still serve in-flight requests; close them once idle.

@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     anthropic_api_key: str = ""
     anthropic_base_url: str = "https://api.anthropic.com"
     redis_url: str = ""
-    gateway_config: str = "config/gateway.yaml"
+    gateway_config: str = ""  # empty: resolved by config.resolve_config_path
 
     gateway_log_level: str = "info"
     gateway_log_format: Literal["json", "human"] = "json"

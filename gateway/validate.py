@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import BadRequest
+from .translate._check import function_tool
 
 _OPENAI_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _NUM = (int, float)
@@ -120,6 +121,11 @@ def chat_request(body: Any) -> dict[str, Any]:
     _opt_number(body, "presence_penalty", -2, 2)
     _opt_int(body, "max_tokens", 1)
     _opt_int(body, "max_completion_tokens", 1)
+    mct, mt = body.get("max_completion_tokens"), body.get("max_tokens")
+    if mct is not None and mt is not None and mct != mt:
+        # Which one an upstream honours is its business; the gateway budgets one number.
+        raise BadRequest("max_tokens and max_completion_tokens differ: give one of them "
+                         f"(got {mt} and {mct}).", param="max_completion_tokens")
     _opt_int(body, "n", 1)
     _opt_int(body, "seed", -(2**63))
     _opt_bool(body, "parallel_tool_calls")
@@ -131,6 +137,8 @@ def chat_request(body: Any) -> dict[str, Any]:
     if tools is not None:
         _want(isinstance(tools, list), "tools", "an array", tools)
         for i, t in enumerate(tools):
+            if isinstance(t, dict):
+                function_tool(t, f"tools[{i}]")
             _want(isinstance(t, dict) and isinstance(t.get("function"), dict)
                   and isinstance(t["function"].get("name"), str),
                   f"tools[{i}]", "an object with a 'function' that has a string 'name'", t)
@@ -149,9 +157,6 @@ def chat_request(body: Any) -> dict[str, Any]:
     if md is not None:
         _want(isinstance(md, dict), "metadata", "an object", md)
     return body
-
-
-_ANTHROPIC_ROLES = frozenset({"user", "assistant"})
 
 
 def messages_request(body: Any) -> dict[str, Any]:
@@ -173,9 +178,11 @@ def messages_request(body: Any) -> dict[str, Any]:
     for i, m in enumerate(msgs):
         p = f"messages.{i}"
         _want(isinstance(m, dict), p, "an object", m)
+        # Any role string passes: Anthropic adds roles under betas (Claude Code sends
+        # "system" turns), and only the upstream knows which it accepts.
         role = m.get("role")
-        if not isinstance(role, str) or role not in _ANTHROPIC_ROLES:
-            raise BadRequest(f"{p}.role: Input should be 'user' or 'assistant'", param=f"{p}.role")
+        if not isinstance(role, str) or not role:
+            raise BadRequest(f"{p}.role: Input should be a valid string", param=f"{p}.role")
         c = m.get("content")
         if isinstance(c, list):
             for j, b in enumerate(c):
@@ -205,7 +212,17 @@ def messages_request(body: Any) -> dict[str, Any]:
     return body
 
 
+_COUNTED_ROLES = frozenset({"user", "assistant", "system"})
+
+
 def count_tokens_request(body: Any) -> dict[str, Any]:
     _want(isinstance(body, dict), "(body)", "a JSON object", body)
     # count_tokens has no max_tokens; validate the rest like a messages request.
-    return messages_request({**body, "max_tokens": 1})
+    out = messages_request({**body, "max_tokens": 1})
+    # The gateway answers count_tokens itself, so no upstream judges the roles: it
+    # takes the ones Anthropic does (system turns included).
+    for i, m in enumerate(out["messages"]):
+        if m["role"] not in _COUNTED_ROLES:
+            raise BadRequest(f"messages.{i}.role: Input should be 'user', 'assistant' or "
+                             "'system'", param=f"messages.{i}.role")
+    return out

@@ -3,7 +3,8 @@
 # With no provider key in the environment it starts in demo mode (in-process
 # emulators of the Moonshot and Anthropic APIs) so it can be tried at once.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+# "" : no extras (sourced without arguments, setup.sh would read ours as its own)
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh" ""
 cd "$ROOT"
 args=("$@")
 if [ -z "${KIMI_API_KEY:-}" ] && [ -z "${ANTHROPIC_API_KEY:-}" ] && [[ " ${args[*]-} " != *" --demo "* ]]; then

@@ -5,9 +5,11 @@
 # needs (the tests start their own redis-server, Prometheus and emulators).
 set -euo pipefail
 HERE="$(dirname "${BASH_SOURCE[0]}")"
-bash "$HERE/apt-need.sh" redis-server:redis-server promtool:prometheus prometheus:prometheus wrk:wrk nginx:nginx
+bash "$HERE/apt-need.sh" redis-server:redis-server promtool:prometheus prometheus:prometheus wrk:wrk nginx:nginx chromium:chromium chromedriver:chromium-driver node:nodejs npm:npm
 source "$HERE/setup.sh" test
 cd "$ROOT"
+# The real agent clients the tests drive (Claude Code, the AI SDK), pinned by lockfile.
+(cd tests/agents && npm ci --no-audit --no-fund --loglevel=error)
 set +e
 python -m pytest "$@"
 rc=$?

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import anthropic
 import openai
 
 from tests.support.gateway_process import GatewayProcess
@@ -78,3 +79,54 @@ def test_serve_refuses_a_bad_config(tmp_path):
     r = subprocess.run([sys.executable, "-m", "gateway.cli", "serve", "--config", str(bad)],
                        capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=30)
     assert r.returncode == 1 and "routing.rules[0].to" in r.stderr
+
+
+WEATHER_TOOLS = [
+    {"type": "function", "function": {
+        "name": "send_email", "description": "Send an email message to someone",
+        "parameters": {"type": "object", "properties": {"to": {"type": "string"}},
+                       "required": ["to"]}}},
+    {"type": "function", "function": {
+        "name": "get_forecast", "description": "Get the current weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]}}},
+]
+
+
+def test_demo_calls_the_tool_the_user_asks_for_and_answers_its_result():
+    """Tools defined, the tool not named: the demo model calls the one whose words match
+    (else the first), with arguments from its schema; after the result it answers."""
+    env = {k: "" for k in ("KIMI_API_KEY", "ANTHROPIC_API_KEY", "REDIS_URL")}
+    with GatewayProcess(SHIPPED, env=env, extra_args=["--demo"]) as gp:
+        c = openai.OpenAI(base_url=gp.url + "/v1", api_key="anything", max_retries=0)
+        for model in ("kimi-k2", "claude-opus"):
+            ask = [{"role": "user", "content": "What's the weather in Paris? Use the tool."}]
+            msg = c.chat.completions.create(model=model, messages=ask,
+                                            tools=WEATHER_TOOLS).choices[0].message
+            assert msg.tool_calls and msg.tool_calls[0].function.name == "get_forecast", model
+            assert json.loads(msg.tool_calls[0].function.arguments) == {"city": "Paris"}
+            done = c.chat.completions.create(model=model, tools=WEATHER_TOOLS, messages=[
+                *ask, msg.model_dump(exclude_none=True),
+                {"role": "tool", "tool_call_id": msg.tool_calls[0].id, "content": "18 C, sunny"}])
+            assert done.choices[0].finish_reason == "stop", model
+            assert "18 C, sunny" in done.choices[0].message.content
+            # Nothing matches: the first tool, its first string argument from backticks.
+            other = c.chat.completions.create(model=model, tools=WEATHER_TOOLS, messages=[
+                {"role": "user", "content": "Do it for `ann` now"}]).choices[0].message
+            assert other.tool_calls and other.tool_calls[0].function.name == "send_email"
+            assert json.loads(other.tool_calls[0].function.arguments) == {"to": "ann"}
+            # tool_choice none: text, as asked.
+            none = c.chat.completions.create(model=model, messages=ask, tools=WEATHER_TOOLS,
+                                             tool_choice="none").choices[0].message
+            assert not none.tool_calls and "Paris" in none.content
+        claude = anthropic.Anthropic(base_url=gp.url, api_key="anything", max_retries=0)
+        for model in ("kimi-k2", "claude-opus"):
+            out = claude.messages.create(
+                model=model, max_tokens=200,
+                messages=[{"role": "user", "content": "Send a message to Bob by email"}],
+                tools=[{"name": t["function"]["name"],
+                        "description": t["function"]["description"],
+                        "input_schema": t["function"]["parameters"]}
+                       for t in reversed(WEATHER_TOOLS)])
+            uses = [b for b in out.content if b.type == "tool_use"]
+            assert out.stop_reason == "tool_use" and uses[0].name == "send_email", model

@@ -103,3 +103,12 @@ def test_check_config_cli(tmp_path):
     r = subprocess.run([sys.executable, "-m", "gateway.cli", "check-config", str(notyaml)],
                        capture_output=True, text=True, env=env, cwd=ROOT)
     assert r.returncode == 1 and "YAML" in r.stderr
+
+
+def test_drop_params_names_are_checked() -> None:
+    from tests.support.gateway_server import test_config_text as text
+    cfg = parse_config(text("http://k/v1", "http://a", "drop_params: [seed, strict]"), {})
+    assert cfg.drop_params == ["seed", "strict"]
+    with pytest.raises(ConfigError) as info:
+        parse_config(text("http://k/v1", "http://a", "drop_params: [sed]"), {})
+    assert "drop_params" in str(info.value) and "'sed'" in str(info.value)

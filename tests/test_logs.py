@@ -114,6 +114,16 @@ def test_human_line_summarises_the_request() -> None:
     assert "[redacted]" in line and SECRET not in line
 
 
+def test_human_line_escapes_line_breaks_in_messages() -> None:
+    """Upstream error text with CR/LF (issue 18.8): one record stays one line."""
+    text = "bad\r\n2026-01-01 00:00:00 INFO gateway.access: 200 forged\nend"
+    line = HumanFormatter(Redactor([SECRET])).format(
+        record("stream %s failed after start: %s", "r3", text, name="gateway"))
+    assert "\n" not in line and "\r" not in line
+    assert line.endswith("failed after start: bad\\r\\n2026-01-01 00:00:00 INFO "
+                         "gateway.access: 200 forged\\nend")
+
+
 @pytest.fixture
 def restore_loggers() -> Iterator[None]:
     saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).propagate,

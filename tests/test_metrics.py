@@ -33,6 +33,7 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "gateway_overhead_seconds": ("histogram", ("surface",)),
     "gateway_tokens": ("counter", ("provider", "model", "kind")),
     "gateway_cost_usd": ("counter", ("provider", "model", "key")),
+    "gateway_key_tokens": ("counter", ("key", "kind")),
     "gateway_routing_decisions": ("counter", ("rule", "model")),
     "gateway_fallbacks": ("counter", ("from_model", "to_model", "reason")),
     "gateway_circuit_state": ("gauge", ("model",)),

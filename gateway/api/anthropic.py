@@ -12,7 +12,8 @@ from .. import validate
 from ..errors import GatewayError, ModelNotFound
 from ..features import extract_features
 from ..http import error_response, json_response, read_body, request_id
-from ..jsonutil import parse_body
+from ..bounds import parse_request
+from ..routing import map_model
 from ..streaming import SSEResponse
 from ..surfaces.anthropic import AnthropicSurface
 from .chat import proxy_request
@@ -30,15 +31,18 @@ def routes(svc: Services, presented_key: Callable[[Request], str | None]) -> lis
         snap = svc.rt.snapshot
         rid = {"x-request-id": request_id(request.headers)}
         try:
-            snap.keyring.identify(presented_key(request))
-            raw = await read_body(request, snap.cfg.server.max_body_bytes,
-                                  snap.cfg.server.body_timeout_s)
-            body = validate.count_tokens_request(parse_body(raw))
-            if body["model"] != "auto" and body["model"] not in snap.cfg.models:
-                raise ModelNotFound(f"model: {body['model']!r} is not a model of this gateway; "
-                                    f"available: {['auto', *snap.cfg.models]}")
-            f = extract_features(body, surface="anthropic", detect_pii=False,
-                                 detect_language=False, image_tokens=snap.cfg.server.image_tokens)
+            caller = snap.keyring.identify(presented_key(request))
+            async with svc.request_limits(caller):
+                raw = await read_body(request, snap.cfg.server.max_body_bytes,
+                                      snap.cfg.server.body_timeout_s)
+                body = validate.count_tokens_request(parse_request(raw, snap.cfg.server))
+                model, _ = map_model(snap.cfg, body["model"])
+                if model != "auto" and model not in snap.cfg.models:
+                    raise ModelNotFound(f"model: {body['model']!r} is not a model of this "
+                                        f"gateway; available: {['auto', *snap.cfg.models]}")
+                f = extract_features(body, surface="anthropic", detect_pii=False,
+                                     detect_language=False,
+                                     image_tokens=snap.cfg.server.image_tokens)
         except GatewayError as e:
             return error_response(e, "anthropic", rid)
         return json_response({"input_tokens": f.tokens}, 200, rid)

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..auth import Caller
+from ..bounds import parse_request
 from ..errors import GatewayError
 from ..features import extract_features
 from ..http import (
@@ -29,7 +30,6 @@ from ..http import (
     request_id,
     unless_client_leaves,
 )
-from ..jsonutil import parse_body as parse_request_body
 from ..proxy import Engine, Exchange
 from ..routing import RouteRequest, decide
 from ..streaming import SSEResponse
@@ -62,8 +62,9 @@ async def proxy_request(
         inflight.inc()
     try:
         caller: Caller = snap.keyring.identify(presented_key(request))
+        early = admission = await svc.admit_early(caller, request.headers)
         raw = await read_body(request, snap.cfg.server.max_body_bytes, snap.cfg.server.body_timeout_s)
-        body = validate(parse_request_body(raw))
+        body = validate(parse_request(raw, snap.cfg.server))
         feats = extract_features(body, surface=surface.name,
                                  image_tokens=snap.cfg.server.image_tokens)
         route_req = RouteRequest(
@@ -80,7 +81,7 @@ async def proxy_request(
             m.child(m.routing_decisions, decision.rule, decision.model).inc()
         lookup = svc.cache_lookup(ex, request.headers)
         try:
-            admission = await svc.admit(ex)
+            admission = await svc.admit(ex, early)
         except BaseException:
             svc.drop_lookup(lookup)
             raise
@@ -134,5 +135,7 @@ async def proxy_request(
         # counted and logged once, whether or not the key has limits to settle.
         if ex is not None and not handed_off:
             await svc.finish(ex, admission)
+        elif ex is None and admission is not None:
+            await admission.release()  # refused before routing: its slot is free again
         if inflight is not None and not handed_off:
             inflight.dec()

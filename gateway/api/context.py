@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any, cast
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
+from ..auth import Caller
 from ..cache import CachedResponse
 from ..cache_layer import CacheLayer
 from ..errors import GatewayError
 from ..http import json_response
-from ..limits import Limits, settled_tokens
+from ..limits import Limits, key_label, settled_tokens
 from ..proxy import Engine, Exchange, after_stream
 from ..runtime import Runtime
 from ..streaming import SSEResponse
 
 log = logging.getLogger("gateway")
+# Bodies up to this size are parsed before their admission (well under a millisecond),
+# so a key's limits cost one store call; larger ones are admitted on rpm and concurrency
+# first (docs/hardening.md, "Work before admission").
+EARLY_ADMISSION_BYTES = 64 * 1024
 access = logging.getLogger("gateway.access")
 
 
@@ -39,6 +45,16 @@ def cost_usd(ex: Exchange) -> float:
             + ex.usage.output * p.output) / 1e6
 
 
+def routing_record(ex: Exchange) -> dict[str, Any]:
+    """What ``gateway replay`` needs to route the request again: the requested model,
+    the decision's first choice, the policies in force and the features."""
+    d = ex.decision
+    assert d is not None
+    return {"requested": ex.body.get("model"), "model": d.model,
+            "provider": ex.snap.cfg.models[d.model].provider, "policy": list(d.policy.names),
+            "features": ex.features.to_json() if ex.features is not None else None}
+
+
 class Services:
     def __init__(self, rt: Runtime, *, log_prompts: bool = False) -> None:
         self.rt = rt
@@ -47,12 +63,37 @@ class Services:
         self.limits = Limits(rt.store, rt.metrics) if rt.store is not None else None
         self.cache = CacheLayer(rt.store, rt.metrics) if rt.store is not None else None
         self.engine = Engine(rt, self.limits)
+        # Called with each finished exchange's access record (the console's ring).
+        self.sinks: list[Callable[[dict[str, Any]], None]] = []
 
     # -- limits -------------------------------------------------------------------
-    async def admit(self, ex: Exchange) -> Any:
+    async def admit(self, ex: Exchange, early: Any = None) -> Any:
         if self.limits is None:
             return None
-        return await self.limits.admit(ex)
+        return await self.limits.admit(ex, early)
+
+    async def admit_early(self, caller: Caller, headers: Mapping[str, str]) -> Any:
+        """rpm and concurrency before the body is read, unless its Content-Length says
+        it is small (``EARLY_ADMISSION_BYTES``): parsing that costs less than a second
+        store round trip, so it is admitted on all its limits at once after parsing."""
+        if self.limits is None:
+            return None
+        cl = headers.get("content-length")
+        if cl is not None and cl.isdigit() and int(cl) <= EARLY_ADMISSION_BYTES:
+            return None
+        return await self.limits.admit_early(caller, self.rt.snapshot.cfg)
+
+    @contextlib.asynccontextmanager
+    async def request_limits(self, caller: Caller) -> AsyncIterator[None]:
+        """A request that calls no upstream (explain, count_tokens) under its key's rpm
+        and concurrency; it spends no tokens."""
+        adm = (await self.limits.admit_early(caller, self.rt.snapshot.cfg)
+               if self.limits is not None else None)
+        try:
+            yield
+        finally:
+            if adm is not None:
+                await adm.release()
 
     def limit_headers(self, admission: Any) -> dict[str, str]:
         return admission.headers() if admission is not None else {}
@@ -88,6 +129,7 @@ class Services:
                      admission: Any, inflight: Any = None) -> Response | SSEResponse:
         ex.provider = cached.provider
         ex.upstream_model = cached.upstream_model
+        ex.dropped = cached.dropped
         body = cached.body
         headers = {**base, **ex.headers(), **self.limit_headers(admission),
                    "x-gateway-overhead-ms": f"{ex.overhead_ms:.2f}"}
@@ -165,8 +207,11 @@ class Services:
                 m.child(m.tokens, provider, model, "output").inc(u.output)
                 m.child(m.tokens, provider, model, "cached").inc(u.cached)
                 caller = ex.caller
-                m.child(m.cost, provider, model,
-                        caller.name if caller and caller.name else "anonymous").inc(cost)
+                key = key_label(ex.snap.cfg,
+                                caller.name if caller and caller.name else "anonymous")
+                m.child(m.cost, provider, model, key).inc(cost)
+                m.child(m.key_tokens, key, "input").inc(u.input)
+                m.child(m.key_tokens, key, "output").inc(u.output)
         caller = ex.caller
         rec: dict[str, Any] = {
             "request_id": ex.request_id, "surface": ex.surface.name,
@@ -182,11 +227,15 @@ class Services:
             "ttft_ms": round(ex.ttft_s * 1000, 2) if ex.ttft_s is not None else None,
             "attempts": ex.attempts,
         }
+        if ex.decision is not None:
+            rec["routing"] = routing_record(ex)
         if ex.error is not None:
             rec["error"] = ex.error.message
         if self.log_prompts:
             rec["prompt"] = ex.body.get("messages")
         access.info("request", extra={"access": rec})
+        for sink in self.sinks:
+            sink(rec)
 
     def count_early_error(self, surface: str, e: GatewayError,
                           request_id: str | None = None) -> None:

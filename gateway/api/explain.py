@@ -8,17 +8,19 @@ error here, with the trace that led to it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import validate
+from ..auth import Caller
+from ..bounds import parse_request
 from ..config import GatewayConfig
 from ..errors import GatewayError
 from ..features import extract_features
 from ..http import error_response, json_response, read_body, request_id
-from ..jsonutil import parse_body
 from ..routing import RouteRequest, decide
 from ..runtime import Runtime
 
@@ -50,17 +52,22 @@ def explain_body(cfg: GatewayConfig, body: Any, *, key_name: str | None = None,
 
 
 async def explain(request: Request, rt: Runtime,
-                  presented_key: Callable[[Request], str | None]) -> Response:
+                  presented_key: Callable[[Request], str | None],
+                  limits: Callable[[Caller], AbstractAsyncContextManager[None]]) -> Response:
+    """``limits``: the key's rpm and concurrency (``Services.request_limits``)."""
     snap = rt.snapshot
     rid = {"x-request-id": request_id(request.headers)}
     try:
         caller = snap.keyring.identify(presented_key(request))
-        raw = await read_body(request, snap.cfg.server.max_body_bytes, snap.cfg.server.body_timeout_s)
-        body = parse_body(raw)
+        async with limits(caller):
+            raw = await read_body(request, snap.cfg.server.max_body_bytes,
+                                  snap.cfg.server.body_timeout_s)
+            body = parse_request(raw, snap.cfg.server)
+            status, out = explain_body(
+                snap.cfg, body, key_name=caller.name, key_policy=caller.policy,
+                header_policy=request.headers.get("x-gateway-policy"),
+                headers=dict(request.headers))
     except GatewayError as e:
         return error_response(e, "openai", rid)
-    status, out = explain_body(snap.cfg, body, key_name=caller.name, key_policy=caller.policy,
-                               header_policy=request.headers.get("x-gateway-policy"),
-                               headers=dict(request.headers))
     # A request the proxy would refuse gets that refusal's status, with the trace.
     return json_response(out, status, rid)

@@ -5,8 +5,10 @@ Serves ``POST /v1/messages`` (streaming and not) and ``POST /v1/messages/count_t
 Every response carries a ``request-id`` header; errors are ``{"type": "error", "error":
 {"type", "message"}, "request_id"}``; streams use named SSE events in the real order:
 message_start, ping, content blocks (start, deltas, stop), message_delta, message_stop.
-A request carrying ``cache_control`` anywhere reports most of its input as read from
-the cache, so usage mapping of cached tokens can be tested.
+A request carrying ``cache_control`` reports most of its input as written to the
+prompt cache the first time its cached prefix (tools, system and the messages up to
+the last one marked) is seen since the control's last reset, and as read from the
+cache afterwards, so usage mapping of cache writes and reads can be tested.
 """
 
 from __future__ import annotations
@@ -67,21 +69,32 @@ def create_anthropic_app(
         tuple(models) if models is not None else DEFAULT_MODELS,
         tuple(versions) if versions is not None else DEFAULT_VERSIONS,
     )
-
-    def endpoint(handler: Any) -> ApiEndpoint:
-        return ApiEndpoint(control, ANTHROPIC_DIALECT, handler)
-
     return Starlette(
         routes=[
-            Route("/v1/messages", endpoint(api.create), methods=["POST"]),
-            Route("/v1/messages/count_tokens", endpoint(api.count_tokens), methods=["POST"]),
+            *messages_routes(control, api),
             Route(
                 "/{path:path}",
-                endpoint(api.not_found),
+                ApiEndpoint(control, ANTHROPIC_DIALECT, api.not_found),
                 methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
             ),
         ]
     )
+
+
+def messages_routes(control: EmulatorControl, api: _AnthropicApi, prefix: str = "") -> list[Route]:
+    """The Messages API under ``prefix`` (Moonshot serves it under ``/anthropic``)."""
+
+    def endpoint(handler: Any) -> ApiEndpoint:
+        return ApiEndpoint(control, ANTHROPIC_DIALECT, handler)
+
+    return [
+        Route(prefix + "/v1/messages", endpoint(api.create), methods=["POST"]),
+        Route(prefix + "/v1/messages/count_tokens", endpoint(api.count_tokens), methods=["POST"]),
+    ]
+
+
+def anthropic_api(control: EmulatorControl, api_key: str, models: Collection[str]) -> _AnthropicApi:
+    return _AnthropicApi(control, api_key, models, DEFAULT_VERSIONS)
 
 
 class _AnthropicApi:
@@ -102,6 +115,16 @@ class _AnthropicApi:
         check_json_request(call.headers, len(call.raw), call.json_error)
         return call.json  # type: ignore[no-any-return]
 
+    def _cache_use(self, body: dict[str, Any]) -> str | None:
+        """``"write"``, ``"read"`` or None (no cache_control) for this request."""
+        if not uses_cache_control(body):
+            return None
+        messages = body.get("messages") or []
+        marked = [i for i, m in enumerate(messages) if uses_cache_control(m)]
+        prefix = messages[: marked[-1] + 1] if marked else []
+        key = orjson.dumps([body.get("model"), body.get("tools"), body.get("system"), prefix])
+        return "read" if self.control.cache_prefix(key) else "write"
+
     def not_found(self, call: Call) -> Answer:
         raise ApiError(404, "not_found_error", "Not found")
 
@@ -120,8 +143,9 @@ class _AnthropicApi:
                 "invalid_request_error",
                 f"prompt is too long: {total} tokens > {CONTEXT_WINDOW} maximum",
             )
-        reply = generate_reply(build_prompt(body, turns, self.control.text_override))
-        render = _Render(body["model"], reply, total, cached=uses_cache_control(body))
+        reply = generate_reply(build_prompt(body, turns, self.control.text_override),
+                               eager_tools=self.control.eager_tools)
+        render = _Render(body["model"], reply, total, cached=self._cache_use(body))
         if body.get("stream"):
             return EventStream(render.events())
         return JsonBody(200, orjson.dumps(render.message()))
@@ -130,15 +154,16 @@ class _AnthropicApi:
 class _Render:
     """One reply as a ``message`` object or as its stream of events."""
 
-    def __init__(self, model: str, reply: Reply, total_input: int, *, cached: bool) -> None:
+    def __init__(self, model: str, reply: Reply, total_input: int, *,
+                 cached: str | None) -> None:
         self.model = model
         self.reply = reply
         self.id = "msg_01" + random_base62(22)
-        cache_read = total_input * 3 // 4 if cached else 0
+        part = total_input * 3 // 4 if cached else 0
         self.input_usage = {
-            "input_tokens": total_input - cache_read,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": cache_read,
+            "input_tokens": total_input - part,
+            "cache_creation_input_tokens": part if cached == "write" else 0,
+            "cache_read_input_tokens": part if cached == "read" else 0,
         }
         self.tool_ids = ["toolu_01" + random_base62(22) for _ in reply.tool_calls]
         self.signature = base64.b64encode(secrets.token_bytes(48)).decode()

@@ -1,5 +1,7 @@
 """Validation of Anthropic ``messages`` and ``system``: roles, content blocks and the
 pairing of ``tool_use`` with ``tool_result``, with the real API's error wording.
+``system``-role turns (text only) are accepted anywhere, as the API takes them from
+Claude Code 2.1; they sit outside the turn structure.
 
 The API merges consecutive turns of one role before checking the pairing, so a
 gateway may put each tool result in its own user message.
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .checks import bad_request
+
+_SIGNATURE = re.compile(r"[A-Za-z0-9+/=]*")
 
 TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
@@ -75,11 +79,17 @@ def validate_messages(messages: Any) -> list[Turn]:
             if key not in MESSAGE_KEYS:
                 raise bad_request(f"messages.{i}.{key}: Extra inputs are not permitted")
         role = message.get("role")
-        if role not in ("user", "assistant"):
-            # Only user and assistant turns exist here; a system prompt is top-level.
-            raise bad_request(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        if role not in ("user", "assistant", "system"):
+            raise bad_request(
+                f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'"
+            )
         if "content" not in message:
             raise bad_request(f"messages.{i}.content: Field required")
+        if role == "system":
+            # A mid-conversation system turn (Claude Code 2.1 sends them): instructions
+            # at that point of the conversation, outside the user/assistant alternation.
+            _system_turn(message["content"], i)
+            continue
         blocks = _content(
             message["content"], i, role, final_assistant=i == last and role == "assistant"
         )
@@ -87,8 +97,24 @@ def validate_messages(messages: Any) -> list[Turn]:
             turns[-1].blocks.extend(blocks)
         else:
             turns.append(Turn(role, i, blocks))
+    if not turns:
+        raise bad_request("messages: at least one user or assistant message is required")
     _check_tool_pairing(turns)
     return turns
+
+
+def _system_turn(content: Any, i: int) -> None:
+    if isinstance(content, str):
+        if not content.strip():
+            raise bad_request(f"messages: {NON_WHITESPACE}")
+        return
+    if not isinstance(content, list) or not content:
+        raise bad_request(f"messages.{i}.content: Input should be a non-empty string or list")
+    for k, block in enumerate(content):
+        if not isinstance(block, dict) or block.get("type") != "text":
+            raise bad_request(f"messages.{i}.content.{k}.type: Input should be 'text'")
+        _cache_control(block, f"messages.{i}.content.{k}")
+        _text_block(block, f"messages.{i}.content.{k}")
 
 
 def _content(content: Any, i: int, role: str, *, final_assistant: bool) -> list[dict[str, Any]]:
@@ -149,6 +175,9 @@ def _block(block: Any, where: str, role: str, allowed: frozenset[str]) -> None:
             block.get("signature"), str
         ):
             raise bad_request(f"{where}.thinking: thinking and signature are required strings")
+        if not _SIGNATURE.fullmatch(block["signature"]):
+            # Anthropic's signatures are base64; anything else was not signed by it.
+            raise bad_request(f"{where}: Invalid `signature` in `thinking` block")
     elif kind == "redacted_thinking" and not isinstance(block.get("data"), str):
         raise bad_request(f"{where}.redacted_thinking.data: Field required")
 

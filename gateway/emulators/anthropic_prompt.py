@@ -37,7 +37,7 @@ def build_prompt(body: dict[str, Any], turns: list[Turn], text_override: str | N
     last = turns[-2] if turns[-1].role == "assistant" and len(turns) > 1 else turns[-1]
     blocks = last.blocks if last.role == "user" else []
     tools = tuple(
-        ToolSpec(t["name"], t.get("input_schema") or {})
+        ToolSpec(t["name"], t.get("input_schema") or {}, t.get("description") or "")
         for t in body.get("tools") or ()
         if t.get("type") in (None, "custom")
     )

@@ -98,10 +98,12 @@ class EmulatorControl:
         self._faults: deque[_Queued] = deque()
         self._chunk_delay = 0.0
         self._text_override: str | None = None
+        self._eager_tools = False
         self._response_headers: dict[str, str] = {}
         self._active_streams = 0
         self._streams_cancelled = 0
         self._streams_completed = 0
+        self._cached_prefixes: set[bytes] = set()
 
     # ----- recording -------------------------------------------------------------
     def record(self, request: RecordedRequest) -> None:
@@ -136,9 +138,19 @@ class EmulatorControl:
             self._faults.clear()
             self._chunk_delay = 0.0
             self._text_override = None
+            self._eager_tools = False
             self._response_headers = {}
             self._streams_cancelled = 0
             self._streams_completed = 0
+            self._cached_prefixes.clear()
+
+    def cache_prefix(self, key: bytes) -> bool:
+        """Note a prompt-cache prefix; True if it was already cached (a read), False
+        the first time (a write)."""
+        with self._cond:
+            seen = key in self._cached_prefixes
+            self._cached_prefixes.add(key)
+            return seen
 
     # ----- faults ----------------------------------------------------------------
     def fail_next(
@@ -227,6 +239,18 @@ class EmulatorControl:
     def text_override(self, text: str | None) -> None:
         with self._cond:
             self._text_override = text
+
+    @property
+    def eager_tools(self) -> bool:
+        """Call a tool whenever tools are offered and the choice allows one (demo mode;
+        see ``replies``), not only when the user names it."""
+        with self._cond:
+            return self._eager_tools
+
+    @eager_tools.setter
+    def eager_tools(self, on: bool) -> None:
+        with self._cond:
+            self._eager_tools = on
 
     @property
     def response_headers(self) -> dict[str, str]:

@@ -1,6 +1,8 @@
 """A loopback emulator of Moonshot's Kimi API (base URL ``http://host:port/v1``).
 
-Serves ``POST /v1/chat/completions`` (streaming and not) and ``GET /v1/models``.
+Serves ``POST /v1/chat/completions`` (streaming and not) and ``GET /v1/models``, and,
+like Moonshot, the Anthropic Messages API under ``/anthropic`` (``/anthropic/v1/messages``)
+for the same models and key.
 Answers follow Moonshot's wire format where it differs from OpenAI's: ids like
 ``cmpl-...`` and ``functions.get_weather:0``, errors ``{"error": {"type",
 "message"}}``, and in streams the usage inside the last chunk's choice
@@ -18,6 +20,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from .anthropic import anthropic_api, messages_routes
 from .control import EmulatorControl
 from .errors import MOONSHOT_ERRORS, ApiError, moonshot_error_body
 from .moonshot_prompt import build_prompt, input_tokens, prior_tool_calls
@@ -70,6 +73,9 @@ def create_moonshot_app(
         routes=[
             Route("/v1/chat/completions", endpoint(api.chat), methods=["POST"]),
             Route("/v1/models", endpoint(api.list_models), methods=["GET"]),
+            # Moonshot's Anthropic-compatible endpoint (base URL .../anthropic): the
+            # Messages API, for the same models and key.
+            *messages_routes(control, anthropic_api(control, api_key, known), "/anthropic"),
             Route("/{path:path}", endpoint(api.not_found), methods=_ALL_METHODS),
         ]
     )
@@ -109,7 +115,8 @@ class _MoonshotApi:
                 "invalid_request_error",
                 f"Invalid request: Your request exceeded model token limit: {window}",
             )
-        reply = generate_reply(build_prompt(body, self.control.text_override))
+        reply = generate_reply(build_prompt(body, self.control.text_override),
+                               eager_tools=self.control.eager_tools)
         render = _Render(body, reply, prompt_tokens)
         if body.get("stream"):
             return EventStream(render.chunks())
@@ -135,6 +142,16 @@ class _Render:
             "total_tokens": prompt_tokens + reply.output_tokens,
         }
         self.finish_reason = FINISH_REASONS[reply.stop_reason]
+        # OpenAI-compatible logprobs: one entry per streamed word of the text.
+        self.logprobs = body.get("logprobs") is True
+        self.top_logprobs = body.get("top_logprobs") or 0
+
+    def _logprobs(self, pieces: list[str]) -> dict[str, Any]:
+        def entry(piece: str, rank: int) -> dict[str, Any]:
+            return {"token": piece, "logprob": -0.25 * rank - len(piece) / 100,
+                    "bytes": list(piece.encode())}
+        return {"content": [{**entry(p, 0), "top_logprobs": [
+            entry(p, r) for r in range(self.top_logprobs)]} for p in pieces], "refusal": None}
 
     def _tool_calls(self) -> list[dict[str, Any]]:
         return [
@@ -157,6 +174,9 @@ class _Render:
             {"index": i, "message": message, "finish_reason": self.finish_reason}
             for i in range(self.n)
         ]
+        if self.logprobs:
+            for choice in choices:
+                choice["logprobs"] = self._logprobs(split_words(self.reply.text))
         usage = dict(self.usage)
         if self.n > 1:  # every choice is generated, so every one is billed
             usage["completion_tokens"] *= self.n
@@ -197,7 +217,10 @@ class _Render:
 
     def _choice_chunks(self, index: int) -> list[bytes]:
         def delta(**fields: Any) -> bytes:
-            return self._chunk({"index": index, "delta": fields, "finish_reason": None})
+            choice = {"index": index, "delta": fields, "finish_reason": None}
+            if self.logprobs and fields.get("content"):
+                choice["logprobs"] = self._logprobs([fields["content"]])
+            return self._chunk(choice)
 
         out = [delta(role="assistant", content="")]
         for piece in split_words(self.reply.thinking or ""):

@@ -27,15 +27,17 @@ def last_user_turn(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The trailing run of user/tool messages, ignoring a final assistant prefill.
 
     Anthropic folds tool results and the text after them into one user turn; taking
-    the run makes both emulators look at the same messages.
+    the run makes both emulators look at the same messages. System messages inside
+    or after the run (mid-conversation system turns) are skipped, as Anthropic's
+    emulator skips its system turns.
     """
     end = len(messages)
     if end and messages[-1].get("role") == "assistant":
         end -= 1
     start = end
-    while start > 0 and messages[start - 1].get("role") in ("user", "tool"):
+    while start > 0 and messages[start - 1].get("role") in ("user", "tool", "system"):
         start -= 1
-    return messages[start:end]
+    return [m for m in messages[start:end] if m.get("role") != "system"]
 
 
 def build_prompt(body: dict[str, Any], text_override: str | None) -> Prompt:
@@ -49,7 +51,8 @@ def build_prompt(body: dict[str, Any], text_override: str | None) -> Prompt:
         if isinstance(p, dict) and p.get("type") == "image_url"
     )
     tools = tuple(
-        ToolSpec(t["function"]["name"], t["function"].get("parameters") or {})
+        ToolSpec(t["function"]["name"], t["function"].get("parameters") or {},
+                 t["function"].get("description") or "")
         for t in body.get("tools") or ()
         if t.get("type") == "function"
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 from .checks import bad_request, content_type_is_json, is_int, is_number, is_str_list
 from .errors import ApiError
+from .moonshot_prompt import THINKING_MODELS
 
 DEFAULT_MODELS = (
     "kimi-k2-0905-preview",
@@ -65,7 +66,8 @@ def validate_chat(body: Any, models: Collection[str]) -> None:
             404, "resource_not_found_error", f"Not found the model {model} or Permission denied"
         )
     _validate_sampling(body)
-    _validate_messages(body.get("messages"))
+    # Thinking models want each earlier tool-call turn's reasoning back.
+    _validate_messages(body.get("messages"), thinking=model in THINKING_MODELS)
     _validate_tools(body.get("tools"), body.get("tool_choice"))
     response_format = body.get("response_format")
     if response_format is not None and (
@@ -122,7 +124,7 @@ def _validate_sampling(body: dict[str, Any]) -> None:
         raise bad_request("Invalid request: parallel_tool_calls must be a boolean")
 
 
-def _validate_messages(messages: Any) -> None:
+def _validate_messages(messages: Any, *, thinking: bool = False) -> None:
     if not isinstance(messages, list) or not messages:
         raise bad_request("Invalid request: messages must be a non-empty array")
     call_ids: set[str] = set()
@@ -139,6 +141,12 @@ def _validate_messages(messages: Any) -> None:
         where = f"messages[{i}]"
         if role == "assistant":
             call_ids.update(_validate_assistant(message, where, is_last=i == last))
+            reasoning = message.get("reasoning_content")
+            if thinking and message.get("tool_calls") and not (
+                    isinstance(reasoning, str) and reasoning):
+                raise bad_request(
+                    "thinking is enabled but reasoning_content is missing in assistant tool "
+                    f"call message at index {i}")
         elif role == "user":
             _validate_parts(content, where, images=True)
         else:

@@ -9,6 +9,12 @@ it. The rules, in order:
 2. tools are offered and the choice forces one, or (auto) tool names appear in the last
    user text -> calls to those tools (all of them, in order of appearance, unless
    parallel calls are disabled), arguments built from each tool's JSON schema;
+   with ``eager_tools`` (demo mode) an auto or required choice with no tool named calls
+   the tool whose name and description share the most words with the user's text
+   (the first tool when none does), so an agent can run a tool round trip against the
+   demo; text in backticks in the user's words fills the call's first string argument.
+   The user's words leave out ``<system-reminder>`` blocks (``agent_text``): Claude
+   Code's name all its tools, and a turn of reminders alone asks for none;
 3. otherwise "Echo: <last user text, first 200 chars>" plus " [N images]" when the
    request carried images (JSON when the request asked for JSON output).
 
@@ -24,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
+
+from ..agent_text import user_words
 
 IMAGE_TOKENS = 85  # a flat cost per image (OpenAI's low-detail price), the same in both
 ECHO_CHARS = 200
@@ -62,6 +70,7 @@ class TokenMeter:
 class ToolSpec:
     name: str
     schema: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,12 +110,12 @@ class Reply:
     output_tokens: int = 1
 
 
-def generate_reply(prompt: Prompt) -> Reply:
+def generate_reply(prompt: Prompt, *, eager_tools: bool = False) -> Reply:
     thinking = f"Thinking about: {prompt.last_user_text[:100]}" if prompt.thinking else None
     if prompt.max_tokens == 0:
         # Anthropic allows max_tokens 0 to warm the prompt cache: nothing is generated.
         return Reply("", stop_reason="max_tokens", output_tokens=0)
-    calls = () if prompt.tool_results else _tool_calls(prompt)
+    calls = () if prompt.tool_results else _tool_calls(prompt, eager_tools)
     if calls:
         # Claude writes a line before an unforced call; a forced choice prefills the
         # turn so the call comes first (and OpenAI's forced calls carry no content).
@@ -147,19 +156,66 @@ def _text(prompt: Prompt) -> str:
     return f"Echo: {echo}"
 
 
-def _tool_calls(prompt: Prompt) -> tuple[ToolCall, ...]:
+def _tool_calls(prompt: Prompt, eager: bool = False) -> tuple[ToolCall, ...]:
     if not prompt.tools or prompt.tool_mode == "none":
         return ()
     by_name = {t.name: t for t in prompt.tools}
+    # The user's own words: an agent's reminders name every tool it has.
+    text = user_words(prompt.last_user_text)
     if prompt.tool_mode == "tool" and prompt.forced_tool in by_name:
         chosen = [by_name[prompt.forced_tool]]
     else:
-        chosen = mentioned_tools(prompt.last_user_text, prompt.tools)
-        if not chosen and prompt.tool_mode == "any":
+        chosen = mentioned_tools(text, prompt.tools)
+        if not chosen and eager and text:
+            chosen = [best_matching_tool(text, prompt.tools)]
+        elif not chosen and prompt.tool_mode == "any":
             chosen = [prompt.tools[0]]
     if not prompt.parallel:
         chosen = chosen[:1]
-    return tuple(ToolCall(t.name, example_from_schema(t.schema)) for t in chosen)
+    quoted = _BACKTICKED.search(text) if eager else None
+    return tuple(ToolCall(t.name, _arguments(t.schema, quoted.group(1) if quoted else None))
+                 for t in chosen)
+
+
+_BACKTICKED = re.compile(r"`([^`\n]{1,500})`")
+_WORDS = re.compile(r"[A-Za-z]+|[0-9]+|[^\sA-Za-z0-9_\-.,:;!?'\"`()]")
+
+
+_STOPWORDS = frozenset(
+    "the and for with use using this that you your are what tool tools from into can will "
+    "please call run get its any all when how".split())
+
+
+def _words(text: str) -> set[str]:
+    """Lower-case words, with snake_case, kebab-case and camelCase names split; short
+    and common ones left out."""
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", text)
+    words = {w.lower() for w in _WORDS.findall(spaced) if len(w) > 2 or not w.isascii()}
+    return words - _STOPWORDS
+
+
+def best_matching_tool(text: str, tools: Sequence[ToolSpec]) -> ToolSpec:
+    """The tool whose name (counted twice) and description share the most words with
+    ``text``; the first one on a tie or when none shares any."""
+    said = _words(text)
+    best, best_score = tools[0], 0
+    for tool in tools:
+        score = 2 * len(said & _words(tool.name)) + len(said & _words(tool.description))
+        if score > best_score:
+            best, best_score = tool, score
+    return best
+
+
+def _arguments(schema: Mapping[str, Any], quoted: str | None) -> Any:
+    """``example_from_schema``, with ``quoted`` (the user's backticked text) as the first
+    required string property, so "run `echo hi` with the shell tool" runs ``echo hi``."""
+    args = example_from_schema(schema)
+    if quoted is not None and isinstance(args, dict):
+        for name, value in args.items():
+            if isinstance(value, str):
+                args[name] = quoted
+                break
+    return args
 
 
 def mentioned_tools(text: str, tools: Sequence[ToolSpec]) -> list[ToolSpec]:

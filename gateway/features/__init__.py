@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..agent_text import user_words
 from ._fields import FieldScanner
 from ._walk import walk_anthropic, walk_openai
 from .language import SAMPLE_CHARS, detect_language
@@ -119,10 +120,13 @@ class _Collector:
         self.tally.add_text(s)
         if self.language:
             if user:
+                words = user_words(s)
+                if not words:
+                    return
                 if self._turn is None:
                     self._turn = []
                     self.user_turns.append(self._turn)
-                self._turn.append(s)
+                self._turn.append(words)
             elif system:
                 self.system_parts.append(s)
 

@@ -356,7 +356,10 @@ def _classify_at(text: str, start: int, end: int, found: set[str]) -> str | None
     if end + 1 < len(text) and text[end] == ":" and not text[end + 1].isspace():
         return None  # git@github.com:org/repo.git is an SSH remote, not a mailbox
     domain = text[start + 1:end].rstrip(".")
-    if v.valid_local_part(v.email_local_part(text, start)) and v.valid_email_domain(domain):
+    local = v.email_local_part(text, start)
+    if v.role_local_part(local):
+        return None  # noreply@, postmaster@...: a mailbox of no person
+    if v.valid_local_part(local) and v.valid_email_domain(domain):
         return "email"
     return None
 

@@ -229,6 +229,16 @@ def email_local_part(text: str, at: int) -> str:
     return text[i:at]
 
 
+# Local parts of addresses that name no person (RFC 2142 role mailboxes and no-reply
+# senders): Claude Code's system prompt holds noreply@anthropic.com, for one.
+_ROLE_LOCAL_PARTS = frozenset({"noreply", "no-reply", "no_reply", "donotreply", "do-not-reply",
+                               "do_not_reply", "mailer-daemon", "postmaster"})
+
+
+def role_local_part(local: str) -> bool:
+    return local.lower() in _ROLE_LOCAL_PARTS
+
+
 def valid_local_part(local: str) -> bool:
     return (bool(local) and local[0] != "." and local[-1] != "." and ".." not in local
             and any(c.isalnum() for c in local))

@@ -249,7 +249,7 @@ class ProviderClient:
                     f"upstream {self.name} answered a stream request with content-type "
                     f"{ctype or 'none'}", provider=self.name)
             try:
-                decoder = h1.decoder(c.headers.get("content-encoding"))
+                decoder = h1.decoder(c.headers.get("content-encoding"), MAX_RESPONSE_BYTES)
             except h1.BadResponse as exc:
                 raise self._map(exc) from None
         except BaseException:
@@ -285,8 +285,7 @@ class UpstreamStream:
             while True:
                 try:
                     raw = await conn.next_chunk(idle_s)
-                    chunk = raw if decoder is None else (
-                        decoder.decompress(raw) if raw else decoder.flush())
+                    chunk = raw if decoder is None else decoder.feed(raw)
                 except (TimeoutError, h1.HttpClientError, OSError) as exc:
                     raise self._client._map(exc) from None
                 except zlib.error as exc:  # a corrupt gzip/deflate stream

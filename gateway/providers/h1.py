@@ -38,6 +38,10 @@ from urllib.parse import urlsplit
 import httptools
 
 HIGH_WATER = 256 * 1024  # bytes a stream buffers for its consumer before reading pauses
+# A hostile or broken upstream's response head: bytes (status line and headers, 1xx
+# heads included) and header lines; past either, the response is a BadResponse.
+MAX_HEAD_BYTES = 64 * 1024
+MAX_HEADERS = 256
 
 
 class HttpClientError(Exception):
@@ -110,7 +114,6 @@ class Conn(asyncio.Protocol):
         self.pool = pool
         self.loop = pool.loop
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
         self.state = "busy"  # busy | idle | gone (counted by the pool while not gone)
         self.closed = False
         self.used = 0  # requests sent on it
@@ -118,9 +121,14 @@ class Conn(asyncio.Protocol):
         self._new_exchange()
 
     def _new_exchange(self) -> None:
+        # A parser per exchange: nothing of a previous response's state carries over.
+        self.parser = httptools.HttpResponseParser(self)
         self.status = 0
         self.reason = ""
         self.headers: dict[str, str] = {}
+        self._fields: dict[str, list[str]] = {}  # repeated headers joined once, at the end
+        self.head_bytes = 0
+        self.header_count = 0
         self.head: asyncio.Future[None] | None = None
         self.chunks: collections.deque[bytes] = collections.deque()
         self.buffered = 0
@@ -145,10 +153,31 @@ class Conn(asyncio.Protocol):
             # trust on this connection any more.
             self.close()
             return
+        if self.head.done():
+            self._feed(data)
+            return
+        budget = MAX_HEAD_BYTES - self.head_bytes
+        if len(data) <= budget:
+            self.head_bytes += len(data)
+            self._feed(data)
+            return
+        # No more than the budget of head goes to the parser (it buffers a header
+        # until it ends): the head must end within it, the rest is body.
+        self.head_bytes = MAX_HEAD_BYTES
+        self._feed(data[:budget])
+        if not self.head.done():
+            self._fail(BadResponse(f"response head over {MAX_HEAD_BYTES} bytes"))
+            return
+        self._feed(data[budget:])
+
+    def _feed(self, data: bytes) -> None:
+        if self.closed:
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(BadResponse(f"malformed HTTP response: {exc}"))
+            return
 
     def eof_received(self) -> bool | None:
         return None  # close our side as well; connection_lost follows
@@ -172,16 +201,27 @@ class Conn(asyncio.Protocol):
         self.reason += reason.decode("latin-1")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_count += 1
+        if self.header_count > MAX_HEADERS:
+            return  # refused when the head ends
         k = name.decode("latin-1").lower()
         v = value.decode("latin-1")
-        old = self.headers.get(k)
-        self.headers[k] = v if old is None else f"{old}, {v}"
+        vs = self._fields.get(k)
+        if vs is None:
+            self._fields[k] = [v]
+        else:
+            vs.append(v)
 
     def on_headers_complete(self) -> None:
+        if self.header_count > MAX_HEADERS:
+            self._fail(BadResponse(f"response head with more than {MAX_HEADERS} headers"))
+            return
         self.status = self.parser.get_status_code()
+        fields, self._fields = self._fields, {}
         if self.status < 200:
             self.interim = True  # the final response follows on the same connection
             return
+        self.headers = {k: v[0] if len(v) == 1 else ", ".join(v) for k, v in fields.items()}
         h = self.headers
         self.until_eof = ("content-length" not in h
                           and "chunked" not in h.get("transfer-encoding", "").lower()
@@ -205,7 +245,6 @@ class Conn(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.interim:
             self.interim = False
-            self.headers = {}
             self.reason = ""
             return
         self.done = True
@@ -265,7 +304,7 @@ class Conn(asyncio.Protocol):
             raise self.error
         body = b"".join(self.chunks)
         self.chunks.clear()
-        return _decode(body, self.headers.get("content-encoding"))
+        return _decode(body, self.headers.get("content-encoding"), cap)
 
     async def next_chunk(self, idle_s: float | None) -> bytes:
         """What arrived of a streamed body since the last call; b"" at its end. Raises
@@ -319,29 +358,56 @@ def _expire(w: asyncio.Future[None]) -> None:
         w.set_exception(TimeoutError())
 
 
-def decoder(encoding: str | None) -> Any:
-    """A ``zlib`` decompressor for a ``gzip`` / ``deflate`` body, None for identity."""
+class Decoder:
+    """A ``gzip`` / ``deflate`` body decoded piece by piece, at most ``cap`` bytes out in
+    all (``TooLarge`` past it: 1 MB of gzip can inflate to 1 GB); each piece's output is
+    bounded before it is made, never after."""
+
+    def __init__(self, wbits: int, cap: int) -> None:
+        self._d = zlib.decompressobj(wbits)
+        self.cap = cap
+        self.out = 0
+
+    def feed(self, data: bytes) -> bytes:
+        """Decoded bytes of ``data``; ``b""`` ends the body (what is left is flushed)."""
+        d = self._d
+        # At the end, zlib holds at most a window (32 KiB) of output.
+        out = d.decompress(data, self.cap - self.out + 1) if data else d.flush()
+        self.out += len(out)
+        if self.out > self.cap or d.unconsumed_tail:
+            raise TooLarge(f"decoded response body over {self.cap} bytes")
+        return out
+
+
+def decoder(encoding: str | None, cap: int) -> Decoder | None:
+    """A decoder for a ``gzip`` / ``deflate`` body of at most ``cap`` bytes decoded,
+    None for identity."""
     enc = (encoding or "identity").strip().lower()
     if enc == "identity":
         return None
     if enc in ("gzip", "x-gzip"):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return Decoder(16 + zlib.MAX_WBITS, cap)
     if enc == "deflate":
-        return zlib.decompressobj()
+        return Decoder(zlib.MAX_WBITS, cap)
     raise BadResponse(f"unsupported content-encoding {encoding!r}")
 
 
-def _decode(body: bytes, encoding: str | None) -> bytes:
-    d = decoder(encoding)
+def _whole(d: Decoder, body: bytes) -> bytes:
+    out, tail = d.feed(body), d.feed(b"")
+    return out + tail if tail else out  # no copy of a large body for an empty tail
+
+
+def _decode(body: bytes, encoding: str | None, cap: int) -> bytes:
+    d = decoder(encoding, cap)
     if d is None:
         return body
     try:
         try:
-            return bytes(d.decompress(body) + d.flush())
+            return _whole(d, body)
         except zlib.error:
             if encoding is None or encoding.strip().lower() != "deflate":
                 raise
-            return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, a common mistake
+            return _whole(Decoder(-zlib.MAX_WBITS, cap), body)  # raw deflate, a common mistake
     except zlib.error as exc:
         raise BadResponse(f"undecodable {encoding} body: {exc}") from None
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -82,9 +83,10 @@ _RATE = _Script("rate")
 _SLOT = _Script("slot")
 _TIME = "return redis.call('TIME')"
 # How long a measured server clock offset is trusted, and how long before the
-# caller's own deadline a call stops writing: more than the offset's measurement
-# error, so a call that runs after the caller gave up never writes. (One that runs
-# in that last moment answers 'stale' and counts as a failed call.)
+# caller gives up a call stops writing (the offset is measured at its lowest possible
+# value, so the margin covers clock granularity and timer slack): a call that runs
+# after the caller gave up never writes. (One that runs in that last moment answers
+# 'stale' and counts as a failed call.)
 OFFSET_TTL_S, FENCE_MARGIN_S = 60.0, 0.05
 
 
@@ -219,7 +221,10 @@ class RedisStore:
             raise _store_error(exc) from exc
 
     def _fence_arg(self, gives_up_at: float, offset: float) -> str:
-        local = min(gives_up_at, time.time() + self.read_timeout_s)
+        # The pipelined client gives up on a command when the oldest one ahead of it
+        # times out, which can be sooner than this command's own read timeout.
+        wait = self._r.gives_up_in() if self._resp else self.read_timeout_s
+        local = min(gives_up_at, time.time() + wait)
         return repr(local + offset - FENCE_MARGIN_S)
 
     async def _fence(self, gives_up_at: float) -> str:
@@ -230,7 +235,8 @@ class RedisStore:
         from the fallback: the scripts refuse to write past this time, so such a
         request is neither counted twice nor left holding a concurrency slot. The
         caller gives up at the call's deadline or when the reply is not read within
-        the socket timeout of sending, whichever comes first.
+        the socket timeout of sending, whichever comes first; on the pipelined client,
+        also when an older command on the same connection times out.
         """
         offset = self._offset
         if offset is None or time.monotonic() >= self._offset_until:
@@ -245,13 +251,18 @@ class RedisStore:
         return self._fence_arg(gives_up_at, offset)
 
     async def _measure_offset(self) -> float:
-        """Server clock minus local clock, within half a round-trip."""
+        """Server clock minus local clock, taken at its lowest possible value: the
+        server read its clock somewhere between sending and reading the reply, so
+        ``server - t1`` never overstates it, however slow the round trip (a loaded
+        event loop can take far longer than the fence margin to read a reply). An
+        understated offset only moves the fence earlier, which is the safe side."""
+        offset = -math.inf
         async with asyncio.timeout(self.deadline_s):
             for _ in range(2):  # again if the first sample paid for a (re)connect
                 t0 = time.time()
                 sec, usec = await self._r.eval(_TIME, 0)
                 t1 = time.time()
-                offset = int(sec) + int(usec) / 1e6 - (t0 + t1) / 2
+                offset = max(offset, int(sec) + int(usec) / 1e6 - t1)
                 if t1 - t0 < 0.005:
                     break
         self._offset, self._offset_until = offset, time.monotonic() + OFFSET_TTL_S

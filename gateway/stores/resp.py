@@ -164,6 +164,14 @@ class _Conn(asyncio.Protocol):
         if out and self.transport is not None and self.error is None:
             self.transport.write(b"".join(out) if len(out) > 1 else out[0])
 
+    def gives_up_in(self) -> float:
+        """Seconds until a command sent now is given up on: the read timer runs from
+        the oldest unanswered command, so one queued behind a stuck command fails when
+        that one times out, sooner than its own timeout."""
+        if not self.pending:
+            return self.read_timeout_s
+        return max(0.0, self.pending[0][0] + self.read_timeout_s - self.loop.time())
+
     def _check_timeout(self) -> None:
         self._timer = None
         if not self.pending:
@@ -277,6 +285,14 @@ class RespClient:
         if conn is None or conn.error is not None:
             conn = await self._connection()
         return await conn.send(_encode(args))
+
+    def gives_up_in(self) -> float:
+        """Seconds until a command sent now on the live connection is given up on (at
+        most the read timeout; see ``_Conn.gives_up_in``)."""
+        conn = self._conn
+        if conn is None or conn.error is not None:
+            return self.read_timeout_s
+        return conn.gives_up_in()
 
     async def execute_later(self, *args: Any) -> Any:
         """``execute`` for a command nobody is waiting for: written with the next

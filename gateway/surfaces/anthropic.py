@@ -21,6 +21,8 @@ from ..translate import (
     chat_to_messages_response,
     messages_to_chat_request,
 )
+from ..translate.params import Unsupported
+from ..translate.reasoning import strip_gateway_thinking
 from .base import Prepared, Usage, event_json, require_answer
 
 _FORWARD_HEADERS = ("anthropic-version", "anthropic-beta")
@@ -112,13 +114,17 @@ class ClaudeNativeStream:
     def assembled(self) -> dict[str, Any] | None:
         return self._asm.result() if self._asm is not None and self.finished else None
 
+    def drop_assembly(self) -> None:
+        self._asm = None
+
 
 class KimiAsMessagesStream:
     """Kimi's chat chunks -> an Anthropic event sequence."""
 
-    def __init__(self, model_id: str, ctx: Any, cacheable: bool) -> None:
+    def __init__(self, model_id: str, prep: Prepared, cacheable: bool) -> None:
         self.finished = False
-        self._tr = ChatStreamToMessages(model=model_id, tr=ctx)
+        self._tr = ChatStreamToMessages(model=model_id, tr=prep.ctx,
+                                        input_estimate=prep.input_estimate)
         self._asm = MessageAssembler() if cacheable else None
 
     def _emit(self, pairs: list[tuple[str, dict[str, Any]]]) -> bytes:
@@ -148,18 +154,44 @@ class KimiAsMessagesStream:
     def assembled(self) -> dict[str, Any] | None:
         return self._asm.result() if self._asm is not None and self.finished else None
 
+    def drop_assembly(self) -> None:
+        self._asm = None
+
+
+def _capped(body: dict[str, Any], cap: int | None) -> dict[str, Any]:
+    """A shallow copy with ``max_tokens`` lowered to the model's ``max_output_tokens``
+    (as chat completions are): clients such as the AI SDK ask for 128000 whatever the
+    model. An ``enabled`` thinking budget that no longer fits below it is lowered too."""
+    up = dict(body)
+    wanted = up.get("max_tokens")
+    if cap is None or not isinstance(wanted, int) or wanted <= cap:
+        return up
+    up["max_tokens"] = cap
+    thinking = up.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        if isinstance(budget, int) and budget >= cap > 1024:
+            up["thinking"] = {**thinking, "budget_tokens": cap - 1}
+    return up
+
 
 class AnthropicSurface:
     name = "anthropic"
+    forward_headers = _FORWARD_HEADERS  # they can change the answer: in the cache key
 
     def prepare(self, body: dict[str, Any], model: ModelConfig, provider_type: str,
-                client_headers: dict[str, str]) -> Prepared:
+                client_headers: dict[str, str], unsupported: Unsupported | None = None
+                ) -> Prepared:
         if provider_type == "anthropic":
-            up = dict(body)
+            # Thinking blocks the gateway signed for Kimi's reasoning would fail
+            # Anthropic's signature check: they never reach it.
+            up = strip_gateway_thinking(_capped(body, model.max_output_tokens))
             up["model"] = model.upstream
             headers = {h: client_headers[h] for h in _FORWARD_HEADERS if client_headers.get(h)}
             return Prepared(up, None, headers)
-        up, tr = messages_to_chat_request(body, upstream_model=model.upstream)
+        up, tr = messages_to_chat_request(_capped(body, model.max_output_tokens),
+                                          upstream_model=model.upstream,
+                                          unsupported=unsupported)
         return Prepared(up, tr)
 
     def response(self, provider_type: str, upstream: dict[str, Any], prep: Prepared,
@@ -173,7 +205,7 @@ class AnthropicSurface:
                request_id: str, cacheable: bool = False) -> ClaudeNativeStream | KimiAsMessagesStream:
         if provider_type == "anthropic":
             return ClaudeNativeStream(cacheable)
-        return KimiAsMessagesStream(model_id, prep.ctx, cacheable)
+        return KimiAsMessagesStream(model_id, prep, cacheable)
 
     def usage(self, client_body: dict[str, Any]) -> Usage:
         return Usage.from_anthropic(client_body.get("usage"))

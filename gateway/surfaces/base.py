@@ -17,6 +17,7 @@ from ..config import ModelConfig
 from ..errors import GatewayError, UpstreamBadResponse
 from ..sse import SSEEvent
 from ..translate import anthropic_to_openai_usage, normalize_openai_usage
+from ..translate.params import Unsupported
 from ..translate.usage import openai_cached_tokens
 
 
@@ -79,6 +80,8 @@ class Prepared:
     body: dict[str, Any]
     ctx: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    # The estimated prompt tokens (message_start of a translated Anthropic stream).
+    input_estimate: int = 0
 
 
 class StreamTranslator(Protocol):
@@ -101,7 +104,10 @@ class Surface(Protocol):
     name: str
 
     def prepare(self, body: dict[str, Any], model: ModelConfig, provider_type: str,
-                client_headers: dict[str, str]) -> Prepared: ...
+                client_headers: dict[str, str], unsupported: Unsupported | None = None
+                ) -> Prepared:
+        """The upstream body; fields the provider cannot serve go through ``unsupported``
+        (a 400, or dropped and listed in its ``dropped``)."""
 
     def response(self, provider_type: str, upstream: dict[str, Any], prep: Prepared,
                  model_id: str) -> dict[str, Any]: ...

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
-
 from ..config import ModelConfig
 from ..errors import GatewayError
 from ..sse import SSEEvent
@@ -18,64 +16,10 @@ from ..translate import (
     kimi_response_to_chat,
     messages_to_chat_response,
 )
+from ..translate.params import Unsupported
 from .base import Prepared, Usage, event_json, require_answer
-
-DONE = b"data: [DONE]\n\n"
-
-
-def _data(obj: Any) -> bytes:
-    return b"data: " + orjson.dumps(obj) + b"\n\n"
-
-
-class ChunkAssembler:
-    """Folds chat.completion.chunk dicts into one chat.completion (for the cache)."""
-
-    def __init__(self) -> None:
-        self.id = ""
-        self.model = ""
-        self.created = 0
-        self.text: list[str] = []
-        self.tools: dict[int, dict[str, Any]] = {}
-        self.finish_reason: str | None = None
-        self.usage: dict[str, Any] | None = None
-
-    def add(self, ch: dict[str, Any]) -> None:
-        self.id = ch.get("id") or self.id
-        self.model = ch.get("model") or self.model
-        self.created = ch.get("created") or self.created
-        if ch.get("usage"):
-            self.usage = ch["usage"]
-        for c in ch.get("choices") or ():
-            if c.get("index", 0) != 0:
-                continue
-            d = c.get("delta") or {}
-            if d.get("content"):
-                self.text.append(d["content"])
-            for tc in d.get("tool_calls") or ():
-                slot = self.tools.setdefault(tc.get("index", 0), {
-                    "id": "", "type": "function", "function": {"name": "", "arguments": ""}})
-                if tc.get("id"):
-                    slot["id"] = tc["id"]
-                fn = tc.get("function") or {}
-                if fn.get("name"):
-                    slot["function"]["name"] = fn["name"]
-                if fn.get("arguments"):
-                    slot["function"]["arguments"] += fn["arguments"]
-            if c.get("finish_reason"):
-                self.finish_reason = c["finish_reason"]
-
-    def result(self) -> dict[str, Any]:
-        msg: dict[str, Any] = {"role": "assistant",
-                               "content": "".join(self.text) if self.text or not self.tools else None}
-        if self.tools:
-            msg["tool_calls"] = [self.tools[i] for i in sorted(self.tools)]
-        out = {"id": self.id, "object": "chat.completion", "created": self.created,
-               "model": self.model,
-               "choices": [{"index": 0, "message": msg, "finish_reason": self.finish_reason,
-                            "logprobs": None}]}
-        if self.usage:
-            out["usage"] = self.usage
-        return out
+from .chat_cache import DONE, ChunkAssembler, replay_chunks
+from .chat_cache import sse_data as _data
 
 
 class _ChatStream:
@@ -105,12 +49,15 @@ class _ChatStream:
     def assembled(self) -> dict[str, Any] | None:
         return self._asm.result() if self._asm is not None and self.finished else None
 
+    def drop_assembly(self) -> None:
+        self._asm = None
+
 
 class KimiStream(_ChatStream):
-    def __init__(self, model_id: str, include_usage: bool, cacheable: bool) -> None:
+    def __init__(self, model_id: str, include_usage: bool, cacheable: bool, n: int = 1) -> None:
         super().__init__(include_usage, cacheable)
         # Ask the normaliser for usage always: it is what reconciles token limits.
-        self._norm = KimiStreamNormalizer(include_usage=True, model=model_id)
+        self._norm = KimiStreamNormalizer(include_usage=True, model=model_id, n=n)
 
     def feed(self, ev: SSEEvent) -> bytes:
         if ev.data == "[DONE]":
@@ -164,12 +111,13 @@ class OpenAISurface:
     name = "openai"
 
     def prepare(self, body: dict[str, Any], model: ModelConfig, provider_type: str,
-                client_headers: dict[str, str]) -> Prepared:
+                client_headers: dict[str, str], unsupported: Unsupported | None = None
+                ) -> Prepared:
         if provider_type == "openai":
             return Prepared(chat_to_kimi_request(body, upstream_model=model.upstream))
         up, tr = chat_to_messages_request(
             body, upstream_model=model.upstream, default_max_tokens=model.default_max_tokens,
-            max_output_tokens=model.max_output_tokens)
+            max_output_tokens=model.max_output_tokens, unsupported=unsupported)
         return Prepared(up, tr)
 
     def response(self, provider_type: str, upstream: dict[str, Any], prep: Prepared,
@@ -184,7 +132,9 @@ class OpenAISurface:
         so = body.get("stream_options") or {}
         include_usage = bool(so.get("include_usage"))
         if provider_type == "openai":
-            return KimiStream(model_id, include_usage, cacheable)
+            n = body.get("n")
+            return KimiStream(model_id, include_usage, cacheable,
+                              n if isinstance(n, int) and n > 1 else 1)
         return ClaudeStream(model_id, prep.ctx, include_usage, cacheable, request_id)
 
     def usage(self, client_body: dict[str, Any]) -> Usage:
@@ -197,24 +147,4 @@ class OpenAISurface:
     def replay(self, cached: dict[str, Any], body: dict[str, Any]) -> list[bytes]:
         """A cached chat.completion as a valid chunk stream."""
         so = body.get("stream_options") or {}
-        base = {"id": cached.get("id"), "object": "chat.completion.chunk",
-                "created": cached.get("created"), "model": cached.get("model")}
-        choice = (cached.get("choices") or [{}])[0]
-        msg = choice.get("message") or {}
-        out = [_data({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                           "finish_reason": None}]})]
-        if msg.get("content"):
-            out.append(_data({**base, "choices": [{"index": 0, "delta": {"content": msg["content"]},
-                                                   "finish_reason": None}]}))
-        for i, tc in enumerate(msg.get("tool_calls") or ()):
-            out.append(_data({**base, "choices": [{"index": 0, "delta": {"tool_calls": [{
-                "index": i, "id": tc.get("id"), "type": "function",
-                "function": {"name": tc["function"]["name"],
-                             "arguments": tc["function"].get("arguments", "")}}]},
-                "finish_reason": None}]}))
-        out.append(_data({**base, "choices": [{"index": 0, "delta": {},
-                                               "finish_reason": choice.get("finish_reason")}]}))
-        if so.get("include_usage") and cached.get("usage"):
-            out.append(_data({**base, "choices": [], "usage": cached["usage"]}))
-        out.append(DONE)
-        return out
+        return replay_chunks(cached, bool(so.get("include_usage")))

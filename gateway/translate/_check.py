@@ -70,3 +70,13 @@ def string_list(value: Any, param: str) -> list[str]:
             string(item, f"{param}[{i}]")
         return value
     raise bad(param, "must be a string or an array of strings")
+
+
+def function_tool(tool: dict[str, Any], p: str) -> None:
+    """Chat-completions tools must be ``function`` tools (OpenAI's ``custom`` tools take
+    free-form text input, which neither provider has)."""
+    ttype = tool.get("type", "function")
+    if ttype != "function":
+        raise bad(f"{p}.type", f"is {ttype!r}: the gateway supports only 'function' tools "
+                  "(a name, a description and JSON Schema parameters); custom tools with "
+                  "free-form input are not supported")

@@ -11,10 +11,14 @@ enforces with a 400:
   must be answered in the very next turn (checked here so the client gets a 400 naming
   its own message instead of Anthropic's ``messages.5``);
 - text blocks must contain non-whitespace text, so empty and blank text is dropped and
-  a message left with no content is skipped;
+  a message left with no content is skipped (an assistant ``refusal`` is its text);
 - "final assistant content cannot end with trailing whitespace" (prefill), so the last
   text of a final assistant turn is right-stripped;
 - ``tool_use.id`` must match ``^[a-zA-Z0-9_-]+$``: ids go through ``to_safe_tool_id``.
+
+A ``cache_control`` on a system, developer or user text part (the extension
+OpenRouter and LiteLLM accept) is kept on its text block: it is how a chat client
+asks Claude to cache a prompt prefix.
 
 Strings are referenced, never copied; an image data URL is sliced once and never
 decoded or re-encoded.
@@ -46,7 +50,7 @@ def convert_messages(messages: list[Any]) -> tuple[list[Block], list[dict[str, A
         check.obj(msg, p)
         role = msg.get("role")
         if role in ("system", "developer"):
-            system.extend({"type": "text", "text": t} for t in _texts(msg.get("content"), p))
+            system.extend(_texts(msg.get("content"), p))
         elif role == "user":
             turns.extend("user", _user_blocks(msg.get("content"), f"{p}.content"))
         elif role == "assistant":
@@ -66,11 +70,18 @@ def has_text(text: str) -> bool:
     return bool(text) and not text.isspace()
 
 
-def _texts(content: Any, p: str) -> Iterator[str]:
-    """Non-empty texts of a system/developer message (string or text parts)."""
+def _text_block(part: dict[str, Any], text: str) -> Block:
+    block: Block = {"type": "text", "text": text}
+    if isinstance(part.get("cache_control"), dict):
+        block["cache_control"] = part["cache_control"]
+    return block
+
+
+def _texts(content: Any, p: str) -> Iterator[Block]:
+    """Text blocks of a system/developer message's non-empty texts."""
     if isinstance(content, str):
         if has_text(content):
-            yield content
+            yield {"type": "text", "text": content}
         return
     if not isinstance(content, list):
         raise check.bad(f"{p}.content", "must be a string or an array of text parts")
@@ -81,7 +92,7 @@ def _texts(content: Any, p: str) -> Iterator[str]:
             raise check.bad(f"{pj}.type", "must be 'text'")
         text = check.string(part.get("text"), f"{pj}.text")
         if has_text(text):
-            yield text
+            yield _text_block(part, text)
 
 
 def _user_blocks(content: Any, p: str) -> list[Block]:
@@ -97,7 +108,7 @@ def _user_blocks(content: Any, p: str) -> list[Block]:
         if ptype == "text":
             text = check.string(part.get("text"), f"{pj}.text")
             if has_text(text):
-                blocks.append({"type": "text", "text": text})
+                blocks.append(_text_block(part, text))
         elif ptype == "image_url":
             blocks.append(image_block(part.get("image_url"), f"{pj}.image_url"))
         elif ptype == "file":
@@ -175,6 +186,11 @@ def _assistant_blocks(msg: dict[str, Any], p: str, turns: _Turns) -> list[Block]
                 blocks.append({"type": "text", "text": text})
     elif content is not None:
         raise check.bad(f"{p}.content", "must be a string, an array of text parts, or null")
+    refusal = msg.get("refusal")
+    # The SDK's ChatCompletionMessage carries a refusal instead of content; clients put
+    # it back into their history as is: it is what the assistant said.
+    if refusal is not None and has_text(check.string(refusal, f"{p}.refusal")) and not blocks:
+        blocks.append({"type": "text", "text": refusal})
     if msg.get("function_call") is not None:
         raise check.bad(f"{p}.function_call", "is deprecated and not supported; use tool_calls")
     calls = msg.get("tool_calls")

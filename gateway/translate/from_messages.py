@@ -4,9 +4,25 @@ The result has already been through :func:`chat_to_kimi_request`, which is idemp
 so a provider adapter may apply it again without harm.
 
 Decisions:
-- ``thinking`` is ignored (Kimi's thinking models think without being asked), and
-  thinking blocks in assistant history are dropped: their signatures mean nothing to
-  Moonshot;
+- ``thinking`` (``enabled``, ``adaptive`` or ``disabled``) is dropped: Moonshot's chat
+  API has no switch for it (Kimi's thinking models think without being asked), and
+  Anthropic's thinking blocks in assistant history are dropped: their signatures mean
+  nothing to Moonshot; thinking blocks the gateway made from Kimi's reasoning
+  (``reasoning.py``) become the turn's ``reasoning_content`` again;
+- ``output_config.effort`` is dropped (Moonshot has no effort or reasoning-budget
+  parameter); ``context_management`` is dropped: its ``clear_thinking`` edit is what
+  the translation does anyway (no thinking goes back to Moonshot), and other edits
+  (clearing old tool results) are not applied, so Kimi sees the whole conversation;
+- ``cache_control`` markers are dropped (Moonshot caches prompt prefixes by itself),
+  as are tool fields Moonshot has no use for (``defer_loading``...);
+- ``system``-role turns inside ``messages`` (Claude Code's mid-conversation system
+  turns) become ``system`` messages at the same place;
+- assistant text blocks are joined as the text reads: a space between two blocks
+  unless one already ends or starts with whitespace;
+- a user turn left with nothing (only empty text) is a 400 naming it, not a dropped
+  turn;
+- ``mcp_servers``, ``container``, tool ``strict``, ``speed`` and ``inference_geo`` ask
+  for what Moonshot cannot do: a 400 unless ``drop_params`` allows it (``params.py``);
 - ``top_k`` is dropped (not part of the OpenAI wire format); ``output_config.format``
   (structured outputs) is a 400 rather than an answer that silently ignores the schema;
 - a final assistant turn (Anthropic's prefill) becomes Moonshot's partial mode
@@ -14,7 +30,9 @@ Decisions:
 - image ``url`` sources are a 400: Moonshot does not fetch URLs and the gateway never
   downloads; base64 sources become data URLs (the base64 text is not re-encoded);
 - ``tool_result`` blocks become ``tool`` messages placed before the rest of their user
-  turn; ``is_error`` results are prefixed with ``"Error: "``;
+  turn; ``is_error`` results are prefixed with ``"Error: "``; a result's images (tool
+  messages are text only) go into the user message after the tool messages, after a
+  line ``Images from tool result <id>:``;
 - tool ids are passed through ``from_safe_tool_id``, so ids the gateway made safe for
   Anthropic clients reach Moonshot as Moonshot wrote them.
 """
@@ -28,6 +46,8 @@ import orjson
 
 from . import _check as check
 from .kimi import chat_to_kimi_request
+from .params import Unsupported
+from .reasoning import is_gateway_thinking
 from .tool_ids import from_safe_tool_id
 
 ERROR_PREFIX = "Error: "
@@ -43,7 +63,7 @@ class MessagesTranslation:
 
 
 def messages_to_chat_request(
-    body: dict[str, Any], *, upstream_model: str
+    body: dict[str, Any], *, upstream_model: str, unsupported: Unsupported | None = None
 ) -> tuple[dict[str, Any], MessagesTranslation]:
     if not isinstance(body, dict):
         raise check.bad("body", "must be a JSON object")
@@ -56,6 +76,8 @@ def messages_to_chat_request(
     messages = check.arr(body.get("messages"), "messages")
     if not messages:
         raise check.bad("messages", "must not be empty")
+    unsupported = unsupported or Unsupported()
+    _check_unservable(body, unsupported)
 
     out_messages: list[dict[str, Any]] = []
     system = body.get("system")
@@ -71,8 +93,13 @@ def messages_to_chat_request(
             out_messages.extend(_user_messages(msg.get("content"), f"{p}.content"))
         elif role == "assistant":
             out_messages.extend(_assistant_messages(msg.get("content"), f"{p}.content"))
+        elif role == "system":
+            # A mid-conversation system turn (Claude Code sends them) stays in its place.
+            text = _system_text(msg.get("content"), f"{p}.content")
+            if text:
+                out_messages.append({"role": "system", "content": text})
         else:
-            raise check.bad(f"{p}.role", "must be 'user' or 'assistant'")
+            raise check.bad(f"{p}.role", "must be 'user', 'assistant' or 'system' for this model")
     last = out_messages[-1] if out_messages else None
     if last is not None and last["role"] == "assistant" and "tool_calls" not in last:
         last["partial"] = True  # Anthropic prefill == Moonshot partial mode
@@ -114,7 +141,7 @@ def messages_to_chat_request(
 
     tools = body.get("tools")
     if tools is not None:
-        converted = _tools(tools)
+        converted = _tools(tools, unsupported)
         if converted:
             out["tools"] = converted
             _tool_choice(body.get("tool_choice"), out)
@@ -123,12 +150,27 @@ def messages_to_chat_request(
     return chat_to_kimi_request(out, upstream_model=upstream_model), MessagesTranslation(streaming)
 
 
-def _system_text(system: Any) -> str:
+def _check_unservable(body: dict[str, Any], unsupported: Unsupported) -> None:
+    servers = body.get("mcp_servers")
+    if servers is not None and check.arr(servers, "mcp_servers"):
+        unsupported.refuse("mcp_servers", "MCP connectors are not available on this model")
+    if body.get("container") is not None:
+        unsupported.refuse("container", "code-execution containers are not available on "
+                           "this model")
+    speed = body.get("speed")
+    if speed is not None and check.string(speed, "speed") != "standard":
+        unsupported.refuse("speed", f"{speed!r} is not available on this model")
+    geo = body.get("inference_geo")
+    if geo is not None and check.string(geo, "inference_geo") != "global":
+        unsupported.refuse("inference_geo", "this model cannot be pinned to a geography")
+
+
+def _system_text(system: Any, p: str = "system") -> str:
     if isinstance(system, str):
         return system
     texts = []
-    for j, block in enumerate(check.arr(system, "system")):
-        pj = f"system[{j}]"
+    for j, block in enumerate(check.arr(system, p)):
+        pj = f"{p}[{j}]"
         check.obj(block, pj)
         if block.get("type") != "text":
             raise check.bad(f"{pj}.type", "must be 'text'")
@@ -154,7 +196,9 @@ def _image_part(block: dict[str, Any], p: str) -> dict[str, Any]:
 
 def _user_messages(content: Any, p: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return [{"role": "user", "content": content}] if content else []
+        if not content:
+            raise _empty_turn(p)
+        return [{"role": "user", "content": content}]
     out: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     for j, block in enumerate(check.arr(content, p)):
@@ -168,19 +212,35 @@ def _user_messages(content: Any, p: str) -> list[dict[str, Any]]:
         elif btype == "image":
             parts.append(_image_part(block, pj))
         elif btype == "tool_result":
-            # OpenAI wants tool messages right after the assistant's tool calls.
-            out.append(_tool_message(block, pj))
+            # OpenAI wants tool messages right after the assistant's tool calls; a
+            # result's images follow in the user message (tool messages are text).
+            message, images = _tool_message(block, pj)
+            out.append(message)
+            if images:
+                parts.append({"type": "text", "text": f"Images from tool result {message['tool_call_id']}:"})
+                parts.extend(images)
         else:
             raise check.bad(f"{pj}.type", "must be one of text, image, tool_result for this model")
     if parts:
         only_text = len(parts) == 1 and parts[0]["type"] == "text"
         out.append({"role": "user", "content": parts[0]["text"] if only_text else parts})
+    if not out:
+        raise _empty_turn(p)
     return out
 
 
-def _tool_message(block: dict[str, Any], p: str) -> dict[str, Any]:
+def _empty_turn(p: str) -> BaseException:
+    return check.bad(p, "holds no text, image or tool result (an empty text is no "
+                     "message): remove the turn or give it content")
+
+
+def _tool_message(
+    block: dict[str, Any], p: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A ``tool`` message with the result's text, and the result's images as parts."""
     tool_use_id = check.nonempty_string(block.get("tool_use_id"), f"{p}.tool_use_id")
     content = block.get("content")
+    images: list[dict[str, Any]] = []
     if content is None:
         text = ""
     elif isinstance(content, str):
@@ -190,22 +250,30 @@ def _tool_message(block: dict[str, Any], p: str) -> dict[str, Any]:
         for k, part in enumerate(check.arr(content, f"{p}.content")):
             pk = f"{p}.content[{k}]"
             check.obj(part, pk)
-            if part.get("type") != "text":
+            ptype = part.get("type")
+            if ptype == "text":
+                texts.append(check.string(part.get("text"), f"{pk}.text"))
+            elif ptype == "image":
+                images.append(_image_part(part, pk))
+            else:
                 raise check.bad(
-                    f"{pk}.type", "must be 'text': tool results for this model are text only"
+                    f"{pk}.type", "must be 'text' or 'image': tool results for this model "
+                    "hold text and images only"
                 )
-            texts.append(check.string(part.get("text"), f"{pk}.text"))
         text = "\n".join(texts)
+    if not text and images:
+        text = f"[{len(images)} image{'s' if len(images) > 1 else ''}, in the next user message]"
     is_error = block.get("is_error")
     if is_error is not None and check.boolean(is_error, f"{p}.is_error"):
         text = ERROR_PREFIX + text
-    return {"role": "tool", "tool_call_id": from_safe_tool_id(tool_use_id), "content": text}
+    return {"role": "tool", "tool_call_id": from_safe_tool_id(tool_use_id), "content": text}, images
 
 
 def _assistant_messages(content: Any, p: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"role": "assistant", "content": content}] if content else []
     texts: list[str] = []
+    reasoning: list[str] = []
     calls: list[dict[str, Any]] = []
     for j, block in enumerate(check.arr(content, p)):
         pj = f"{p}[{j}]"
@@ -224,21 +292,38 @@ def _assistant_messages(content: Any, p: str) -> list[dict[str, Any]]:
                     "function": {"name": name, "arguments": orjson.dumps(args).decode()},
                 }
             )
+        elif is_gateway_thinking(block):
+            reasoning.append(block["thinking"])
         elif btype in ("thinking", "redacted_thinking"):
             continue  # signed for Anthropic only; see the module docstring
         else:
             raise check.bad(f"{pj}.type", "must be one of text, tool_use, thinking for this model")
-    text = "".join(texts)
+    text = join_texts(texts)
     if not text and not calls:
         return []
     # Moonshot's own responses carry "" beside tool calls, so "" is what it accepts back.
     message: dict[str, Any] = {"role": "assistant", "content": text}
+    if reasoning:
+        message["reasoning_content"] = "".join(reasoning)
     if calls:
         message["tool_calls"] = calls
     return [message]
 
 
-def _tools(tools: Any) -> list[dict[str, Any]]:
+def join_texts(texts: list[str]) -> str:
+    """Text blocks as one text that reads as they do: ``["Let me", "check."]`` ->
+    ``"Let me check."``; blocks that already end or start with whitespace get nothing."""
+    out: list[str] = []
+    for text in texts:
+        if not text:
+            continue
+        if out and not out[-1][-1:].isspace() and not text[:1].isspace():
+            out.append(" ")
+        out.append(text)
+    return "".join(out)
+
+
+def _tools(tools: Any, unsupported: Unsupported) -> list[dict[str, Any]]:
     out = []
     for i, tool in enumerate(check.arr(tools, "tools")):
         p = f"tools[{i}]"
@@ -252,6 +337,10 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
         if description is not None and check.string(description, f"{p}.description"):
             fn["description"] = description
         fn["parameters"] = check.obj(tool.get("input_schema"), f"{p}.input_schema")
+        strict = tool.get("strict")
+        if strict is not None and check.boolean(strict, f"{p}.strict"):
+            unsupported.refuse(f"{p}.strict", "strict tool schemas are not enforced by this "
+                               "model", name="strict")
         out.append({"type": "function", "function": fn})
     return out
 

@@ -66,6 +66,10 @@ def chat_to_kimi_request(body: dict[str, Any], *, upstream_model: str) -> dict[s
 
 def _check_images(messages: list[Any]) -> None:
     for i, msg in enumerate(messages):
+        reasoning = msg.get("reasoning_content") if isinstance(msg, dict) else None
+        if reasoning is not None:
+            # Thinking models want it back on earlier tool-call turns; it must be text.
+            check.string(reasoning, f"messages[{i}].reasoning_content")
         content = msg.get("content") if isinstance(msg, dict) else None
         if not isinstance(content, list):
             continue
@@ -146,12 +150,14 @@ class KimiStreamNormalizer:
         "_finish_reason",
         "_include_usage",
         "_model",
+        "_n",
         "_started",
         "_usage",
     )
 
-    def __init__(self, *, include_usage: bool, model: str | None = None) -> None:
+    def __init__(self, *, include_usage: bool, model: str | None = None, n: int = 1) -> None:
         self._include_usage = include_usage
+        self._n = n
         self._model = model
         self._usage: dict[str, Any] | None = None
         self._emitted = False
@@ -208,7 +214,9 @@ class KimiStreamNormalizer:
             if self._include_usage:
                 out["usage"] = None
             emitted.append(out)
-        if (finished or not choices) and self._usage is not None:
+        # With n > 1 every choice's last chunk may carry usage: the usage chunk waits for
+        # a usage-only chunk or the end of the stream (finish), after every choice.
+        if (finished and self._n == 1 or not choices) and self._usage is not None:
             emitted.extend(self._usage_chunk())
         return emitted
 

@@ -13,11 +13,17 @@ Decisions (each documented where it is made):
   is the schema, turned back into message content by the response translators; when
   the request has tools of its own, a system instruction asks for JSON instead;
 - ``reasoning_effort`` is ignored: extended thinking would need its signed thinking
-  blocks passed back on every tool-use turn, which OpenAI clients cannot do.
+  blocks passed back on every tool-use turn, which OpenAI clients cannot do;
+- what Claude cannot do (``logprobs``, ``seed``, ``logit_bias``, penalties,
+  ``web_search_options``, whitespace-only ``stop`` entries) follows ``params.py``:
+  dropped quietly at its neutral value, else a 400 unless ``drop_params`` allows it;
+- ``user`` (or ``safety_identifier``) becomes ``metadata.user_id`` as a stable hash,
+  never as written: Anthropic asks that it hold no email address or phone number.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +32,7 @@ import orjson
 
 from . import _check as check
 from .anthropic_messages import convert_messages, has_text
+from .params import Unsupported, is_neutral_number
 
 JSON_TOOL_NAME = "json_response"
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -49,6 +56,7 @@ def chat_to_messages_request(
     default_max_tokens: int,
     max_output_tokens: int | None = None,
     stream: bool | None = None,
+    unsupported: Unsupported | None = None,
 ) -> tuple[dict[str, Any], ChatTranslation]:
     if not isinstance(body, dict):
         raise check.bad("body", "must be a JSON object")
@@ -59,6 +67,8 @@ def chat_to_messages_request(
     if n is not None and check.integer(n, "n", minimum=1) > 1:
         raise check.bad("n", "must be 1: Anthropic models return a single choice")
     _reject_unsupported(body)
+    unsupported = unsupported or Unsupported()
+    _check_unservable(body, unsupported)
 
     system, turns = convert_messages(messages)
     out: dict[str, Any] = {
@@ -100,7 +110,8 @@ def chat_to_messages_request(
         system.append({"type": "text", "text": _json_instruction(fmt[2])})
 
     if system:
-        out["system"] = system[0]["text"] if len(system) == 1 else system
+        plain = len(system) == 1 and "cache_control" not in system[0]
+        out["system"] = system[0]["text"] if plain else system
     if tools:
         out["tools"] = tools
         if tool_choice is not None:
@@ -108,8 +119,15 @@ def chat_to_messages_request(
 
     stop = body.get("stop")
     if stop is not None:
-        # Anthropic: "each stop sequence must contain non-whitespace".
-        sequences = [s for s in check.string_list(stop, "stop") if has_text(s)]
+        # Anthropic: "each stop sequence must contain non-whitespace"; an empty string
+        # stops nothing (neutral), a blank one would stop on whitespace.
+        sequences = []
+        for s in check.string_list(stop, "stop"):
+            if has_text(s):
+                sequences.append(s)
+            elif s:
+                unsupported.refuse("stop", f"{s!r}: Claude does not take stop sequences "
+                                   "made only of whitespace")
         if sequences:
             out["stop_sequences"] = sequences
 
@@ -130,7 +148,7 @@ def chat_to_messages_request(
     if user is None:
         user = body.get("safety_identifier")  # OpenAI's successor to `user`
     if user is not None and check.string(user, "user"):
-        out["metadata"] = {"user_id": user}
+        out["metadata"] = {"user_id": user_hash(user)}
     if streaming:
         out["stream"] = True
     return out, ChatTranslation(stream=streaming, include_usage=include_usage, json_tool=json_tool)
@@ -143,6 +161,34 @@ def _reject_unsupported(body: dict[str, Any]) -> None:
     modalities = body.get("modalities")
     if (isinstance(modalities, list) and "audio" in modalities) or body.get("audio") is not None:
         raise check.bad("modalities", "audio output is not supported by this model")
+
+
+def user_hash(user: str) -> str:
+    """A stable pseudonym for an OpenAI ``user``: the same user gets the same id, and no
+    email or phone number reaches Anthropic."""
+    return "user-" + hashlib.sha256(user.encode()).hexdigest()[:32]
+
+
+def _check_unservable(body: dict[str, Any], unsupported: Unsupported) -> None:
+    """The OpenAI fields Claude has no equivalent for (``params.py`` decides)."""
+    if body.get("logprobs") is not None and check.boolean(body["logprobs"], "logprobs"):
+        unsupported.refuse("logprobs", "Claude does not return log probabilities")
+    top = body.get("top_logprobs")
+    if top is not None and check.integer(top, "top_logprobs", minimum=0) > 0:
+        unsupported.refuse("top_logprobs", "Claude does not return log probabilities")
+    if body.get("seed") is not None:
+        check.integer(body["seed"], "seed")
+        unsupported.refuse("seed", "Claude has no seeded sampling")
+    bias = body.get("logit_bias")
+    if bias is not None and check.obj(bias, "logit_bias"):
+        unsupported.refuse("logit_bias", "Claude does not take token biases")
+    for name in ("presence_penalty", "frequency_penalty"):
+        value = body.get(name)
+        if not is_neutral_number(value):
+            check.number(value, name)
+            unsupported.refuse(name, "Claude has no repetition penalties")
+    if body.get("web_search_options") is not None:
+        unsupported.refuse("web_search_options", "web search is not available on this model")
 
 
 def _max_tokens(body: dict[str, Any], default: int, cap: int | None) -> int:
@@ -163,8 +209,7 @@ def _tools(value: Any) -> list[dict[str, Any]]:
     for i, tool in enumerate(check.arr(value, "tools")):
         p = f"tools[{i}]"
         check.obj(tool, p)
-        if tool.get("type", "function") != "function":
-            raise check.bad(f"{p}.type", "must be 'function' (custom tools are not supported)")
+        check.function_tool(tool, p)
         fn = check.obj(tool.get("function"), f"{p}.function")
         name = check.nonempty_string(fn.get("name"), f"{p}.function.name")
         if name in names:

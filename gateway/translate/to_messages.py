@@ -2,8 +2,9 @@
 
 Tool-call ids go through ``to_safe_tool_id``: Moonshot's ``functions.get_weather:0``
 would be rejected by Anthropic if the client's next turn were routed there, and
-``from_messages`` decodes them back for Moonshot. ``reasoning_content`` is dropped: an
-Anthropic thinking block needs a signature only Anthropic can make.
+``from_messages`` decodes them back for Moonshot. ``reasoning_content`` becomes a
+thinking block first in the message, signed by the gateway (``reasoning.py``), so the
+client can send it back as Moonshot's thinking models want.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import orjson
 
 from ..errors import UpstreamBadResponse
 from .from_messages import MessagesTranslation
+from .reasoning import Signer, sign
 from .stream_errors import openai_stream_error
 from .tool_ids import to_safe_tool_id
 from .usage import openai_to_anthropic_usage
@@ -73,6 +75,9 @@ def chat_to_messages_response(
     message = choice.get("message") or {}
     resp_id = str(resp.get("id") or "")
     content: list[dict[str, Any]] = []
+    reasoning = message.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        content.append({"type": "thinking", "thinking": reasoning, "signature": sign(reasoning)})
     text = message.get("content")
     if isinstance(text, list):  # text parts, from servers that return them
         text = "".join(p.get("text") or "" for p in text if isinstance(p, dict))
@@ -119,11 +124,13 @@ class ChatStreamToMessages:
     __slots__ = (
         "_any_tool",
         "_finish_reason",
+        "_input_estimate",
         "_message_id",
         "_model",
         "_next_block",
         "_open",
         "_open_kind",
+        "_signer",
         "_started",
         "_stopped",
         "_tool_blocks",
@@ -131,9 +138,12 @@ class ChatStreamToMessages:
     )
 
     def __init__(
-        self, *, model: str, tr: MessagesTranslation | None = None, message_id: str | None = None
+        self, *, model: str, tr: MessagesTranslation | None = None, message_id: str | None = None,
+        input_estimate: int = 0,
     ) -> None:
         self._model = model
+        self._input_estimate = input_estimate
+        self._signer: Signer | None = None  # the open thinking block's
         self._message_id = message_id
         self._started = False
         self._next_block = 0
@@ -196,13 +206,26 @@ class ChatStreamToMessages:
             "model": self._model,
             "stop_reason": None,
             "stop_sequence": None,
-            # OpenAI streams report usage only at the end; message_delta carries it.
-            "usage": {"input_tokens": 0, "output_tokens": 0},
+            # OpenAI streams report usage only at the end: the gateway's estimate of the
+            # prompt now (as Anthropic counts it up front), the real figures in
+            # message_delta.
+            "usage": {"input_tokens": self._input_estimate, "output_tokens": 0},
         }
         return "message_start", {"type": "message_start", "message": message}
 
     def _choice(self, choice: dict[str, Any], events: list[Event]) -> None:
         delta = choice.get("delta") or {}
+        reasoning = delta.get("reasoning_content")
+        if isinstance(reasoning, str) and reasoning:
+            if self._open_kind != "thinking":
+                self._close(events)
+                self._signer = Signer()
+                self._start({"type": "thinking", "thinking": "", "signature": ""}, "thinking",
+                            events)
+            assert self._signer is not None
+            self._signer.update(reasoning)
+            events.append(self._delta({"type": "thinking_delta", "thinking": reasoning},
+                                      self._open))
         text = delta.get("content")
         if isinstance(text, str) and text:
             if self._open_kind != "text":
@@ -267,6 +290,11 @@ class ChatStreamToMessages:
         }
 
     def _close(self, events: list[Event]) -> None:
+        if self._open_kind == "thinking" and self._signer is not None:
+            # As Claude streams it: the signature just before the block stops.
+            events.append(self._delta({"type": "signature_delta",
+                                       "signature": self._signer.signature()}, self._open))
+            self._signer = None
         if self._open is not None:
             events.append(
                 ("content_block_stop", {"type": "content_block_stop", "index": self._open})

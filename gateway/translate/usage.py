@@ -2,7 +2,8 @@
 
 Anthropic splits the prompt into three counts (``input_tokens`` excludes cache reads
 and writes); OpenAI's ``prompt_tokens`` is their sum, with the cache reads repeated in
-``prompt_tokens_details.cached_tokens``. Moonshot reports ``cached_tokens`` at the top
+``prompt_tokens_details.cached_tokens`` and the cache writes in
+``prompt_tokens_details.cache_write_tokens`` (the openai SDK's name for them). Moonshot reports ``cached_tokens`` at the top
 level of ``usage`` (context caching) rather than in ``prompt_tokens_details``.
 """
 
@@ -26,12 +27,11 @@ def openai_usage(prompt: int, completion: int, cached: int) -> dict[str, Any]:
 
 def anthropic_to_openai_usage(usage: dict[str, Any]) -> dict[str, Any]:
     cache_read = _int(usage.get("cache_read_input_tokens"))
-    prompt = (
-        _int(usage.get("input_tokens"))
-        + _int(usage.get("cache_creation_input_tokens"))
-        + cache_read
-    )
-    return openai_usage(prompt, _int(usage.get("output_tokens")), cache_read)
+    cache_write = _int(usage.get("cache_creation_input_tokens"))
+    prompt = _int(usage.get("input_tokens")) + cache_write + cache_read
+    out = openai_usage(prompt, _int(usage.get("output_tokens")), cache_read)
+    out["prompt_tokens_details"]["cache_write_tokens"] = cache_write
+    return out
 
 
 def openai_cached_tokens(usage: dict[str, Any]) -> int:

@@ -97,6 +97,8 @@ class PrometheusServer:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:  # 400 bad_data carries the PromQL error
             raw = exc.read()
+            if path.startswith("/-/"):  # 503 "Service Unavailable" while starting
+                return {"status": "error", "text": raw.decode(errors="replace")}
         if path.startswith("/-/"):
             return {"status": "success", "text": raw.decode()}
         return json.loads(raw)  # type: ignore[no-any-return]

@@ -169,6 +169,8 @@ def _populate(m: Metrics, step: int) -> None:
         m.tokens.labels(provider, model, "output").inc(300)
         m.tokens.labels(provider, model, "cached").inc(200)
         m.cost.labels(provider, model, "team-a").inc(0.01)
+        m.key_tokens.labels("team-a", "input").inc(1000)
+        m.key_tokens.labels("team-a", "output").inc(300)
         m.upstream_errors.labels(provider, "timeout").inc()
     m.routing_decisions.labels("default", "claude-opus").inc(5)
     m.fallbacks.labels("claude-opus", "kimi-k2", "529").inc()

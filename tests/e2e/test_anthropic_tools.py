@@ -253,6 +253,9 @@ def test_cache_read_tokens_from_claude(gateway):
     c = client(gateway)
     r = c.messages.create(model="claude-opus", max_tokens=50, system=system,
                           messages=[{"role": "user", "content": "hi"}])
+    assert r.usage.cache_creation_input_tokens > 0 and not r.usage.cache_read_input_tokens
+    r = c.messages.create(model="claude-opus", max_tokens=50, system=system,
+                          messages=[{"role": "user", "content": "hi"}])
     assert r.usage.cache_read_input_tokens > 0
     assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0
     with c.messages.stream(model="claude-opus", max_tokens=50, system=system,

@@ -8,6 +8,8 @@ import json
 import openai
 import pytest
 
+from gateway.translate.to_anthropic import user_hash
+
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).decode()
 
 
@@ -189,12 +191,13 @@ def test_tool_choice_required_for_kimi_is_served(gateway, kimi):
 
 def test_stop_sequences_reach_claude(gateway, claude):
     client(gateway).chat.completions.create(
-        model="claude-opus", messages=[{"role": "user", "content": "count"}], stop=["END", "STOP", "\n\n"],
+        model="claude-opus", messages=[{"role": "user", "content": "count"}], stop=["END", "STOP", ""],
         user="u-42")
     sent = claude.control.last_request.json
-    # Anthropic refuses whitespace-only stop sequences: the gateway drops them.
+    # An empty stop sequence stops nothing: dropped (a blank one is a 400, see
+    # test_translation_fidelity); the user id goes as a stable hash.
     assert sent["stop_sequences"] == ["END", "STOP"]
-    assert sent["metadata"] == {"user_id": "u-42"}
+    assert sent["metadata"] == {"user_id": user_hash("u-42")}
     assert "stop" not in sent and "user" not in sent
 
 

@@ -59,9 +59,13 @@ def test_message_object(claude: Emulator) -> None:
     assert usage["output_tokens"] == 5
 
 
-def test_cache_control_reports_cache_reads(claude: Emulator) -> None:
+def test_cache_control_reports_a_cache_write_then_reads(claude: Emulator) -> None:
     system = [{"type": "text", "text": "s" * 400, "cache_control": {"type": "ephemeral"}}]
     usage = post(claude, system=system).json()["usage"]
+    assert usage["cache_creation_input_tokens"] == 103 * 3 // 4
+    assert usage["cache_read_input_tokens"] == 0
+    usage = post(claude, system=system).json()["usage"]
+    assert usage["cache_creation_input_tokens"] == 0
     total = (
         usage["input_tokens"]
         + usage["cache_read_input_tokens"]

@@ -66,3 +66,11 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
         for s in f.samples
         if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
     )
+
+
+def wait_log(gw: GatewayProcess, text: str, timeout: float = 10) -> str:
+    """The log once ``text`` is in it (access lines are written after the response)."""
+    deadline = time.monotonic() + timeout
+    while text not in (log := gw.log()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return log

@@ -17,7 +17,14 @@ import pytest
 from gateway.logs import ACCESS_FIELDS
 from tests.support.gateway_process import GatewayProcess
 
-from .support import ENGLISH, access_line, access_lines, config_text, wait_access_lines
+from .support import (
+    ENGLISH,
+    access_line,
+    access_lines,
+    config_text,
+    wait_access_lines,
+    wait_log,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -152,7 +159,7 @@ def test_human_format_is_one_readable_line_per_request(kimi, claude) -> None:
                         env={"GATEWAY_LOG_FORMAT": "human"}) as gw:
         oa(gw).chat.completions.create(model="auto", messages=ENGLISH,
                                        extra_headers={"x-request-id": "acc-h-1"})
-        log = gw.log()
+        log = wait_log(gw, "acc-h-1")  # written after the response is sent
     lines = [line for line in log.splitlines() if "acc-h-1" in line]
     assert len(lines) == 1
     line = lines[0]

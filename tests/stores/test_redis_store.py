@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -152,3 +153,29 @@ async def test_sigstopped_server_fails_within_timeout(own_redis: RedisServer,
     assert (await warm.rate_acquire(bucket, RPM)).allowed
     await warm.close()
     await cold.close()
+
+
+async def test_a_charge_queued_behind_a_stuck_command_is_fenced_by_the_connections_give_up(
+        own_redis: RedisServer, bucket: str) -> None:
+    """Pipelined commands share one connection, and its read timer runs from the oldest
+    unanswered command: a charge sent behind a command a hung Redis already holds is
+    given up on when that older command times out, earlier than its own timeout. Redis,
+    woken right then, must not charge it (the fence is that give-up, not the charge's
+    own timeout)."""
+    store = RedisStore.from_url(own_redis.url, timeout_s=0.4)
+    assert (await store.rate_acquire(bucket, RPM)).allowed  # script loaded, clock known
+    own_redis.pause()
+    try:
+        stuck = asyncio.ensure_future(store.client.execute("PING"))  # held by the hung server
+        await asyncio.sleep(0.3)  # the charge goes out 0.1 s before the connection gives up
+        with pytest.raises(StoreError):
+            await store.rate_acquire(bucket, RPM)
+        with pytest.raises(Exception):
+            await stuck
+    finally:
+        own_redis.resume()  # wakes before the charge's own timeout would have passed
+    counted = RedisStore.from_url(own_redis.url)
+    # The charge before the pause and this one: the one the gateway gave up on is not.
+    assert int((await counted.rate_acquire(bucket, RPM)).states[0].remaining) == 3
+    await store.close()
+    await counted.close()

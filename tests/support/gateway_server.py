@@ -37,7 +37,7 @@ class GatewayServer:
         self.app = create_app(self.rt, log_prompts=log_prompts, watch_config=watch_config)
         self._server = uvicorn.Server(uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, loop="asyncio",
-            http="gateway.http:HeaderLimitedHttpTools",
+            http="gateway.conn_guard:GuardedHttpTools",
             lifespan="on", log_level="warning", access_log=False))
         self._thread: threading.Thread | None = None
         self.loop: asyncio.AbstractEventLoop | None = None

@@ -60,7 +60,7 @@ def test_text_response() -> None:
             "prompt_tokens": 20,
             "completion_tokens": 5,
             "total_tokens": 25,
-            "prompt_tokens_details": {"cached_tokens": 7},
+            "prompt_tokens_details": {"cached_tokens": 7, "cache_write_tokens": 3},
         },
     }
     parsed = validate_completion(out)
@@ -166,7 +166,7 @@ def test_empty_content_and_missing_usage() -> None:
         "prompt_tokens": 0,
         "completion_tokens": 0,
         "total_tokens": 0,
-        "prompt_tokens_details": {"cached_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
     }
     validate_completion(out)
 
@@ -338,7 +338,7 @@ def test_text_stream_exact_chunks() -> None:
                 "prompt_tokens": 30,
                 "completion_tokens": 42,
                 "total_tokens": 72,
-                "prompt_tokens_details": {"cached_tokens": 5},
+                "prompt_tokens_details": {"cached_tokens": 5, "cache_write_tokens": 0},
             },
         },
     ]
@@ -501,7 +501,7 @@ def test_stream_cut_short_keeps_usage() -> None:
         "prompt_tokens": 30,
         "completion_tokens": 1,
         "total_tokens": 31,
-        "prompt_tokens_details": {"cached_tokens": 5},
+        "prompt_tokens_details": {"cached_tokens": 5, "cache_write_tokens": 0},
     }
     assert all(c["choices"] for c in chunks)
 

@@ -284,9 +284,9 @@ def test_input_not_mutated() -> None:
         ({"max_tokens": 0, "messages": [USER]}, "max_tokens", "at least 1"),
         ({"max_tokens": 5, "messages": []}, "messages", "must not be empty"),
         (
-            {"max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
+            {"max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]},
             "messages[0].role",
-            "'user' or 'assistant'",
+            "'user', 'assistant' or 'system'",
         ),
         (
             {"max_tokens": 5, "messages": [{"role": "user", "content": 3}]},
@@ -339,14 +339,14 @@ def test_input_not_mutated() -> None:
                             {
                                 "type": "tool_result",
                                 "tool_use_id": "t",
-                                "content": [{"type": "image", "source": {}}],
+                                "content": [{"type": "document", "source": {}}],
                             }
                         ],
                     }
                 ],
             },
             "messages[0].content[0].content[0].type",
-            "text only",
+            "text and images only",
         ),
         (
             {

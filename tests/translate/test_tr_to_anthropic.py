@@ -8,6 +8,8 @@ import pytest
 
 from gateway.errors import BadRequest
 from gateway.translate import ChatTranslation, chat_to_messages_request, to_safe_tool_id
+from gateway.translate.params import Unsupported
+from gateway.translate.to_anthropic import user_hash
 from tests.translate.translate_helpers import assert_valid_anthropic_request
 
 USER = {"role": "user", "content": "hi"}
@@ -346,8 +348,8 @@ def test_default_max_tokens_is_capped_too() -> None:
         ({"stop": "END"}, {"stop_sequences": ["END"]}),
         ({"stop": ["a", "", "b"]}, {"stop_sequences": ["a", "b"]}),
         ({"stop": None}, {}),
-        ({"user": "u-1"}, {"metadata": {"user_id": "u-1"}}),
-        ({"safety_identifier": "s-1"}, {"metadata": {"user_id": "s-1"}}),
+        ({"user": "u-1"}, {"metadata": {"user_id": user_hash("u-1")}}),
+        ({"safety_identifier": "s-1"}, {"metadata": {"user_id": user_hash("s-1")}}),
     ],
 )
 def test_sampling_stop_user(fields: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -356,16 +358,46 @@ def test_sampling_stop_user(fields: dict[str, Any], expected: dict[str, Any]) ->
     assert extra == expected
 
 
+UNSERVABLE = {"seed": 7, "logprobs": True, "top_logprobs": 2, "frequency_penalty": 0.5,
+              "presence_penalty": 0.5, "logit_bias": {"1": 2},
+              "web_search_options": {}, "stop": ["\n\n", "END"]}
+
+
+@pytest.mark.parametrize("field", sorted(UNSERVABLE))
+def test_unservable_field_is_a_400_naming_it(field: str) -> None:
+    with pytest.raises(BadRequest) as info:
+        tr(req(**{field: UNSERVABLE[field]}))
+    assert info.value.param == field and "drop_params" in str(info.value)
+
+
+def test_unservable_fields_dropped_when_allowed_neutral_ones_quietly() -> None:
+    allowed = Unsupported(["seed", "logprobs", "stop"])
+    out, _ = chat_to_messages_request(
+        req(seed=1, logprobs=True, stop=["\n", "END"], presence_penalty=0, logit_bias={},
+            frequency_penalty=0.0, top_logprobs=0),
+        upstream_model="claude-x", default_max_tokens=1024, unsupported=allowed)
+    assert allowed.dropped == ["logprobs", "seed", "stop"]
+    assert out["stop_sequences"] == ["END"] and "seed" not in out
+    with pytest.raises(BadRequest) as info:
+        chat_to_messages_request(req(top_logprobs=3), upstream_model="c",
+                                 default_max_tokens=9, unsupported=allowed)
+    assert info.value.param == "top_logprobs"
+    everything = Unsupported(True)
+    tr_all, _ = chat_to_messages_request(req(**UNSERVABLE), upstream_model="c",
+                                         default_max_tokens=9, unsupported=everything)
+    assert sorted(everything.dropped) == sorted(UNSERVABLE)
+
+
 def test_openai_only_fields_never_leak() -> None:
     out, t = tr(
         req(
             n=1,
-            seed=7,
-            logprobs=True,
-            top_logprobs=2,
-            frequency_penalty=0.5,
-            presence_penalty=0.5,
-            logit_bias={"1": 2},
+            seed=None,
+            logprobs=False,
+            top_logprobs=0,
+            frequency_penalty=0,
+            presence_penalty=0.0,
+            logit_bias={},
             service_tier="auto",
             store=True,
             metadata={"a": "b"},
@@ -837,7 +869,7 @@ def test_blank_text_is_dropped_everywhere() -> None:
                 {"role": "assistant", "content": "  ", "tool_calls": [call("c1")]},
                 {"role": "tool", "tool_call_id": "c1", "content": "   "},
             ],
-            "stop": [" ", "END"],
+            "stop": ["", "END"],
             "tools": [TOOL],
         }
     )

@@ -15,6 +15,7 @@ from gateway.translate import (
     chat_to_messages_response,
     from_safe_tool_id,
 )
+from gateway.translate.reasoning import sign
 from tests.translate.translate_helpers import TOOL_ID, validate_anthropic_events
 
 TR = MessagesTranslation()
@@ -81,7 +82,9 @@ def test_tool_calls_response_with_kimi_ids() -> None:
         tr=TR,
     )
     blocks = out["content"]
-    assert [b["type"] for b in blocks] == ["tool_use", "tool_use"]
+    assert [b["type"] for b in blocks] == ["thinking", "tool_use", "tool_use"]
+    assert blocks[0] == {"type": "thinking", "thinking": "hmm", "signature": sign("hmm")}
+    blocks = blocks[1:]
     assert (
         TOOL_ID.fullmatch(blocks[0]["id"])
         and from_safe_tool_id(blocks[0]["id"]) == "functions.get_weather:0"
@@ -349,7 +352,7 @@ def test_empty_stream_finish() -> None:
     assert validate_anthropic_events(events).id == "msg_fixed"
 
 
-def test_reasoning_content_dropped_and_missing_tool_id_generated() -> None:
+def test_reasoning_content_signed_and_missing_tool_id_generated() -> None:
     _, events = run(
         [
             chunk({"reasoning_content": "thinking..."}),
@@ -358,8 +361,10 @@ def test_reasoning_content_dropped_and_missing_tool_id_generated() -> None:
         ]
     )
     final = validate_anthropic_events(events)
-    assert [b.type for b in final.content] == ["tool_use"]
-    assert TOOL_ID.fullmatch(final.content[0].id)  # type: ignore[union-attr]
+    assert [b.type for b in final.content] == ["thinking", "tool_use"]
+    assert final.content[0].thinking == "thinking..."  # type: ignore[union-attr]
+    assert final.content[0].signature == sign("thinking...")  # type: ignore[union-attr]
+    assert TOOL_ID.fullmatch(final.content[1].id)  # type: ignore[union-attr]
 
 
 def test_error_chunk_raises() -> None:
