@@ -1,6 +1,10 @@
 """Time gateway.features.extract_features on realistic 10 KB, 1 MB and 10 MB prompts.
 
-    python bench/features_bench.py [--quick]
+    python bench/features_bench.py [--quick] [--adversarial]
+
+``--adversarial`` times 1 MB of each repeated trigger prefix and separator
+(tests/features/adversarial.py) against 1 MB of English prose, as one message: target
+no class above 3x prose.
 
 Prompts are built from the calibration corpus (tests/features/data/token_corpus.jsonl):
 English prose, Chinese prose, source code and JSON, each as a multi-turn chat (messages of
@@ -13,6 +17,7 @@ scanning: not every kind is present, so there is no early exit). Budget: 1 MB < 
 from __future__ import annotations
 
 import json
+import os
 import random
 import statistics
 import sys
@@ -84,7 +89,56 @@ def time_it(body: dict[str, Any], runs: int) -> tuple[float, float, Any]:
     return statistics.median(times), p99, features
 
 
+def adversarial(size: int = 1_000_000, runs: int = 5) -> None:
+    from tests.features.adversarial import UNITS, repeat
+
+    def body(text: str) -> dict[str, Any]:
+        return {"model": "bench", "messages": [{"role": "user", "content": text}]}
+
+    def best(b: dict[str, Any]) -> tuple[float, Any]:
+        # CPU time of this thread: on a shared machine, wall time also counts the time
+        # spent waiting for a core, which moved single runs by 2x
+        times = []
+        for _ in range(runs):
+            t0 = time.thread_time()
+            f = extract_features(b)
+            times.append((time.thread_time() - t0) * 1000)
+        return min(times), f
+
+    prose = body(make_text(load_text("english"), size, False, random.Random(7)))
+    rows = []
+    base = best(prose)[0]
+    for i, unit in enumerate(UNITS):
+        if i % 10 == 9:  # prose again now and then: the machine's load drifts
+            base = min(base, best(prose)[0])
+        ms, f = best(body(repeat(unit, size)))
+        rows.append((unit, ms, ",".join(sorted(f.pii)) or "-"))
+    base = min(base, best(prose)[0])
+    print(f"{'input (1 MB, one message)':<44}{'CPU ms':>9}{'x prose':>9}  pii")
+    print(f"{'English prose (best of all its runs)':<44}{base:>9.2f}{1:>9.2f}")
+    for unit, ms, pii in rows:
+        print(f"{repr(unit)[:42]:<44}{ms:>9.2f}{ms / base:>9.2f}  {pii}")
+    worst = max(rows, key=lambda r: r[1])
+    print(f"worst: {worst[1] / base:.2f}x prose ({worst[0]!r})")
+    over = [r for r in rows if r[1] > 3 * base]
+    md = ["## Feature scanner, adversarial inputs", "",
+          f"Command: `python bench/features_bench.py --adversarial` ({time.strftime('%Y-%m-%d')}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores). `extract_features` on "
+          "1 MB of each unit repeated (`tests/features/adversarial.py`), one message, thread CPU "
+          f"time, best of {runs}; prose is the best of all its runs. Target: no input above 3x prose; "
+          f"{len(over)} of {len(rows)} above.", "",
+          "| input | CPU ms | x prose | pii |", "| --- | ---: | ---: | --- |",
+          f"| English prose | {base:.1f} | 1.00 | - |"]
+    md += [f"| `{unit!r}` | {ms:.1f} | {ms / base:.2f} | {pii} |"
+           for unit, ms, pii in rows]
+    (ROOT / "bench" / "features_adversarial.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+
+
 def main() -> None:
+    if "--adversarial" in sys.argv:
+        warm_up()
+        adversarial()
+        return
     quick = "--quick" in sys.argv
     rng = random.Random(7)
     warm_up()  # load lingua once, as a server would at start-up

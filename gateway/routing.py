@@ -126,7 +126,7 @@ def _why_removed(
         )
     if f.pii and pol.pii_providers is not None and m.provider not in pol.pii_providers:
         return "pii", (
-            f"the prompt contains PII ({', '.join(sorted(f.pii))}) and policy "
+            f"the prompt contains PII ({_pii_where(f)}) and policy "
             f"{pol.describe()} sends PII only to {sorted(pol.pii_providers)}, not {m.provider!r}"
         )
     out = requested_output(f, m)
@@ -136,6 +136,20 @@ def _why_removed(
             f"plus {out} output tokens"
         )
     return None
+
+
+def _pii_where(f: FeatureLike) -> str:
+    """"email in messages[1].content, phone in stop[0]": the field of each kind (features
+    that do not know their fields give the kinds alone)."""
+    fields = dict(getattr(f, "pii_fields", ()))
+    unverified = getattr(f, "pii_unverified", frozenset())
+    parts = []
+    for kind in sorted(f.pii):
+        part = f"{kind} in {fields[kind]}" if kind in fields else kind
+        if kind in unverified:
+            part += " (unverified: more candidates than the scan checks, so counted)"
+        parts.append(part)
+    return ", ".join(parts)
 
 
 def _when_holds(w: RuleWhen, f: FeatureLike, req: RouteRequest) -> tuple[bool, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from .results import Results, Row
@@ -238,6 +239,10 @@ def render(res: Results, mode: str) -> str:
                  f"{g['first_ms']:,.0f} ms (the next {g['second_ms']:.2f} ms) and RSS went from "
                  f"{g['rss_before_mb']:.0f} MB to {g['rss_after_mb']:.0f} MB: lingua's models load "
                  "on the event loop at the first non-English Latin-script prompt."), ""]
+    # Written by `python bench/features_bench.py --adversarial` (a separate command).
+    adversarial = Path(__file__).resolve().parents[1] / "features_adversarial.md"
+    if adversarial.exists():
+        out += [adversarial.read_text(encoding="utf-8").rstrip(), ""]
     if res.profiles:
         out += ["## Profiles (py-spy, share of sampled active time)", ""]
         for k, p in res.profiles.items():

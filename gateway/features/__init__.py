@@ -2,13 +2,16 @@
 
 ``extract_features`` walks a Chat Completions (``surface="openai"``) or Messages
 (``surface="anthropic"``) body once. Every string is handed, without copying or
-concatenating, to three bounded-cost consumers:
+concatenating, to two bounded-cost consumers:
 
 - ``tokens.TokenTally``: C-speed character-class counts and a linear model calibrated
   against cl100k (no tokenizer on the hot path);
-- ``pii.PiiScanner``: one combined-regex pass per string, validators on candidates only;
 - the language sampler: keeps references to user text, from which a sample of at most
   ``language.SAMPLE_CHARS`` characters is taken (latest user turn first and largest).
+
+PII is scanned in a walk of its own (``_fields.FieldScanner``) over every string of the
+body, known field or not, with ``pii.PiiScanner`` (linear-time patterns, validators on
+candidates only); it records the field where each kind was first found.
 
 Measured accuracy and cost are in ``gateway/features/README.md``.
 """
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..agent_text import user_words
+from ._fields import FieldScanner
 from ._walk import walk_anthropic, walk_openai
 from ._walk_responses import walk_responses
 from .language import SAMPLE_CHARS, detect_language
@@ -58,6 +62,10 @@ class Features:
     has_images: bool
     has_tools: bool
     stream: bool
+    # (kind, field path) for each kind in ``pii``, e.g. ("email", "messages[1].content")
+    pii_fields: tuple[tuple[str, str], ...] = ()
+    # kinds reported without validation: the scan's candidate budget ran out (fail closed)
+    pii_unverified: frozenset[str] = frozenset()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +73,8 @@ class Features:
             "requested_output": self.requested_output,
             "language": self.language,
             "pii": sorted(self.pii),
+            "pii_fields": dict(self.pii_fields),
+            "pii_unverified": sorted(self.pii_unverified),
             "has_images": self.has_images,
             "has_tools": self.has_tools,
             "stream": self.stream,
@@ -72,23 +82,21 @@ class Features:
 
 
 class _Collector:
-    """The walkers' sink: feeds the tally and the scanner, remembers user text."""
+    """The walkers' sink: feeds the tally, remembers user text."""
 
     __slots__ = (
         "_turn",
         "images",
         "language",
         "messages",
-        "scanner",
         "system_parts",
         "tally",
         "tools",
         "user_turns",
     )
 
-    def __init__(self, scanner: PiiScanner | None, language: bool) -> None:
+    def __init__(self, language: bool) -> None:
         self.tally = TokenTally()
-        self.scanner = scanner
         self.language = language
         self.user_turns: list[list[str]] = []
         self.system_parts: list[str] = []
@@ -111,8 +119,6 @@ class _Collector:
         if not s:
             return
         self.tally.add_text(s)
-        if self.scanner is not None:
-            self.scanner.scan(s)
         if self.language:
             if user:
                 words = user_words(s)
@@ -200,7 +206,7 @@ def extract_features(
         raise ValueError(f"unknown surface {surface!r}: one of {sorted(_WALKERS)}")
     if not isinstance(body, dict):
         body = {}
-    collector = _Collector(PiiScanner() if detect_pii else None, detect_language)
+    collector = _Collector(detect_language)
     walker(body, collector)
     tally = collector.tally
     tally.add_fixed(REQUEST_OVERHEAD + MESSAGE_OVERHEAD * collector.messages)
@@ -210,13 +216,19 @@ def extract_features(
         turns = collector.user_turns or ([collector.system_parts] if collector.system_parts else [])
         if turns:
             language = _detect(_language_sample(turns))
+    fields = None
+    if detect_pii:
+        fields = FieldScanner(PiiScanner())
+        fields.walk(body)
     return Features(
         tokens=tally.total(),
         requested_output=_requested_output(body, surface),
         language=language,
-        pii=frozenset(collector.scanner.found) if collector.scanner is not None else frozenset(),
+        pii=frozenset(fields.scanner.found) if fields is not None else frozenset(),
         has_images=collector.images > 0,
         has_tools=collector.tools,
         stream=body.get("stream") is True,
+        pii_fields=tuple(sorted(fields.where.items())) if fields is not None else (),
+        pii_unverified=frozenset(fields.scanner.unverified) if fields is not None else frozenset(),
     )
 

@@ -66,6 +66,9 @@ _SCRIPT_RES: Final = tuple((tag, re.compile(cls + "+"), w) for tag, cls, w in _S
 _SCRIPT_TAGS: Final = tuple(tag for tag, _, _ in _SCRIPTS)
 _LATIN_RE: Final = re.compile("[A-Za-z\u00c0-\u024f]+")
 _NON_LATIN_RE: Final = re.compile("[^\u0000-\u024f]+")
+# Simplified-Chinese function characters that Japanese does not write (not 的 or 了:
+# 具体的, 終了).
+_CHINESE_ONLY_RE: Final = re.compile("[吗们这么呢吧没很说个]")
 _UKRAINIAN_RE: Final = re.compile("[іїєґІЇЄҐ]")
 _PERSIAN_RE: Final = re.compile("[پچژگ]")
 _URDU_RE: Final = re.compile("[ٹڈڑںے]")
@@ -132,9 +135,13 @@ def _resolve_script(tag: str, counts: dict[str, int], prose: str) -> str:
         han, kana, hangul = counts["han"], counts["kana"], counts["hangul"]
         if hangul and hangul >= 0.25 * (han + kana + hangul) and hangul >= kana:
             return "ko"
-        # Japanese text is ~30-70% kana; Chinese has none, bar a stray "の" in slang.
-        if kana and kana >= 0.08 * (han + kana):
-            return "ja"
+        # Japanese text is ~30-70% kana, but names of institutions, laws and places are
+        # kanji joined by a single の. Chinese has no kana, bar a stray "の" in slang among
+        # its own function characters: so any kana is Japanese unless those outnumber it.
+        if kana:
+            chinese = len(_CHINESE_ONLY_RE.findall(prose))
+            if chinese < 2 or (kana >= 0.08 * (han + kana) and kana > chinese):
+                return "ja"
         if han:
             return "zh"
         return "ja" if kana else "ko"
@@ -155,6 +162,9 @@ def _latin_language(prose: str, letters: int) -> str:
     words = _LATIN_RE.findall(prose[: _LATIN_CHARS * 2])
     if _looks_english(words):
         return "en"
+    voted, votes = _vote(prose)
+    if voted is not None:
+        return voted
     detector = _latin_detector()
     text = " ".join(words)[:_LATIN_CHARS]
     values = detector.compute_language_confidence_values(text)
@@ -162,6 +172,8 @@ def _latin_language(prose: str, letters: int) -> str:
         return "en"
     top = values[0]
     code = top.language.iso_code_639_1.name.lower()
+    if len(votes) == 1 and code not in votes:
+        return next(iter(votes))  # one language's own word against lingua's guess
     if code != "en" and top.value < _MIN_CONFIDENCE:
         return "en"
     return code
@@ -186,6 +198,79 @@ def _looks_english(words: list[str]) -> bool:
         return False
     hits = sum(1 for w in words[:120] if w.lower() in _ENGLISH_WORDS)
     return hits >= 2 and hits >= _ENGLISH_SHARE * min(len(words), 120)
+
+
+# Short questions and requests (a dozen words, half of them names or technical terms) are
+# where lingua's low-accuracy models guess wrong ("Write a regex for..." as Portuguese,
+# "Perché il cielo è blu?" as French). Function words and common verbs that belong to
+# one of these languages only (a word listed for two languages counts for neither) and a
+# few letters settle most of them; lingua decides the rest.
+_LEXICONS: Final = {
+    "en": """the and you to of what how why this that with my can for it are does be was your
+        have will not at please is there from should would could get if when which we they
+        our about just also want need use using it's i'm don't doesn't can't let's help tell
+        write explain show make give find fix create add like some these them its has were
+        been into only very who where than then more or by any all convert implement
+        generate build parse validate mock optimize refactor rename serialize normalize
+        collect grouping ignore each row rows between versus vs set up shows short long
+        client cursor handlers cancellation string strings milliseconds async
+        generator that paginates matrix addresses color codes file files query
+        validating validators into script daily function method array list dictionary
+        schema database table column columns search input output""",
+    "fr": """le les des du est et pour qui dans sur avec pas ne je tu il nous vous ce cette
+        ces mon ma mes ton ta quel quelle quels quelles comment pourquoi où c'est est-ce
+        au aux très faire peux veux voudrais s'il plaît merci bonjour écris traduis donne
+        explique-moi peux-tu fera-t-il aide-moi sont une un il faut n'arrive qu' c' j' n'
+        cet trois pourriez-vous""",
+    "it": """il lo gli di del della dei degli nel nella con non mi ti ci sono questo questa
+        qual quale come perché dove cosa cos'è puoi vorrei ho scrivi traduci dammi spiegami
+        per favore grazie che chi un' dell' nell' all' cos' farà si dice riesco vediamo
+        quanti è devo voglio installo""",
+    "pt": """os do da dos das um uma é em no na não eu você meu minha este esta deste
+        desta qual como por porque onde pode posso gostaria tem estou obrigado escreva
+        traduza explique me dê preciso consigo vai fica se diz quantos""",
+    "es": """el los las del un una es con no yo tú mi mis este esta cuál cómo por qué
+        dónde puedes quiero está escribe traduce dame explica necesito puedo se dice
+        arreglo cuántos él qué""",
+    "de": """der die das und ist nicht ich du mit für ein eine wie was warum wo kann ich
+        mein meine bitte danke schreib hilf sagt man behebe möchte wir uns im um""",
+}
+
+
+def _unique_lexicons() -> dict[str, frozenset[str]]:
+    words = {lang: set(text.split()) for lang, text in _LEXICONS.items()}
+    seen: dict[str, int] = {}
+    for ws in words.values():
+        for w in ws:
+            seen[w] = seen.get(w, 0) + 1
+    return {lang: frozenset(w for w in ws if seen[w] == 1) for lang, ws in words.items()}
+
+
+_LEXICON_OF: Final = {w: lang for lang, ws in _unique_lexicons().items() for w in ws}
+# Letters only one of these languages uses.
+_LETTER_OF: Final = {"ñ": "es", "¿": "es", "¡": "es", "ã": "pt", "õ": "pt", "ß": "de"}
+_WORD_RE: Final = re.compile(r"[A-Za-z\u00c0-\u024f]+(?:'[A-Za-z\u00c0-\u024f]+|-[a-z]+)*")
+
+
+def _vote(prose: str) -> tuple[str | None, dict[str, float]]:
+    """The language whose own words clearly dominate ``prose``, if one does, and the votes."""
+    votes: dict[str, float] = {}
+    for w in _WORD_RE.findall(prose[:_LATIN_CHARS]):
+        w = w.lower()
+        lang = _LEXICON_OF.get(w)
+        if lang is None and "'" in w:  # an elided article or pronoun: "un'API", "qu'il"
+            lang = _LEXICON_OF.get(w[:w.index("'") + 1])
+        if lang is not None:
+            votes[lang] = votes.get(lang, 0) + 1
+    for ch, lang in _LETTER_OF.items():
+        if ch in prose:
+            votes[lang] = votes.get(lang, 0) + 2
+    if not votes:
+        return None, votes
+    ranked = sorted(votes.items(), key=lambda kv: -kv[1])
+    top, n = ranked[0]
+    second = ranked[1][1] if len(ranked) > 1 else 0
+    return (top if n >= 2 and n >= 2 * second + 1 else None), votes
 
 
 _lock = threading.Lock()

@@ -23,7 +23,7 @@ candidates (the tests compare them on JSON documents with and without PII):
     -> ``0``, capital -> ``A``, lower-case or ``_`` -> ``a``, `` .-()+`` kept, anything
     else -> ``!``) in which three literal-prefix patterns find *triggers*: parts that every
     digit candidate contains (a last group of 4 digits after a separator, a 9-20 digit
-    run, ``+digit``, an IBAN's country code; see ``_RUN_TRIGGER``). JSON numbers, floats,
+    run, ``+digit``, an IBAN's country code; see ``RUN_TRIGGER``). JSON numbers, floats,
     dates, timestamps and UUIDs rarely contain one. The exact digit pattern then runs
     only from ``_DIGIT_BACK`` characters before each trigger to the trigger, in text
     order, with a search window long enough (``_DIGIT_REACH``) to behave exactly as a
@@ -40,11 +40,14 @@ from __future__ import annotations
 
 import re
 from itertools import islice
+from time import perf_counter_ns
 from typing import Final
 
 from . import pii_validators as v
+from ._normalize import normalize
+from ._triggers import IBAN_TRIGGER, LONG_RUN, LONG_RUN_MIN, PLUS_TRIGGER, RUN_TRIGGER, VIEW, blank
 
-__all__ = ["PII_KINDS", "PiiScanner", "find_pii"]
+__all__ = ["PII_KINDS", "PiiScanner", "find_pii", "normalize"]
 
 PII_KINDS: Final = frozenset({
     "email", "phone", "credit_card", "cn_resident_id", "iban", "us_ssn", "credential",
@@ -57,7 +60,9 @@ _CREDENTIAL: Final = frozenset({"credential"})
 _NUM_START = r"(?<![0-9A-Za-z_][0-9])(?<![0-9][.\-][0-9])"
 _NUM_END = r"(?![0-9A-Za-z_]|[.\-][0-9])"
 _NUM_SHAPES = "|".join([  # noqa: FLY002 - one shape per line
-    r"[0-9]{8,18}[0-9Xx]",                                   # card, CN ID, CN mobile
+    r"[0-9]{9,19}+|[0-9]{8,18}+[Xx]",                        # card, CN ID, CN mobile
+    r"(?<=0)(?:10|2[0-9]|[3-9][0-9]{2})-[2-9][0-9]{2,3}[ \-]?[0-9]{4}",  # CN landline
+    r"[0-9]{2} [0-9]{2} [0-9]{4}",                           # SSN with spaces
     r"[0-9]{2}-[0-9]{2}-[0-9]{4}",                           # SSN (first digit consumed)
     r"[0-9]{3}[ \-][0-9]{4,6}[ \-][0-9]{4,5}(?:[ \-][0-9]{1,4}){0,2}",  # grouped card
     r"[0-9]{2}[ .\-][2-9][0-9]{2}[ .\-][0-9]{4}",            # NANP 3-3-4
@@ -91,23 +96,27 @@ _TAIL1 = _class({c for n in _SECRET_NAMES for c in (n[-1], n[-1].upper())})
 _NAME_TAIL = f"(?i:{_TAIL3}{_TAIL2}){_TAIL1}"
 
 
-def _assignment_rest() -> str:
+def _assignment_rest(op: str) -> str:
     by_len: dict[int, list[str]] = {}
     for name in _SECRET_NAMES:
         by_len.setdefault(len(name), []).append(re.escape(name))
     names = ["(?i:" + "|".join(group) + ")" for _, group in sorted(by_len.items())]
 
-    def check(b: str) -> str:
-        full = "|".join(f"(?<={n}{b}[=:])" for n in names)
-        return f"(?<={_NAME_TAIL}{b}[=:])(?:{full})"
-
-    name_ok = "(?:" + "|".join(check(b) for b in _BETWEEN) + ")"
-    value = r"[=>]?[ \t]{0,4}[\"'`]?(?:(?i:bearer|basic|token) )?[^\s\"'`,;()\[\]{}<>]{8,512}"
+    # Cheapest first: the character before the operator (one class), the name's last
+    # three characters, the value's first eight (the probe, below), then the full names.
+    before = _class({c for n in _SECRET_NAMES for c in (n[-1], n[-1].upper())} | set("\"' "))
+    tail = "|".join(f"(?<={_NAME_TAIL}{b}[=:])" for b in _BETWEEN)
+    full = "|".join(f"(?<={n}{b}[=:])" for b in _BETWEEN for n in names)
+    # The value ends before the next ``op`` (base64 padding excepted): every character is
+    # then read by at most one candidate per operator, so "pwd=pwd=pwd=..." costs linear time.
+    chars = rf"[^\s\"'`,;()\[\]{{}}<>{op}]"
+    pad = "={0,3}+" if op == "=" else ""
+    value = rf"[=>]?[ \t]{{0,4}}[\"'`]?(?:(?i:bearer|basic|token) )?{chars}{{8,512}}+{pad}"
     # The value is probed (as a lookahead) before it is matched: most operators that pass
     # the name check are followed by something short ("token = 1") and fail within a few
     # characters.
-    probe = r"[=>]?[ \t]{0,4}[\"'`]?[^\s\"'`,;()\[\]{}<>]{8}"
-    return name_ok + "(?=" + probe + ")" + value
+    probe = rf"[=>]?[ \t]{{0,4}}[\"'`]?{chars}{{8}}"
+    return f"(?<={before}[=:])(?>{tail})(?={probe})(?>{full}){value}"
 
 
 _DIGIT_REST = (
@@ -118,10 +127,11 @@ _DIGIT_REST = (
     # first rejects the many short numbers (years, counts, ids) in a few characters.
     rf"(?:(?=[0-9 .\-()]{{7}})(?:{_NUM_START}(?:{_NUM_SHAPES}){_NUM_END}"
     # +CC then groups: international phone numbers.
-    r"|(?<=\+[0-9])(?<![0-9A-Za-z_]\+[0-9])[0-9]{0,3}(?:[ .\-]?\(?[0-9]{1,5}\)?){1,7}"
+    r"|(?<=\+[0-9])(?<![0-9A-Za-z_]\+[0-9])[0-9]{0,3}+(?:[ .\-]?+\(?+[0-9]{1,5}+\)?+){1,7}+"
     r"(?![0-9A-Za-z_])"
-    # (415) 555-2671: NANP with a parenthesised area code.
-    r"|(?<=\([2-9])[0-9]{2}\) ?[2-9][0-9]{2}[ .\-][0-9]{4}(?![0-9A-Za-z_]))"
+    # (415) 555-2671: NANP with a parenthesised area code; (010) 6552 9988: CN landline.
+    r"|(?<=\([2-9])[0-9]{2}\) ?[2-9][0-9]{2}[ .\-][0-9]{4}(?![0-9A-Za-z_])"
+    rf"|(?<=\(0)(?:10|2[0-9]|[3-9][0-9]{{2}})\) ?[2-9][0-9]{{2,3}}[ \-]?[0-9]{{4}}{_NUM_END})"
     # IBAN, anchored at its first check digit after a two-letter country code.
     r"|(?<=[A-Z]{2}[0-9])(?<![0-9A-Za-z_][A-Z]{2}[0-9])[0-9](?: ?[0-9A-Z]){11,32})"
 )
@@ -129,39 +139,58 @@ _DIGIT_REST = (
 _DIGIT_ALTERNATIVES = [d + _DIGIT_REST for d in "0125348796"]
 # The other anchors' alternatives: (anchor, alternative, kinds its candidates can yield).
 _OTHER_ALTERNATIVES: list[tuple[str, str, frozenset[str]]] = [
-    (":", ":" + _assignment_rest(), _CREDENTIAL),
-    ("=", "=" + _assignment_rest(), _CREDENTIAL),
+    (":", ":" + _assignment_rest(":"), _CREDENTIAL),
+    ("=", "=" + _assignment_rest("="), _CREDENTIAL),
     # "@": an email (local part read backwards by the validator) or URL userinfo.
     ("@", r"@(?<=[^\s@]@)[A-Za-z0-9][A-Za-z0-9.\-]{0,253}(?![A-Za-z0-9\-])",
      frozenset({"email", "credential"})),
     # "-": OpenAI/Anthropic "sk-" keys, Slack "xox?-" tokens, PEM private keys. The first
     # two need a letter before the "-": one class lookbehind rejects UUID and date dashes.
-    ("-", (r"-(?:(?<=[abkoprs]-)(?:(?<=sk-)(?<![0-9A-Za-z_\-]sk-)"
-           r"(?:proj-|ant-[a-z]{3,6}[0-9]{0,3}-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"
-           r"|(?<=\bxox[abposr]-)[0-9A-Za-z\-]{10,})"
-           r"|----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
-           r"(?:\s|\\n|\\r)*(?:[A-Za-z\-]+: [^\n]*(?:\n|\\n))*(?:\s|\\n|\\r)*[A-Za-z0-9+/=]{40})"),
+    ("-", (r"-(?<!--)(?:(?<=[abkoprs]-)(?:(?<=sk-)(?<![0-9A-Za-z_\-]sk-)"
+           r"(?:proj-|ant-[a-z]{3,6}[0-9]{0,3}-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,1024}+"
+           r"|(?<=xox[abposr]-)(?<![0-9A-Za-z_\-]xox[abposr]-)[0-9A-Za-z\-]{10,1024}+)"
+           # possessive: header lines and (JSON-escaped) line breaks are read once
+           r"|----BEGIN (?:[A-Z0-9]{1,20}+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+           r"(?:\s|\\[nr]){0,64}+(?:[A-Za-z\-]{1,40}+: [^\n\\]{0,200}+(?:\n|\\n)){0,3}+(?:\s|\\[nr]){0,64}+"
+           r"[A-Za-z0-9+/=]{40})"),
      _CREDENTIAL),
     # "_": Stripe keys, GitHub tokens (the first lookbehind is implied by the three).
-    ("_", (r"_(?<=[bkoprsu]_)(?:(?<=\b[sr]k_)(?:live|test)_[0-9A-Za-z]{16,}"
-           r"|(?<=\bgh[pousr]_)[A-Za-z0-9]{30,}"
-           r"|(?<=\bgithub_)pat_[A-Za-z0-9_]{30,})"),
+    ("_", (r"_(?<=[bkoprsu]_)(?:(?<=\b[sr]k_)(?:live|test)_[0-9A-Za-z]{16,1024}+"
+           r"|(?<=\bgh[pousr]_)[A-Za-z0-9]{30,1024}+"
+           r"|(?<=\bgithub_)pat_[A-Za-z0-9_]{30,1024}+)"),
      _CREDENTIAL),
     # "A": AWS access key ids, Google API keys.
     ("A", (r"A(?<![0-9A-Za-z_\-]A)(?:(?:KIA|SIA)[0-9A-Z]{16}(?![0-9A-Za-z])"
            r"|Iza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-]))"),
      _CREDENTIAL),
     # "B": an HTTP bearer token ("Authorization: Bearer <token>").
-    ("B", r"B(?<![0-9A-Za-z_]B)(?:earer|asic) [A-Za-z0-9._~+/\-]{16,512}=*(?![A-Za-z0-9._~+/\-])",
+    ("B", r"B(?<![0-9A-Za-z_]B)(?:earer|asic) [A-Za-z0-9._~+/\-]{16,512}+={0,3}+(?![A-Za-z0-9._~+/\-])",
      _CREDENTIAL),
-    # "J": JWT, at the 'J' of its "eyJ" header.
-    ("J", r"J(?<=\beyJ)[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.", _CREDENTIAL),
+    # "J": JWT, at the 'J' of its "eyJ" header, which no base64url character precedes (so
+    # no candidate starts inside another and each character is read once).
+    # The payload's first 8 characters are enough: a candidate then reads ~2 KB at most.
+    ("J", r"J(?<=eyJ)(?<![A-Za-z0-9_\-]eyJ)[A-Za-z0-9_\-]{8,2048}+\.eyJ[A-Za-z0-9_\-]{8}",
+     _CREDENTIAL),
 ]
 # One pass: every alternative starts with its literal anchor, so ``re`` computes a charset
 # prefix for the whole pattern; inside, the BRANCH opcode rejects alternatives whose
 # literal differs from the current character in ~1 ns. (``re`` forbids duplicate group
 # names, so the scanner dispatches on the anchor instead.)
 _RE = re.compile("|".join(_DIGIT_ALTERNATIVES + [alt for _, alt, _ in _OTHER_ALTERNATIVES]))
+
+# Candidates validated per request: _BUDGET_BASE, plus one per _CHARS_PER_CANDIDATE
+# characters scanned (validators cost 2-15 us a candidate: at most ~30 ns a character).
+_BUDGET_BASE = 256
+_CHARS_PER_CANDIDATE = 512
+# The one pass is timed per window of _CHUNK characters; after two windows in a row above
+# _SLOW_NS_PER_CHAR (prose costs ~4 ns) the scanner switches to per-anchor scans,
+# re-reading _CONTEXT characters (lookbehinds, an email's local part, URL userinfo).
+_CHUNK = 65536
+# How far past its start any candidate of the one-pass pattern reads (a JWT's header, 2 KB;
+# the tests check it against the pattern's maximum width).
+_MAX_REACH = 2_100
+_SLOW_NS_PER_CHAR = 25
+_CONTEXT = 320
 
 # --- per-anchor scan -----------------------------------------------------------------
 
@@ -170,44 +199,10 @@ _ANCHOR_PASSES = tuple((anchor, re.compile(alt), kinds) for anchor, alt, kinds i
 # tested with ``match``; past that, ``search`` skips to the next one faster.
 _FIND_SPACING = 4096
 
-_DIGIT_RE = re.compile("|".join(_DIGIT_ALTERNATIVES))
-# The view: one byte per character (``latin-1``, anything above U+00FF -> "?"), mapped so
-# that the digit alternatives' character classes are unions of view bytes.
-_VIEW = bytes(
-    48 if 48 <= c <= 57 else 65 if 65 <= c <= 90 else 97 if 97 <= c <= 122 or c == 95
-    else c if chr(c) in " .-()+" else 33
-    for c in range(256)
-)
-# Triggers in the view. Every match of a digit alternative contains one:
-# 1. "0000" that starts a digit run (not after a digit or letter: one lookbehind rejects
-#    most numbers of a JSON document) and is
-#    - the last group of "078-05-1120", "415 555 2671", "1-415-555-2671", "138 1234 5678",
-#      "86 138 1234 5678": [ -] and a group of 2-4 digits before it, one of [ .-)] before
-#      that group, and the number ends after it (``_NUM_END``);
-#    - the last group of "415.555.2671" (the NANP shapes are the only ones with dots);
-#    - the last group of "(415) 555-2671" (3 digits and ")" or ") " before them);
-#    - the 11 digits after "86 " (CN mobile with its country code);
-#    - the second group of a grouped card (4 digits before it, another group after it);
-#    - or a run of 9-20 digits, then at most one letter (X), then the number's end.
-# 2. "+" and a digit, then 7 digits or separators (an international number).
-# 3. Two capitals and two digits, then 11 digits or capitals (an IBAN).
-_END = rb"(?![0Aa]|[.\-]0)"  # the number ends here (_NUM_END)
-_NXX = rb"(?:(?<=\)000[ .\-]0000)|(?<=\) 000[ .\-]0000))(?![0Aa])"  # (415) 555-2671
-_AFTER_SPACE_OR_DASH = b"|".join([
-    # the last group, after a group of 2-4 digits
-    rb"(?:(?<=[ .\-)]00[ \-]0000)|(?<=[ .\-)]000[ \-]0000)|(?<=[ .\-)]0000[ \-]0000))" + _END,
-    rb"(?<=00[ \-]0000)(?<![0Aa]00[ \-]0000)(?=0{7}" + _END + rb")",  # 86-13812345678
-    rb"(?<=0000[ \-]0000)(?<![0Aa]0000[ \-]0000)(?=0{0,2}[ \-]0000)",  # 4111 1111 1111 1111
-    _NXX,
-])
-_AFTER_DOT = rb"(?<=[ .\-]000\.0000)" + _END + rb"|" + _NXX  # 415.555.2671
-_RUN = rb"(?<!0[.\-]0000)(?=0{5,16}[Aa]?" + _END + rb")"  # 9-20 digits (and an X)
-_RUN_TRIGGER = re.compile(
-    rb"0000(?<![0Aa]0000)(?:(?<=0[ .\-]0000)(?:(?<=[ \-]0000)(?:" + _AFTER_SPACE_OR_DASH
-    + rb")|(?<=\.0000)(?:" + _AFTER_DOT + rb"))|(?=0{5})" + _RUN + rb")"
-)
-_PLUS_TRIGGER = re.compile(rb"\+0(?<![0Aa]\+0)(?=[0 .\-()]{7})")
-_IBAN_TRIGGER = re.compile(rb"AA00(?<![0Aa]AA00)(?=(?: ?[0A]){11})")
+# Alone, one class beats ten literal branches (digit runs: ~45 against ~70 ns a digit).
+_DIGIT_RE = re.compile("[0-9]" + _DIGIT_REST)
+# Every alternative in a group of its own, with the kinds it can yield.
+_GROUPS = ((_DIGIT_RE, _DIGIT_KINDS), *((rx, kinds) for _, rx, kinds in _ANCHOR_PASSES))
 # Where a candidate starts relative to its trigger: at most 10 characters before a run
 # trigger (the last group of "1-415-555-2671"; 16 for margin), 1 after a "+" trigger, 2
 # after an IBAN trigger.
@@ -218,6 +213,8 @@ _DIGIT_BACK = 16
 _DIGIT_REACH = 80
 # More than one trigger per _TRIGGER_SPACING characters: the string is scanned in one pass.
 _TRIGGER_SPACING = 256
+# The same for triggers that give a candidate's exact start ("+", IBAN).
+_EXACT_SPACING = 32
 
 # Choosing the scan: strings of at least _DENSE_MIN_LEN characters whose middle
 # _SAMPLE characters hold at least _DENSE_MIN_ANCHORS digits, ":", "=" or "_" (~2.3%;
@@ -228,11 +225,36 @@ _DENSE_MIN_ANCHORS = 12
 _NOT_COSTLY_ANCHOR = bytes(c for c in range(256) if chr(c) not in "0123456789:=_")
 
 
-_URL_USERINFO_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://([^\s/@:]*)(?::([^\s/@]*))?$")
+# URL userinfo: the part after the last "://" before the "@" (a "/" cannot occur in it, so
+# no earlier "://" can start it), read within _USERINFO_REACH characters.
+_USERINFO_RE = re.compile(r"([^\s/@:]*)(?::([^\s/@]*))?")
+_USERINFO_REACH = 300
 _SEPARATORS = str.maketrans("", "", " .-()")
 
 
-def _classify_num(token: str, found: set[str], before: str) -> str | None:
+# A Chinese landline: area code 010, 02x or 0[3-9]xx, then 7-8 digits not starting 0/1.
+_CN_LANDLINE_RE = re.compile(r"0(?:10|2[0-9]|[3-9][0-9]{2})(?:-|\) ?)[2-9][0-9]{2,3}[ \-]?[0-9]{4}")
+# "ddd dd dddd" is an SSN only right after words that say so (otherwise it is as often
+# an order or account number).
+_SSN_CONTEXT_RE = re.compile(r"(?i)(?:\bssn|social[ -]security(?: (?:number|no\.?|#))?|社会安全号码?)"
+                             r"(?: is| was| on file)?[\s:#=(\"'-]{0,4}$")
+
+
+def _classify_landline(token: str) -> bool:
+    if not _CN_LANDLINE_RE.fullmatch(token):
+        return False
+    digits = token.translate(_SEPARATORS)
+    return 10 <= len(digits) <= 12
+
+
+def _classify_num(token: str, found: set[str], before: str, context: str = "") -> str | None:
+    if "phone" not in found and token[0] == "0" and before != "+" and _classify_landline(token):
+        return "phone"
+    if ("us_ssn" not in found and len(token) == 11 and token[3] == token[6] == " "
+            and token.count(" ") == 2 and token.translate(_SEPARATORS).isdigit()):
+        digits = token.replace(" ", "")
+        if _SSN_CONTEXT_RE.search(context) and v.is_ssn(digits[:3], digits[3:5], digits[5:]):
+            return "us_ssn"
     digits = token.translate(_SEPARATORS)
     seps = {c for c in token if c in " .-"}
     if len(seps) > 1:
@@ -282,11 +304,14 @@ def _classify(start: int, end: int, text: str, found: set[str]) -> str | None:
         before = text[start - 1] if start else ""
         if "A" <= before <= "Z":  # a capital right before digits: only IBAN allows it
             return "iban" if "iban" not in found and v.iban_prefix(text[start - 2:end]) else None
-        kind = _classify_num(text[start:end], found, before)
+        kind = _classify_num(text[start:end], found, before, text[max(0, start - 40):start])
         if kind is None and before == "+" and "phone" not in found:
             kind = _classify_international(text[start:end])
-        if kind is None and before == "(" and "phone" not in found and text[start + 3:start + 4] == ")":
-            kind = "phone"  # the (NXX) NXX-XXXX branch: its shape is the whole check
+        if kind is None and before == "(" and "phone" not in found:
+            if text[start + 3:start + 4] == ")" and text[start] != "0":
+                kind = "phone"  # the (NXX) NXX-XXXX branch: its shape is the whole check
+            elif _classify_landline(text[start:end]):
+                kind = "phone"  # (010) 6552 9988
         return kind
     if anchor == "@":
         return _classify_at(text, start, end, found)
@@ -316,7 +341,10 @@ def _classify(start: int, end: int, text: str, found: set[str]) -> str | None:
 
 
 def _classify_at(text: str, start: int, end: int, found: set[str]) -> str | None:
-    userinfo = _URL_USERINFO_RE.search(text, max(0, start - 300), start)
+    scheme_end = text.rfind("://", max(0, start - _USERINFO_REACH), start)
+    userinfo = None
+    if scheme_end > 0 and text[scheme_end - 1].isascii() and text[scheme_end - 1].isalnum():
+        userinfo = _USERINFO_RE.fullmatch(text, scheme_end + 3, start)
     if userinfo:  # scheme://user[:password]@host is URL userinfo, not an email
         user, password = userinfo.group(1), userinfo.group(2)
         if password is not None:
@@ -356,12 +384,32 @@ def _assignment_is_secret(raw: str, text: str, end: int) -> bool:
 
 
 class PiiScanner:
-    """Accumulates PII kinds over many strings of one request."""
+    """Accumulates PII kinds over many strings of one request.
 
-    __slots__ = ("found",)
+    Validating a candidate costs a few microseconds of Python, so their number is
+    bounded: ``_BUDGET_BASE`` per request plus one per ``_CHARS_PER_CANDIDATE`` characters
+    scanned. Past the budget the scanner fails closed: the first further candidate of
+    each group (digits, ``@``, each credential anchor) adds the kinds that group can yield,
+    unverified (``unverified``), so a policy treats the request as if they were present.
+
+    The one pass is timed per window of ``_CHUNK`` characters (of one string, or of
+    several small ones): after two windows in a row above ``_SLOW_NS_PER_CHAR`` (text
+    dense in anchors that the sample missed: the pass then tries ~10 alternatives at
+    almost every character), the rest of the request is scanned per anchor. The choice
+    only affects speed.
+    """
+
+    __slots__ = ("_one_pass_chars", "_one_pass_ns", "_slow_windows", "budget", "found", "per_anchor",
+                 "unverified")
 
     def __init__(self) -> None:
         self.found: set[str] = set()
+        self.unverified: set[str] = set()
+        self.budget = _BUDGET_BASE
+        self.per_anchor = False
+        self._one_pass_ns = 0
+        self._one_pass_chars = 0
+        self._slow_windows = 0
 
     def done(self) -> bool:
         return len(self.found) == len(PII_KINDS)
@@ -369,7 +417,10 @@ class PiiScanner:
     def scan(self, text: str) -> None:
         if len(text) < 8 or self.done():
             return
-        if len(text) >= _DENSE_MIN_LEN and _anchor_dense(text):
+        if not text.isascii():
+            text = normalize(text)
+        self.budget += len(text) // _CHARS_PER_CANDIDATE
+        if self.per_anchor or (len(text) >= _DENSE_MIN_LEN and _anchor_dense(text)):
             self._scan_per_anchor(text)
         else:
             self._scan_one_pass(text)
@@ -377,38 +428,82 @@ class PiiScanner:
     def _add(self, start: int, end: int, text: str, kinds: frozenset[str]) -> bool:
         """Classify one candidate; True once all of ``kinds`` have been found."""
         found = self.found
+        if self.budget <= 0:
+            self.unverified |= kinds - found
+            found |= kinds
+            return True
+        self.budget -= 1
         kind = _classify(start, end, text, found)
         if kind is not None:
             found.add(kind)
         return kinds <= found
 
     def _scan_one_pass(self, text: str) -> None:
-        search = _RE.search
         pos = 0
-        while (m := search(text, pos)) is not None:
+        n = len(text)
+        while pos < n:
+            t0 = perf_counter_ns()
+            resume = self._one_pass(text, pos, pos + _CHUNK)
+            self._one_pass_ns += perf_counter_ns() - t0
+            if resume < 0:
+                return
+            self._one_pass_chars += resume - pos
+            pos = resume
+            if self._one_pass_chars < _CHUNK:
+                continue  # (small strings add up until a window is long enough to judge)
+            # Two slow windows in a row: one alone may be the process waiting for a CPU.
+            slow = self._one_pass_ns > _SLOW_NS_PER_CHAR * self._one_pass_chars
+            self._slow_windows = self._slow_windows + 1 if slow else 0
+            self._one_pass_ns = self._one_pass_chars = 0
+            if self._slow_windows >= 2:
+                self.per_anchor = True
+                if pos < n:  # the rest, with enough context for lookbehinds and validators
+                    self._scan_per_anchor(text[max(0, pos - _CONTEXT):])
+                return
+
+    def _one_pass(self, text: str, pos: int, stop: int) -> int:
+        """Candidates starting in [pos, stop): where to resume, or -1 when done.
+
+        The search ends ``_MAX_REACH`` past ``stop`` (a search that finds nothing would
+        otherwise run to the end of the text before the time is checked): a candidate
+        starting before ``stop`` reads no further, so it is found as in the whole text."""
+        search = _RE.search
+        end = min(len(text), stop + _MAX_REACH)
+        while (m := search(text, pos, end)) is not None:
+            start = m.start()
+            if start >= stop:
+                return stop
+            if self.budget <= 0:
+                # Out of budget: the rest is searched group by group, one candidate each.
+                for rx, kinds in _GROUPS:
+                    if not kinds <= self.found and (g := rx.search(text, start)) is not None:
+                        self._add(g.start(), g.end(), text, kinds)
+                return -1
             # Resume right after the anchor, not after the match: a rejected candidate
             # ("token: ghp_..." failing as an assignment) or a greedy one (an IBAN whose
             # pattern ran into the next number) may overlap a valid one.
+            pos = start + 1
+            if self._add(start, m.end(), text, PII_KINDS):
+                return -1
+        return stop if end < len(text) else len(text)
+
+    def _search_all(self, text: str, rx: re.Pattern[str], pos: int, kinds: frozenset[str]) -> None:
+        search = rx.search
+        while (m := search(text, pos)) is not None:
             pos = m.start() + 1
-            if self._add(m.start(), m.end(), text, PII_KINDS):
+            if self._add(m.start(), m.end(), text, kinds):
                 return
 
     def _scan_per_anchor(self, text: str) -> None:
         found = self.found
         if not _DIGIT_KINDS <= found and not self._scan_digits(text):
-            self._scan_one_pass(text)
-            return
+            self._search_all(text, _DIGIT_RE, 0, _DIGIT_KINDS)  # triggers too dense
         for anchor, rx, kinds in _ANCHOR_PASSES:
             if kinds <= found:
                 continue
             pos = self._test_each(text, anchor, rx, kinds)
-            if pos < 0:
-                continue
-            search = rx.search
-            while (m := search(text, pos)) is not None:
-                pos = m.start() + 1
-                if self._add(m.start(), m.end(), text, kinds):
-                    break
+            if pos >= 0:
+                self._search_all(text, rx, pos, kinds)
 
     def _test_each(self, text: str, needle: str, rx: re.Pattern[str], kinds: frozenset[str]) -> int:
         """Find the one-character ``needle`` with ``str.find`` (memchr) and test ``rx`` in
@@ -431,36 +526,50 @@ class PiiScanner:
     def _scan_digits(self, text: str) -> bool:
         """Digit candidates, in text order. False (nothing done) if triggers are so dense
         (number tables, lists of phone numbers) that one pass costs less."""
-        view = text.encode("latin-1", "replace").translate(_VIEW)
+        view = text.encode("latin-1", "replace").translate(VIEW)
+        # "+" and IBAN triggers give a candidate's exact start: one ``match`` each.
+        exact_cap = len(text) // _EXACT_SPACING + 1
+        exact = [(m.start() + 2, m.start() + 2) for m in islice(IBAN_TRIGGER.finditer(view), exact_cap)]
+        if b"+" in view:
+            exact += [(m.start() + 1, m.start() + 1)
+                      for m in islice(PLUS_TRIGGER.finditer(view), exact_cap)]
+        if len(exact) >= exact_cap:
+            return False
+        if b"0" * LONG_RUN_MIN in view:
+            # No run trigger lies inside a run of more than 20 digits: blank them out, or
+            # the trigger pattern would be tried at each of their digits.
+            view = LONG_RUN.sub(blank, view)
         # (first, last) possible start of the candidates around each trigger
         cap = len(text) // _TRIGGER_SPACING + 1
         windows = [(m.start() - _DIGIT_BACK, m.start())
-                   for m in islice(_RUN_TRIGGER.finditer(view), cap)]
-        if b"+" in view:
-            windows += [(m.start() + 1, m.start() + 1)
-                        for m in islice(_PLUS_TRIGGER.finditer(view), cap)]
-        windows += [(m.start() + 2, m.start() + 2) for m in islice(_IBAN_TRIGGER.finditer(view), cap)]
+                   for m in islice(RUN_TRIGGER.finditer(view), cap)]
         if len(windows) >= cap:
             return False
+        windows += exact
         windows.sort()
         search = _DIGIT_RE.search
+        match = _DIGIT_RE.match
         pos = 0
         i = 0
         while i < len(windows):
             first, last = windows[i]
             i += 1
-            # Windows that start before this one's search ends are searched with it.
-            while i < len(windows) and windows[i][0] <= last + _DIGIT_REACH:
+            while i < len(windows) and windows[i][0] <= last:  # overlapping windows
                 last = max(last, windows[i][1])
                 i += 1
             pos = max(pos, first)
-            # Candidates that start in [pos, last], each found as a search of the whole
-            # text would find it: the search ends _DIGIT_REACH past ``last``, beyond
-            # anything such a candidate reads.
-            while (m := search(text, pos, last + _DIGIT_REACH)) is not None and m.start() <= last:
-                pos = m.start() + 1
-                if self._add(m.start(), m.end(), text, _DIGIT_KINDS):
+            if pos == last:
+                m = match(text, pos, pos + _DIGIT_REACH)
+                if m is not None and self._add(pos, m.end(), text, _DIGIT_KINDS):
                     return True
+            else:
+                # Candidates that start in [pos, last], each found as a search of the whole
+                # text would find it: the search ends _DIGIT_REACH past ``last``, beyond
+                # anything such a candidate reads.
+                while (m := search(text, pos, last + _DIGIT_REACH)) is not None and m.start() <= last:
+                    pos = m.start() + 1
+                    if self._add(m.start(), m.end(), text, _DIGIT_KINDS):
+                        return True
             pos = max(pos, last + 1)
         return True
 

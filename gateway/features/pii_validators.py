@@ -263,7 +263,9 @@ _STRUCTURED_RE = re.compile(
     r"|v?\d+(?:\.\d+){1,3}(?:[-+][0-9A-Za-z.\-]+)?"
     r"|(?:[A-Za-z]:)?[./~]?(?:[\w.\-]+/)+[\w.\-]*"
 )
-_WORDY_RE = re.compile(r"(?:[A-Z]?[a-z]{2,}|[A-Z]{2,}|[_.\-])+")
+# Possessive: a run of letters splits one way only (nested quantifiers over the same
+# letters made a 30-letter value cost seconds).
+_WORDY_RE = re.compile(r"(?:[A-Z]?+[a-z]{2,}+|[A-Z]{2,}+|[_.\-])++")
 
 
 def shannon_entropy(s: str) -> float:

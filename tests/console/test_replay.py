@@ -177,8 +177,10 @@ def test_a_recorded_access_log_replays(kimi, claude, tmp_path: Path) -> None:
                                 "policy": ["standard"], "features": {
                                     "tokens": first["routing"]["features"]["tokens"],
                                     "requested_output": None, "language": "zh", "pii": [],
-                                    "has_images": False, "has_tools": False, "stream": False}}
+                                    "has_images": False, "has_tools": False, "stream": False,
+                                    "pii_fields": {}, "pii_unverified": []}}
     assert lines[3]["routing"]["features"]["pii"] == ["email"]
+    assert lines[3]["routing"]["features"]["pii_fields"] == {"email": "messages[0].content"}
     assert lines[4]["routing"]["requested"] == "kimi-k2"
     log = tmp_path / "recorded.log"
     log.write_text(recorded)

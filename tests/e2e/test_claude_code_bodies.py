@@ -112,7 +112,7 @@ def test_a_real_address_keeps_a_claude_code_turn_off_kimi(gateway):
     with pytest.raises(anthropic.PermissionDeniedError) as e:
         client(gateway).beta.messages.create(
             model="kimi-k2", **cc_kwargs("把总结发给 jane.doe@gmail.com"))
-    assert "PII (email)" in str(e.value)
+    assert "PII (email in messages[0].content" in str(e.value)  # the field is named
 
 
 def test_tool_round_trip_with_an_image_result_on_kimi(gateway, kimi):

@@ -42,7 +42,8 @@ def test_openai_body() -> None:
     assert text_tokens + 1000 < f.tokens < text_tokens + 1200
     assert f.to_json() == {
         "tokens": f.tokens, "requested_output": 512, "language": "en", "pii": [],
-        "has_images": True, "has_tools": True, "stream": True,
+        "has_images": True, "has_tools": True, "stream": True, "pii_fields": {},
+        "pii_unverified": [],
     }
 
 
