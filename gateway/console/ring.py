@@ -78,13 +78,15 @@ class DecisionRing:
         batch, self._pending = self._pending, []
         before = self._pushes
         self._pushes += len(batch)
-        try:
-            await self._command("LPUSH", self.key,
-                                *(orjson.dumps(e, default=str) for e in batch), later=True)
-            if self._pushes // TRIM_EVERY != before // TRIM_EVERY:
-                await self._command("LTRIM", self.key, 0, self.size - 1, later=True)
-        except Exception as exc:  # best effort: the memory ring keeps the records
-            log.debug("recent-decision push failed: %r", exc)
+        commands = [self._command("LPUSH", self.key,
+                                  *(orjson.dumps(e, default=str) for e in batch), later=True)]
+        if self._pushes // TRIM_EVERY != before // TRIM_EVERY:
+            # Sent with the LPUSH, not after its reply: a command of its own would cost
+            # Redis a read (and the socket a write) of its own.
+            commands.append(self._command("LTRIM", self.key, 0, self.size - 1, later=True))
+        for result in await asyncio.gather(*commands, return_exceptions=True):
+            if isinstance(result, Exception):  # best effort: the memory ring keeps them
+                log.debug("recent-decision push failed: %r", result)
 
     async def recent(self, limit: int | None = None) -> tuple[str, list[dict[str, Any]]]:
         """(source, records newest first): Redis's list while it answers, else memory."""
