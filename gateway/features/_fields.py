@@ -7,7 +7,7 @@ known fields (``messages[].content``, ``stop``, ``metadata.user_id``, ``user``,
 binary media is skipped: ``data:`` URLs (OpenAI images and files), ``file_data``,
 ``input_audio.data`` and Anthropic ``source.data`` of a base64 source; the gateway cannot
 read an image or a PDF, so a policy that must keep media from a provider has to use
-``providers``.
+``providers``. A media value that is not base64 throughout is text, and is scanned.
 
 A value whose key names a secret (``{"password": "..."}`` in a tool input) is also scanned
 as ``key: value``, as the JSON text of that object would be.
@@ -27,6 +27,7 @@ from .pii import PiiScanner
 _NAME_RE = re.compile(r"[A-Za-z_]{1,64}")
 _SECRET_KEY_RE = re.compile(r"(?i)pass|pwd|secret|token|key|credential|auth")
 _MEDIA_KEYS = frozenset({"file_data"})
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 _PAIR_VALUE_CHARS = 600
 
 
@@ -42,12 +43,17 @@ def _path(parts: tuple[Any, ...]) -> str:
 
 
 def _is_media(key: Any, value: str, parent: dict[str, Any]) -> bool:
-    if value.startswith("data:") and ";base64," in value[:128]:
-        return True
-    if key in _MEDIA_KEYS:
-        return True
+    """Binary media: skipped only when it is base64 throughout (an email or a sentence
+    cannot be, so text put where media goes is still scanned; digit runs in real
+    base64 would otherwise look like numbers)."""
+    if value.startswith("data:"):
+        comma = value.find(";base64,", 0, 128)
+        return comma >= 0 and _BASE64.fullmatch(value, comma + 8) is not None
     # Anthropic {"type": "base64", "media_type": ..., "data": ...}; OpenAI input_audio
-    return key == "data" and (parent.get("type") == "base64" or "format" in parent)
+    if key in _MEDIA_KEYS or (key == "data" and (parent.get("type") == "base64"
+                                                 or "format" in parent)):
+        return _BASE64.fullmatch(value) is not None
+    return False
 
 
 class FieldScanner:

@@ -78,6 +78,24 @@ def test_secret_under_a_secret_key_in_a_tool_input() -> None:
 def test_media_payloads_are_not_scanned() -> None:
     # base64 images: binary, and random base64 can look like anything
     body = planted.openai_base()
+    payload = "QUtJQVE3VzNFOVIxVDVZMlU4STQ=" * 10 + "4111111111111111"  # card-like digits
     body["messages"][-1]["content"] = [{"type": "image_url", "image_url": {
-        "url": "data:image/png;base64," + "QUtJQVE3VzNFOVIxVDVZMlU4STQ=" * 10 + "ann.lee@example.com"}}]
+        "url": "data:image/png;base64," + payload}}]
     assert extract_features(body).pii == frozenset()
+
+
+@pytest.mark.parametrize("where", ["data_url", "file_data", "source_data", "audio_data"])
+def test_text_where_media_goes_is_scanned(where: str) -> None:
+    """Media is skipped only when it is base64 throughout: text put in a media field
+    (to walk around a policy) is scanned like any other string."""
+    text = "QUtJQVE3 ann.lee@example.com"
+    part: dict[str, Any] = {
+        "data_url": {"type": "image_url", "image_url": {"url": "data:image/png;base64," + text}},
+        "file_data": {"type": "file", "file": {"file_data": text, "filename": "a.pdf"}},
+        "source_data": {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                                    "data": text}},
+        "audio_data": {"type": "input_audio", "input_audio": {"data": text, "format": "wav"}},
+    }[where]
+    body = planted.openai_base()
+    body["messages"][-1]["content"] = [part]
+    assert "email" in extract_features(body).pii
