@@ -50,15 +50,57 @@ def _wide(text: str) -> bool:
     return sys.getsizeof(text) >= 4 * len(text) + 40
 
 
-# CJK (and Hangul): NFKC is slow on it (~185 ns a character against ~70 for the table),
-# and fast on everything else (~20 against ~70).
+# CJK (and Hangul): NFKC is slow on it (~185 ns a character), and fast on everything else
+# (~20); CJK strings get the table instead (``_translate``: a few ns a character).
 _CJK = re.compile("[\u2e80-\ufaff\uac00-\ud7af]")
+
+
+def _ranges(codes: list[int]) -> str:
+    """A character class body for ``codes`` (sorted), as ranges: ``re`` then tests a
+    BMP-only class in a table, not character by character."""
+    out: list[str] = []
+    first = last = codes[0]
+    for c in [*codes[1:], -1]:
+        if c == last + 1:
+            last = c
+            continue
+        out.append(re.escape(chr(first)) + ("" if first == last else "-" + re.escape(chr(last))))
+        first = last = c
+    return "".join(out)
+
+
+# The table's BMP characters, for strings stored 1 or 2 bytes a character.
+_COMPAT_BMP = re.compile("[" + _ranges(sorted(c for c in _COMPAT if c < 0x10000)) + "]")
+_COMPAT_STR = {chr(c): n or "" for c, n in _COMPAT.items()}
+# ``str.translate`` with a dict costs ~50 ns a character on CJK (a dict lookup each);
+# ``str.replace`` of one character everywhere ~1. Up to this many distinct characters of
+# the table are replaced one by one; past that, the rest of the string is translated.
+_MAX_REPLACED = 8
+
+
+def _translate(text: str) -> str:
+    """``text.translate(_COMPAT)``, by ``str.replace`` of each table character present
+    (most CJK text holds a few: full-width comma, digits, colon)."""
+    if _wide(text):
+        return text.translate(_COMPAT)
+    pos = 0
+    for _ in range(_MAX_REPLACED):
+        m = _COMPAT_BMP.search(text, pos)
+        if m is None:
+            return text
+        # No table character before ``pos``, and what replaces one is ASCII: the first
+        # occurrence of the next one is where the search finds it.
+        pos = m.start()
+        text = text.replace(m.group(), _COMPAT_STR[m.group()])
+    if _COMPAT_BMP.search(text, pos) is None:
+        return text
+    return text[:pos] + text[pos:].translate(_COMPAT)
 
 
 def _to_ascii_forms(text: str) -> str:
     if _CJK.search(text) is None:
         return unicodedata.normalize("NFKC", text)  # the same ASCII as the table, faster
-    return text.translate(_COMPAT)
+    return _translate(text)
 
 
 def normalize(text: str) -> str:

@@ -7,8 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.features import extract_features
+from gateway.features._normalize import _COMPAT, _MAX_REPLACED, _translate
 from gateway.features.pii import normalize
 from tests.support import planted
 
@@ -46,6 +49,19 @@ def test_normalize() -> None:
     assert normalize("中文，标点") == "中文，标点"  # CJK punctuation alone: read as it is
     assert normalize("电话（010）６５５２ ９９８８") == "电话(010)6552 9988"
     assert normalize("𝟒𝟏𝟏𝟏 ① ａ") == "4111 1 a"
+
+
+_TABLE_CHARS = [chr(c) for c in sorted(_COMPAT)]
+
+
+@given(st.lists(st.sampled_from(_TABLE_CHARS) | st.sampled_from("中文，。a1 @é\U0001f600"), max_size=80)
+       .map("".join))
+def test_table_replace_is_the_translate(text: str) -> None:
+    # CJK strings are normalized by str.replace of each table character present (up to
+    # _MAX_REPLACED distinct ones, then str.translate): the same string as a translate.
+    assert _translate(text) == text.translate(_COMPAT)
+    many = "中" + "".join(_TABLE_CHARS[:_MAX_REPLACED + 3]) + text
+    assert _translate(many) == many.translate(_COMPAT)
 
 
 def test_the_field_is_named() -> None:
