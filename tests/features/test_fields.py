@@ -4,6 +4,7 @@ obfuscated PII (full-width, zero-width characters) and the field the scan names.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.features import extract_features
-from gateway.features._normalize import _COMPAT, _MAX_REPLACED, _translate
+from gateway.features._normalize import _COMPAT, _INVISIBLE, _MAX_REPLACED, _to_ascii_forms, _translate
 from gateway.features.pii import normalize
 from tests.support import planted
 
@@ -62,6 +63,13 @@ def test_table_replace_is_the_translate(text: str) -> None:
     assert _translate(text) == text.translate(_COMPAT)
     many = "中" + "".join(_TABLE_CHARS[:_MAX_REPLACED + 3]) + text
     assert _translate(many) == many.translate(_COMPAT)
+
+
+@given(st.lists(st.sampled_from([c for c in _TABLE_CHARS if c < "\U00010000" and c not in _INVISIBLE])
+                | st.sampled_from("a1 @.-"), max_size=80).map("".join))
+def test_table_is_nfkc_on_ascii_and_table_characters(text: str) -> None:
+    # Strings made of ASCII and table characters get the table, not NFKC: the same string.
+    assert _to_ascii_forms(text) == unicodedata.normalize("NFKC", text)
 
 
 def test_the_field_is_named() -> None:
