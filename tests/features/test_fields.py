@@ -73,6 +73,21 @@ def test_table_is_nfkc_on_ascii_and_table_characters(text: str) -> None:
     assert _to_ascii_forms(text) == unicodedata.normalize("NFKC", text)
 
 
+_MIXED = st.sampled_from(_TABLE_CHARS) | st.sampled_from(
+    ["中", "，", "가", "\u3000", "a", "1", " ", "@", "é", "e\u0301", "\u0301", "Å", "ſ", "\U0001f600"])
+
+
+@given(st.lists(_MIXED, max_size=60).map("".join), st.integers(1, 300))
+def test_ascii_forms_are_nfkc_or_the_table_as_defined(text: str, times: int) -> None:
+    # The definition the shortcuts keep: NFKC, or the table for CJK (and Hangul) strings.
+    text = text * times  # long strings too (``_wide`` judges by size)
+    for ch in _INVISIBLE:  # (removed before, by ``normalize``)
+        text = text.replace(ch, "")
+    cjk = any("\u2e80" <= c <= "\ufaff" or "\uac00" <= c <= "\ud7af" for c in text)
+    expected = text.translate(_COMPAT) if cjk else unicodedata.normalize("NFKC", text)
+    assert _to_ascii_forms(text) == expected
+
+
 def test_the_field_is_named() -> None:
     body = planted.openai_base()
     body["stop"] = ["x", planted.PII]
