@@ -127,7 +127,9 @@ def _replace_table_chars(text: str) -> tuple[str, int]:
 
 def _to_ascii_forms(text: str) -> str:
     if _wide(text):
-        return unicodedata.normalize("NFKC", text) if _CJK.search(text) is None else text.translate(_COMPAT)
+        if _CJK.search(text) is None:
+            return unicodedata.normalize("NFKC", text)
+        return text.translate(_COMPAT)
     forms, stop = _replace_table_chars(text)
     if stop < 0:
         return forms  # NFKC's string and the table's
