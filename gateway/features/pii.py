@@ -45,7 +45,7 @@ from typing import Final
 
 from . import pii_validators as v
 from ._normalize import normalize
-from ._triggers import IBAN_TRIGGER, LONG_RUN, LONG_RUN_MIN, PLUS_TRIGGER, RUN_TRIGGER, VIEW, blank
+from ._triggers import IBAN_TRIGGER, LONG_RUN_MIN, PLUS_TRIGGER, RUN_TRIGGER, VIEW, blank_long_runs
 
 __all__ = ["PII_KINDS", "PiiScanner", "find_pii", "normalize"]
 
@@ -538,7 +538,7 @@ class PiiScanner:
         if b"0" * LONG_RUN_MIN in view:
             # No run trigger lies inside a run of more than 20 digits: blank them out, or
             # the trigger pattern would be tried at each of their digits.
-            view = LONG_RUN.sub(blank, view)
+            view = blank_long_runs(view)
         # (first, last) possible start of the candidates around each trigger
         cap = len(text) // _TRIGGER_SPACING + 1
         windows = [(m.start() - _DIGIT_BACK, m.start())

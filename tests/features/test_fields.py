@@ -4,11 +4,21 @@ obfuscated PII (full-width, zero-width characters) and the field the scan names.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.features import extract_features
+from gateway.features._normalize import (
+    _COMPAT,
+    _INVISIBLE,
+    _MAX_REPLACED,
+    _to_ascii_forms,
+    _translate,
+)
 from gateway.features.pii import normalize
 from tests.support import planted
 
@@ -46,6 +56,45 @@ def test_normalize() -> None:
     assert normalize("中文，标点") == "中文，标点"  # CJK punctuation alone: read as it is
     assert normalize("电话（010）６５５２ ９９８８") == "电话(010)6552 9988"
     assert normalize("𝟒𝟏𝟏𝟏 ① ａ") == "4111 1 a"
+
+
+_TABLE_CHARS = [chr(c) for c in sorted(_COMPAT)]
+
+
+@given(st.lists(st.sampled_from(_TABLE_CHARS) | st.sampled_from("中文，。a1 @é\U0001f600"), max_size=80)
+       .map("".join))
+def test_table_replace_is_the_translate(text: str) -> None:
+    # CJK strings are normalized by str.replace of each table character present (up to
+    # _MAX_REPLACED distinct ones, then str.translate): the same string as a translate.
+    if max(text, default="a") < "\U00010000":  # (strings stored 4 bytes a character: translate)
+        assert _translate(text) == text.translate(_COMPAT)
+    many = "中" + "".join(_TABLE_CHARS[:_MAX_REPLACED + 3]) + text
+    assert _to_ascii_forms(many) == many.translate(_COMPAT)
+
+
+_BMP_TABLE_CHARS = [c for c in _TABLE_CHARS if c < "\U00010000" and c not in _INVISIBLE]
+
+
+@given(st.lists(st.sampled_from(_BMP_TABLE_CHARS) | st.sampled_from("a1 @.-"), max_size=80)
+       .map("".join))
+def test_table_is_nfkc_on_ascii_and_table_characters(text: str) -> None:
+    # Strings made of ASCII and table characters get the table, not NFKC: the same string.
+    assert _to_ascii_forms(text) == unicodedata.normalize("NFKC", text)
+
+
+_MIXED = st.sampled_from(_TABLE_CHARS) | st.sampled_from(
+    ["中", "，", "가", "\u3000", "a", "1", " ", "@", "é", "e\u0301", "\u0301", "Å", "ſ", "\U0001f600"])
+
+
+@given(st.lists(_MIXED, max_size=60).map("".join), st.integers(1, 300))
+def test_ascii_forms_are_nfkc_or_the_table_as_defined(text: str, times: int) -> None:
+    # The definition the shortcuts keep: NFKC, or the table for CJK (and Hangul) strings.
+    text = text * times  # long strings too (``_wide`` judges by size)
+    for ch in _INVISIBLE:  # (removed before, by ``normalize``)
+        text = text.replace(ch, "")
+    cjk = any("\u2e80" <= c <= "\ufaff" or "\uac00" <= c <= "\ud7af" for c in text)
+    expected = text.translate(_COMPAT) if cjk else unicodedata.normalize("NFKC", text)
+    assert _to_ascii_forms(text) == expected
 
 
 def test_the_field_is_named() -> None:
