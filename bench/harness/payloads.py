@@ -43,6 +43,7 @@ class Shape:
     temperature: float | None = None
     big: int = 0                   # bytes of multi-turn history before the prompt
     surface: str = "chat"          # "chat" (/v1/chat/completions) or "responses" (the gateway's)
+    max_tokens: int = 256
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _messages(shape: Shape) -> list[dict[str, str]]:
 
 def openai_body(shape: Shape, model: str) -> dict[str, object]:
     body: dict[str, object] = {
-        "model": model, "max_tokens": 256,
+        "model": model, "max_tokens": shape.max_tokens,
         "messages": [{"role": "system", "content": SYSTEM_PROMPT}, *_messages(shape)]}
     if shape.stream:
         body["stream"] = True
@@ -90,8 +91,8 @@ def openai_body(shape: Shape, model: str) -> dict[str, object]:
 
 
 def anthropic_body(shape: Shape, model: str) -> dict[str, object]:
-    body: dict[str, object] = {"model": model, "max_tokens": 256, "system": SYSTEM_PROMPT,
-                               "messages": _messages(shape)}
+    body: dict[str, object] = {"model": model, "max_tokens": shape.max_tokens,
+                               "system": SYSTEM_PROMPT, "messages": _messages(shape)}
     if shape.stream:
         body["stream"] = True
     if shape.temperature is not None:
@@ -101,8 +102,9 @@ def anthropic_body(shape: Shape, model: str) -> dict[str, object]:
 
 def responses_body(shape: Shape, model: str) -> dict[str, object]:
     """The same request on the Responses API (``store: false``, as Codex sends it)."""
-    body: dict[str, object] = {"model": model, "max_output_tokens": 256, "store": False,
-                               "instructions": SYSTEM_PROMPT, "input": _messages(shape)}
+    body: dict[str, object] = {"model": model, "max_output_tokens": shape.max_tokens,
+                               "store": False, "instructions": SYSTEM_PROMPT,
+                               "input": _messages(shape)}
     if shape.stream:
         body["stream"] = True
     if shape.temperature is not None:

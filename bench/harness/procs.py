@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -144,6 +144,24 @@ class Proc:
             return ""
 
 
+def _drain(fd: int, log: Path) -> None:
+    """Read a pipe or a pseudo-terminal to its end; keep the first 64 KB (for errors)."""
+    kept = 0
+    with open(log, "ab") as fh:
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # a pty's reader gets EIO once the other side is closed
+                data = b""
+            if not data:
+                break
+            if kept < 65536:
+                fh.write(data[:65536 - kept])
+                fh.flush()
+                kept += len(data)
+    os.close(fd)
+
+
 class Procs:
     """The registry of everything the harness started; ``stop_all`` ends them all."""
 
@@ -158,13 +176,37 @@ class Procs:
         self.stop_all()
         raise SystemExit(128 + signum)
 
-    def start(self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> Proc:
+    def start(self, name: str, argv: Sequence[str], *, env: dict[str, str | None] | None = None,
+              cwd: Path | None = None, sink: str = "file") -> Proc:
+        """``sink``: where the process's stdout and stderr go (the gateway's access log is
+        on stderr): ``file`` (the default, ``<logdir>/<name>.log``), ``devnull``, ``pipe``
+        (a thread here reads it, as a container runtime or a supervisor would) or ``tty``
+        (a pseudo-terminal, a thread here reading its other end, as a terminal would)."""
         log = self.logdir / f"{name}.log"
+        full_env = dict(os.environ)
+        for k, v in (env or {}).items():  # None: unset
+            if v is None:
+                full_env.pop(k, None)
+            else:
+                full_env[k] = v
         with open(log, "wb") as fh:  # the child keeps its own copy of the descriptor
-            popen = subprocess.Popen(list(argv), stdout=fh, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+            reader = -1
+            if sink == "file":
+                out: Any = fh
+            elif sink == "devnull":
+                out = subprocess.DEVNULL
+            elif sink == "pipe":
+                reader, out = os.pipe()
+            elif sink == "tty":
+                reader, out = os.openpty()
+            else:
+                raise ValueError(f"sink {sink!r}: file, devnull, pipe or tty")
+            popen = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=full_env,
                                      cwd=cwd, start_new_session=True)
+            if reader >= 0:
+                os.close(out)
+                threading.Thread(target=_drain, args=(reader, log), daemon=True).start()
         proc = Proc(name, popen, log)
         self.live.append(proc)
         return proc

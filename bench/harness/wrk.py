@@ -24,6 +24,12 @@ class LoadResult:
     p99_ms: float
     max_ms: float
     rss_mb: float = 0.0
+    non2xx: int = 0          # answers with a status >= 400 (wrk counts them in ``requests``)
+
+    @property
+    def ok(self) -> int:
+        """Requests answered 2xx (wrk counts 4xx/5xx answers as requests too)."""
+        return self.requests - self.non2xx
 
     @property
     def rps(self) -> float:
@@ -48,4 +54,5 @@ def run_wrk(port: int, call: Call, *, connections: int, seconds: float, workdir:
     errors = sum(d["errors"].values())
     return LoadResult(requests=d["requests"], seconds=d["duration_us"] / 1e6, errors=errors,
                       p50_ms=d["p50_us"] / 1000, p90_ms=d["p90_us"] / 1000,
-                      p99_ms=d["p99_us"] / 1000, max_ms=d["max_us"] / 1000)
+                      p99_ms=d["p99_us"] / 1000, max_ms=d["max_us"] / 1000,
+                      non2xx=d["errors"]["status"])
