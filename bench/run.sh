@@ -2,6 +2,8 @@
 # The benchmark harness: this gateway side by side with its peers, in one run.
 #   bash bench/run.sh [--quick] [--systems direct,nginx,gateway,gateway-redis,litellm,portkey]
 #                     [--phases http,stream] [--profile] [--no-ab] [--out PATH] [--keep]
+#   bash bench/run.sh --shipped [--systems gateway,litellm,portkey] [--rounds 3] ...
+#     (the headline setup alone, or variants of the gateway: harness/shipped.py)
 # Installs what it needs: Debian's wrk, nginx and redis-server; the gateway's venv;
 # py-spy (for --profile); the peers into bench/.venv-litellm (LiteLLM from PyPI) and
 # bench/.portkey (@portkey-ai/gateway from npm). A peer that cannot be installed is
@@ -19,7 +21,11 @@ PY="$VENV/bin/python"
 
 systems="direct,nginx,gateway,gateway-redis,litellm,portkey"
 profile=0
-args=("$@")
+shipped=0
+args=()
+for a in "$@"; do
+  if [ "$a" = "--shipped" ]; then shipped=1; else args+=("$a"); fi
+done
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[$i]}" in
     --systems) systems="${args[$((i + 1))]:-}" ;;
@@ -48,8 +54,18 @@ if [[ ",$systems," == *",portkey,"* ]] \
     || echo "bench: Portkey could not be installed; continuing without it" >&2
 fi
 
+if [[ ",$systems," == *"granian"* ]] && [ ! -d "$HERE/.granian/granian" ]; then
+  echo "bench: installing granian into bench/.granian (PyPI)" >&2
+  "$PY" -m pip install -q --target "$HERE/.granian" granian >&2 \
+    || echo "bench: granian could not be installed" >&2
+fi
+
 ulimit -n 65536 2>/dev/null || true
 export BENCH_COMMAND="bash bench/run.sh${*:+ $*}"
 export BENCH_CWD="$PWD"  # relative paths in the arguments (--out, --alt) are from here
 cd "$HERE"
+if [ "$shipped" = 1 ]; then
+  # The headline setup alone (issue #21), or variants of the gateway: harness/shipped.py
+  exec "$PY" -m harness.shipped "${args[@]}"
+fi
 exec "$PY" -m harness "$@"

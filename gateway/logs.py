@@ -47,6 +47,7 @@ class Redactor(logging.Filter):
         super().__init__()
         self._fixed: list[str] = []
         self._source = source
+        self._asked: tuple[str, ...] | None = None  # what the source said last time
         self._seen: tuple[str, ...] = ()
         self._patterns: list[str] = []
         self.set(secrets)
@@ -54,6 +55,7 @@ class Redactor(logging.Filter):
     def set(self, secrets: Iterable[str]) -> None:
         self._fixed = [s for s in secrets if s and len(s) >= MIN_SECRET_LEN]
         self._seen = ()
+        self._asked = None
         self._refresh()
 
     @property
@@ -62,9 +64,16 @@ class Redactor(logging.Filter):
         return list(self._seen)
 
     def _refresh(self) -> None:
+        if self._source is not None:
+            # Asked on every line: the same answer as last time (a tuple compare of the
+            # same string objects) needs no more work.
+            asked = tuple(self._source())
+            if asked == self._asked:
+                return
+            self._asked = asked
         current = list(self._fixed)
         if self._source is not None:
-            current += [s for s in self._source() if s and len(s) >= MIN_SECRET_LEN]
+            current += [s for s in asked if s and len(s) >= MIN_SECRET_LEN]
         key = tuple(dict.fromkeys(current))
         if key == self._seen and self._patterns:
             return
@@ -96,6 +105,10 @@ class Redactor(logging.Filter):
         return value
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # An access record's line is built from the record and scrubbed whole by the
+        # formatters; its message ("request") never reaches the line.
+        if getattr(record, "access", None) is not None:
+            return True
         if self._patterns or self._source is not None:
             record.msg = self.scrub(record.getMessage())
             record.args = None
@@ -113,19 +126,30 @@ def fallbacks(attempts: Any) -> int:
 def access_record(access: Mapping[str, Any]) -> dict[str, Any]:
     """The access dict completed to ``ACCESS_FIELDS`` (extra fields such as ``error`` or
     ``prompt`` follow them)."""
-    out: dict[str, Any] = {name: access.get(name) for name in ACCESS_FIELDS}
+    # The fields first, in their order (null when absent), then the extras in theirs.
+    out: dict[str, Any] = {**_NO_FIELDS, **access}
     if out["attempts"] is None:
         out["attempts"] = []
     out["fallbacks"] = fallbacks(out["attempts"])
-    for name, value in access.items():
-        if name not in out:
-            out[name] = value
     return out
 
 
+_NO_FIELDS: dict[str, Any] = dict.fromkeys(ACCESS_FIELDS)
+
+
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
 def _timestamp(record: logging.LogRecord) -> str:
-    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z")
+    # Lines of one second share the formatted second (strftime is most of the cost);
+    # one tuple, replaced whole, so another thread never reads half of it.
+    global _second
+    sec, text = _second
+    if sec != int(record.created):
+        sec = int(record.created)
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        _second = (sec, text)
+    return f"{text}.{int(record.msecs):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
@@ -242,6 +266,9 @@ def setup_logging(level: str, fmt: str, secrets: Iterable[str] = (),
     # No line says where in the code it was logged from: skip logging's stack walk on
     # every record (the Logging HOWTO's "Optimization" section documents this switch).
     logging._srcfile = None  # type: ignore[attr-defined]
+    # Nor the thread or process name (same section): no formatter here prints them.
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     handler = LineHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(redactor) if fmt == "json" else HumanFormatter(redactor))
     handler.addFilter(redactor)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -60,6 +61,8 @@ class Variant:
     edits: tuple[tuple[str, str], ...] = ()  # text replacements in the shipped YAML
     sink: str = "file"                      # where stderr (the access log) goes: procs.start
     env: tuple[tuple[str, str], ...] = ()
+    server: str = "uvicorn"                 # uvicorn (as ``gateway serve``) | granian
+    app: str = "gateway"                    # gateway | floor (harness/floor_app.py)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -72,7 +75,12 @@ VARIANTS: dict[str, Variant] = {
     "gw-log-warning": Variant(env=(("GATEWAY_LOG_LEVEL", "warning"),)),  # access log off
     "gw-human-log": Variant(env=(("GATEWAY_LOG_FORMAT", "human"),)),
     "gw-bench-config": Variant(config="bench"),  # the harness's config (open, cache on)
+    # The HTTP server layer (bench/run.sh installs granian into bench/.granian for these).
+    "gw-granian": Variant(server="granian"),
+    "floor-uvicorn": Variant(app="floor"),
+    "floor-granian": Variant(app="floor", server="granian"),
 }
+GRANIAN = BENCH / ".granian"  # pip --target: granian is no dependency of the project
 
 
 @dataclass
@@ -111,7 +119,23 @@ def start_gateway(procs: Procs, name: str, v: Variant, upstream: int, workdir: P
         "ANTHROPIC_API_KEY": "sk-ant-bench", **dict(v.env)}
     argv = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(cfg),
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    proc = procs.start(name, argv, env=env, cwd=root, sink=v.sink)
+    if v.app == "floor":
+        env["PYTHONPATH"] = str(BENCH)
+    if v.server == "granian":
+        env["PYTHONPATH"] = f"{GRANIAN}{os.pathsep}{env['PYTHONPATH']}"
+        env["GATEWAY_CONFIG"] = str(cfg)
+        target = ("harness.floor_app:app" if v.app == "floor"
+                  else "gateway.entry:app_from_env")
+        argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop",
+                "--http", "1", "--workers", "1", "--host", "127.0.0.1", "--port", str(port),
+                "--no-access-log", "--log-level", "warning",
+                *(["--factory"] if v.app == "gateway" else []), target]
+    elif v.app == "floor":
+        argv = [sys.executable, "-m", "uvicorn", "harness.floor_app:app", "--loop", "uvloop",
+                "--http", "httptools", "--host", "127.0.0.1", "--port", str(port),
+                "--no-access-log", "--log-level", "warning"]
+    proc = procs.start(name, argv, env=env, cwd=BENCH if v.app == "floor" else root,
+                       sink=v.sink)
     procs.wait_ready(proc, lambda: _http_ok(f"http://127.0.0.1:{port}/readyz"))
     return Sys(name, port, proc.pid, {p: _gateway_call(g) for p, (g, _) in PATHS.items()})
 
@@ -161,13 +185,21 @@ def run(names: list[str], paths: list[str], rounds: int, seconds: float, c: int,
             systems.append(start_gateway(procs, n, VARIANTS[n], port, workdir))
     direct = Sys("direct", port, up.pid, {p: direct_call(g) for p, (g, _) in PATHS.items()})
     gws = [s for s in systems if s.name not in PEERS]
-    # The issue's order: every system in turn, ``reps`` times, then the gateways once more.
-    order = systems * reps + (gws if any(s.name in PEERS for s in systems) else [])
     runs: list[dict[str, Any]] = []
     for rnd in range(1, rounds + 1):
+        if len(gws) == len(systems):
+            # Variants of the gateway only: paths and variants interleaved, who goes first
+            # rotating, so the machine's drift (other work on it) hits all alike.
+            for i in range(reps):
+                for path in paths:
+                    for s in systems[i % len(systems):] + systems[:i % len(systems)]:
+                        runs.append({"round": rnd, **measure(s, path, c, seconds, workdir)})
         for path in paths:
-            for s in order:
-                runs.append({"round": rnd, **measure(s, path, c, seconds, workdir)})
+            if len(gws) < len(systems):
+                # The issue's order: every system in turn, ``reps`` times, then the
+                # gateway once more.
+                for s in systems * reps + gws:
+                    runs.append({"round": rnd, **measure(s, path, c, seconds, workdir)})
             if latency:
                 for s in [direct, *gws] * 2:
                     runs.append({"round": rnd, **measure(s, path, 1, seconds, workdir)})
@@ -200,10 +232,41 @@ TITLES = {"auto": '`model: "auto"`, short English prompt (rule `default` -> clau
           "claude": '`model: "claude-opus"` (pinned, translated)'}
 
 
+def render_variants(d: dict[str, Any]) -> list[str]:
+    """Variants of the gateway only: a row each, its median against the first's."""
+    base = d["systems"][0]
+    head = ["variant"]
+    for path in d["paths"]:
+        head += [f"{path}: 2xx/s (min-max)", f"{path}: / {base}", f"{path}: CPU us/req",
+                 f"{path}: CPU / {base}"]
+    out = [f"{len(d['runs']) // len(d['systems']) // len(d['paths'])} interleaved runs of "
+           f"{d['seconds']:g} s per variant and path, c={d['c']}, medians; load average "
+           f"{min(r['load'] for r in d['runs']):.1f}-{max(r['load'] for r in d['runs']):.1f}.",
+           "", "| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
+    med: dict[tuple[str, str], tuple[float, float, float, float]] = {}
+    for s in d["systems"]:
+        for path in d["paths"]:
+            rs = [r for r in d["runs"] if r["system"] == s and r["path"] == path
+                  and r["c"] == d["c"]]
+            med[s, path] = (statistics.median(r["rps"] for r in rs),
+                            statistics.median(r["cpu_us"] for r in rs),
+                            min(r["rps"] for r in rs), max(r["rps"] for r in rs))
+    for s in d["systems"]:
+        cells = [s]
+        for path in d["paths"]:
+            rps, cpu, lo, hi = med[s, path]
+            cells += [f"{rps:,.0f} ({lo:,.0f}-{hi:,.0f})", f"{rps / med[base, path][0]:.2f}",
+                      f"{cpu:,.0f}", f"{cpu / med[base, path][1]:.2f}"]
+        out.append("| " + " | ".join(cells) + " |")
+    return out + [""]
+
+
 def render(d: dict[str, Any]) -> list[str]:
-    out: list[str] = []
     peers = [p for p in PEERS if p in d["systems"]]
     gws = [s for s in d["systems"] if s not in PEERS]
+    if not peers:
+        return render_variants(d)
+    out: list[str] = []
     for path in d["paths"]:
         out += [f"#### {TITLES[path]}", ""]
         head = ["round", "load avg", *[f"{s} 2xx/s (runs)" for s in d["systems"]]]
@@ -253,7 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=2, help="turns of every system per round")
     p.add_argument("--no-latency", action="store_true", help="skip the c=1 runs")
     p.add_argument("--out", default=str(BENCH / "out" / "shipped.md"))
+    p.add_argument("--keep", action="store_true", help="keep the scratch dir (configs, logs)")
+    p.add_argument("--render", type=Path, help="only print the tables of a saved .json")
     a = p.parse_args(argv)
+    if a.render:
+        print("\n".join(render(json.loads(a.render.read_text()))))
+        return 0
     names = [n for n in a.systems.split(",") if n]
     bad = [n for n in names if n not in VARIANTS and n not in PEERS]
     if bad:
@@ -266,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                 not a.no_latency, workdir, procs)
     finally:
         procs.stop_all()
+        if not a.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
     cmd = "python -m harness.shipped " + " ".join(sys.argv[1:] if argv is None else argv)
     text = [f"Command (from bench/): `{cmd}`, {time.strftime('%Y-%m-%d %H:%M')}, "
             f"{time.monotonic() - t0:.0f} s.", "", *render(d)]

@@ -64,6 +64,7 @@ _SCRIPTS: Final = (
 )
 _SCRIPT_RES: Final = tuple((tag, re.compile(cls + "+"), w) for tag, cls, w in _SCRIPTS)
 _SCRIPT_TAGS: Final = tuple(tag for tag, _, _ in _SCRIPTS)
+_WEIGHTS: Final = {tag: w for tag, _, w in _SCRIPTS}
 _LATIN_RE: Final = re.compile("[A-Za-z\u00c0-\u024f]+")
 _NON_LATIN_RE: Final = re.compile("[^\u0000-\u024f]+")
 # Simplified-Chinese function characters that Japanese does not write (not 的 or 了:
@@ -86,30 +87,35 @@ def _count(regex: re.Pattern[str], text: str) -> int:
 def detect_language(text: str) -> str | None:
     """ISO 639-1 code of the dominant language of ``text`` (a bounded sample), or None."""
     sample = text[:SAMPLE_CHARS]
-    prose = _NOISE_RE.sub(" ", sample)
+    # Most prompts have none of the characters every noise pattern needs: skip the scan.
+    noisy = "`" in sample or "@" in sample or "<" in sample or "://" in sample
+    prose = _NOISE_RE.sub(" ", sample) if noisy else sample
     if not _has_letters(prose):
         prose = sample  # all code: better to judge the code's comments than nothing
     # Only non-Latin characters need the per-script regexes; in Latin-script text that is
     # a handful of symbols, in CJK text the script counts are the whole answer anyway.
     other = "" if prose.isascii() else "".join(_NON_LATIN_RE.findall(prose))
+    words = _LATIN_RE.findall(prose)
+    latin = sum(map(len, words))
+    if not other:
+        # Latin script only, most of a gateway's traffic: no other script to weigh, and
+        # the words found are the ones the English check reads.
+        return _latin_language(prose, latin, words) if latin else None
     counts = dict.fromkeys(_SCRIPT_TAGS, 0)
-    if other:
-        cjk_total = 0
-        for tag, rx, _ in _SCRIPT_RES[:3]:
-            counts[tag] = n = _count(rx, other)
-            cjk_total += n
-        if cjk_total * 2 < len(other):  # otherwise no other script can outweigh CJK
-            for tag, rx, _ in _SCRIPT_RES[3:]:
-                counts[tag] = _count(rx, other)
-    weights = {tag: w for tag, _, w in _SCRIPT_RES}
-    latin = _count(_LATIN_RE, prose)
+    cjk_total = 0
+    for tag, rx, _ in _SCRIPT_RES[:3]:
+        counts[tag] = n = _count(rx, other)
+        cjk_total += n
+    if cjk_total * 2 < len(other):  # otherwise no other script can outweigh CJK
+        for tag, rx, _ in _SCRIPT_RES[3:]:
+            counts[tag] = _count(rx, other)
     cjk = counts["han"] + counts["kana"] + counts["hangul"]
     best_tag, best = "", 0.0
     for tag, n in counts.items():
         if tag in ("han", "kana", "hangul"):
             continue
-        if n * weights[tag] > best:
-            best_tag, best = tag, n * weights[tag]
+        if n * _WEIGHTS[tag] > best:
+            best_tag, best = tag, n * _WEIGHTS[tag]
     if cjk * 3.0 > best:
         best_tag, best = "cjk", cjk * 3.0
     if best == 0 and latin == 0:
@@ -121,9 +127,9 @@ def detect_language(text: str) -> str | None:
         # part reads as English sentences it is English asking about a foreign term;
         # if it is only names, identifiers and error messages, the grammar is the other
         # script's ("Spring BootとMyBatisでInvalid bound statementが出ます").
-        if best * _LATIN_MAX_DOMINANCE >= latin and not _looks_english(_LATIN_RE.findall(prose)):
+        if best * _LATIN_MAX_DOMINANCE >= latin and not _looks_english(words):
             return _resolve_script(best_tag, counts, prose)
-    return _latin_language(prose, latin)
+    return _latin_language(prose, latin, words)
 
 
 def _has_letters(s: str) -> bool:
@@ -154,12 +160,14 @@ def _resolve_script(tag: str, counts: dict[str, int], prose: str) -> str:
     return tag
 
 
-def _latin_language(prose: str, letters: int) -> str:
+def _latin_language(prose: str, letters: int, all_words: list[str]) -> str:
+    """``all_words``: ``_LATIN_RE.findall(prose)``."""
     if letters < _MIN_LATIN_LETTERS:
         return "en"
     # Latin words only, from the start of the sample (the caller puts the latest user
     # turn first).
-    words = _LATIN_RE.findall(prose[: _LATIN_CHARS * 2])
+    head = _LATIN_CHARS * 2
+    words = all_words if len(prose) <= head else _LATIN_RE.findall(prose[:head])
     if _looks_english(words):
         return "en"
     voted, votes = _vote(prose)
