@@ -15,13 +15,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import shipped
 from .machine import busy_s, describe, own_s
 from .plan import FULL, QUICK
 from .procs import Procs
 from .report import render
 from .results import Results
 from .run import Runner, log
-from .systems import ALL, BENCH
+from .systems import ALL, BENCH, PEERS, installed
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -29,7 +30,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="about 1-2 s per measurement (smoke)")
     p.add_argument("--systems", default=",".join(ALL),
                    help=f"comma-separated, from {', '.join(ALL)} (default: all)")
-    p.add_argument("--phases", default="http,stream", help="http, stream or both")
+    p.add_argument("--phases", default="shipped,http,stream",
+                   help="shipped (the headline: config/gateway.yaml against the peers), http, "
+                        "stream; comma-separated")
     p.add_argument("--profile", action="store_true",
                    help="py-spy the gateway under load (kimi, claude, 10 MB) into bench/out/")
     p.add_argument("--no-ab", action="store_true", help="skip the h1 vs httpx A/B")
@@ -66,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runner = Runner(plan, names, procs, workdir, outdir, res, profile=args.profile,
                         ab=not args.no_ab, alt=alt)
+        if "shipped" in args.phases and "gateway" in names:
+            log("headline: the shipped config against the peers (harness/shipped.py)")
+            res.shipped = shipped.run(
+                ["gateway", *[n for n in PEERS if n in names and installed(n)]],
+                ["auto", "kimi"], plan.shipped_rounds, plan.shipped_s, c=16, reps=2,
+                latency=True, workdir=workdir, procs=procs)
         if "gateway-redis" in names:
             runner.start_redis()
         if "http" in args.phases:

@@ -81,14 +81,20 @@ def hwm_mb(pid: int) -> float:
 
 def cpu_s(pid: int) -> float:
     """CPU time (user + system) used so far by a process tree's live processes, in s."""
-    total = 0
+    return sum(cpu_split_s(pid))
+
+
+def cpu_split_s(pid: int) -> tuple[float, float]:
+    """User and system (kernel) CPU time used so far by a process tree, in s."""
+    user = system = 0
     for p in tree(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            user += int(fields[11])
+            system += int(fields[12])
         except (OSError, IndexError, ValueError):
             pass
-    return total / CLK_TCK
+    return user / CLK_TCK, system / CLK_TCK
 
 
 class RssSampler:

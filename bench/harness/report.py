@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from . import shipped
 from .results import Results, Row
 
 TARGET_SYSTEM = "gateway-redis"   # routing features, Redis rate limits and metrics on
@@ -201,6 +202,23 @@ def targets(res: Results) -> list[str]:
     return lines
 
 
+def headline(res: Results) -> list[str]:
+    """The shipped configuration against the peers (issue #21's setup), and its targets."""
+    if not res.shipped:
+        return []
+    d = res.shipped
+    a = added(res, "auto-10MB", "gateway")
+    return ["## Headline: the shipped configuration", "",
+            (f"`config/gateway.yaml` as shipped (policy `standard`, its three rules, no keys, "
+             f"memory store, access log to a file), one process per system, nginx mock, "
+             f"`wrk -t1 -c{d['c']}`, {d['seconds']:g} s runs interleaved (every system in turn "
+             "twice, then the gateway again), the median per system and round, 2xx answers "
+             "only; c=1: gateway and direct twice each. How and why: bench/README.md, \"The "
+             "shipped configuration\"."), "",
+            *shipped.render(d), "### Targets of issue #21", "", *shipped.targets(
+                d, a[0] if a else None), ""]
+
+
 def render(res: Results, mode: str) -> str:
     m = res.machine
     out = ["# Benchmark results", "",
@@ -211,7 +229,7 @@ def render(res: Results, mode: str) -> str:
             "Redis-backed rate limits on a key with limits, Redis cache, metrics and access log "
             "on). Added latency = the system's percentile minus direct's in the same scenario "
             "(direct is sent what the gateway sends upstream)."), "",
-           "## Targets", "", *targets(res), ""]
+           *headline(res), "## Targets", "", *targets(res), ""]
     if res.skipped:
         out += ["## Systems not measured", ""]
         out += [f"- {k}: {v}" for k, v in res.skipped.items()] + [""]

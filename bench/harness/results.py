@@ -29,6 +29,7 @@ class Results:
     soak: dict[str, Any] = field(default_factory=dict)
     language: dict[str, Any] = field(default_factory=dict)             # first French prompt
     profiles: dict[str, Any] = field(default_factory=dict)
+    shipped: dict[str, Any] = field(default_factory=dict)              # harness/shipped.py
     skipped: dict[str, str] = field(default_factory=dict)              # system -> why
     notes: list[str] = field(default_factory=list)
 

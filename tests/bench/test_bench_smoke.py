@@ -70,3 +70,30 @@ def test_quick_run_writes_a_results_table(tmp_path: Path) -> None:
     assert not data["skipped"], data["skipped"]
 
     assert _processes_mentioning(str(tmp_path)) == []
+
+
+@pytest.mark.timeout(180)
+def test_shipped_config_serves_both_headline_paths(tmp_path: Path) -> None:
+    """``run.sh --shipped``: config/gateway.yaml as shipped, pointed at the mock by its
+    environment variables only, answers ``auto`` (-> Claude, translated) and ``kimi-k2``
+    with 2xx only, at c=16 and c=1, the access log going to a file and to a terminal."""
+    out = tmp_path / "shipped.md"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(
+        ["bash", str(ROOT / "bench" / "run.sh"), "--shipped", "--systems",
+         "gateway,gw-log-tty", "--rounds", "1", "--reps", "1", "--seconds", "1",
+         "--out", str(out)],
+        check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=170)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = json.loads(out.with_suffix(".json").read_text())
+    runs = data["runs"]
+    for path in ("auto", "kimi"):
+        for system, c in (("gateway", 16), ("gw-log-tty", 16), ("gateway", 1), ("direct", 1)):
+            got = [r for r in runs if (r["path"], r["system"], r["c"]) == (path, system, c)]
+            assert got and all(r["rps"] > 0 and r["non2xx"] == 0 and r["errors"] == 0
+                               for r in got), (path, system, c, got)
+    # Routed as the headline says: the English prompt by rule `default` to Claude.
+    assert data["routes"]["gateway"]["auto"] == "default -> claude-opus-4-5"
+    assert data["routes"]["gateway"]["kimi"] == "None -> kimi-k2-0905-preview"
+    assert "| gateway |" in out.read_text()
+    assert _processes_mentioning(str(tmp_path)) == []
