@@ -84,6 +84,16 @@ def cpu_s(pid: int) -> float:
     return sum(cpu_split_s(pid))
 
 
+def thread_cpu_s(pid: int) -> float:
+    """CPU time (user + system) used so far by one thread (a process's main thread: its
+    pid), in s."""
+    try:
+        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def cpu_split_s(pid: int) -> tuple[float, float]:
     """User and system (kernel) CPU time used so far by a process tree, in s."""
     user = system = 0

@@ -40,7 +40,7 @@ from typing import Any
 from . import profile as prof
 from .mock import mock_conf, nginx_argv
 from .payloads import Call, Shape, direct_call, litellm_call, portkey_call
-from .procs import Procs, RssSampler, cpu_split_s, free_port, port_open
+from .procs import Procs, RssSampler, cpu_split_s, free_port, port_open, thread_cpu_s, tree
 from .systems import BENCH, ROOT, LiteLLM, Phase, Portkey, _http_ok, gateway_config, installed
 from .wrk import run_wrk
 
@@ -214,26 +214,42 @@ def start_peer(procs: Procs, name: str, phase: Phase) -> Sys:
 def measure(s: Sys, path: str, c: int, seconds: float, workdir: Path) -> dict[str, Any]:
     load = os.getloadavg()[0]
     u0, s0 = cpu_split_s(s.pid)
+    m0 = thread_cpu_s(_server_pid(s.pid))
     with RssSampler(s.pid) as rss:
         r = run_wrk(s.port, s.calls[path], connections=c, seconds=seconds, workdir=workdir)
     u1, s1 = cpu_split_s(s.pid)
+    m1 = thread_cpu_s(_server_pid(s.pid))
     ok = max(r.ok, 1)
     row = {"system": s.name, "path": path, "c": c, "rps": round(r.ok / r.seconds, 1),
            "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "non2xx": r.non2xx, "errors": r.errors,
            "cpu_us": round(rss.cpu_s / ok * 1e6, 1), "load": round(load, 2),
-           "user_us": round((u1 - u0) / ok * 1e6, 1), "sys_us": round((s1 - s0) / ok * 1e6, 1)}
+           "user_us": round((u1 - u0) / ok * 1e6, 1), "sys_us": round((s1 - s0) / ok * 1e6, 1),
+           # The share of the CPU on the serving process's main thread (1.0: one thread).
+           "main_thread": round((m1 - m0) / max(rss.cpu_s, 1e-9), 2)}
     print(f"[shipped {time.strftime('%H:%M:%S')}] {path:<6} {s.name:<16} c={c:<3} "
           f"{row['rps']:9.1f} 2xx/s p50 {r.p50_ms:7.3f} p99 {r.p99_ms:7.3f} ms "
-          f"cpu {row['cpu_us']:6.0f} us (sys {row['sys_us']:4.0f}) non2xx {r.non2xx} "
+          f"cpu {row['cpu_us']:6.0f} us (sys {row['sys_us']:4.0f}, main thread "
+          f"{row['main_thread']:.2f}) non2xx {r.non2xx} "
           f"load {load:.2f}", flush=True)
     return row
 
 
+def _server_pid(pid: int) -> int:
+    """The process that serves: ``pid``, or its only child (granian's worker, LiteLLM's
+    uvicorn under its launcher)."""
+    kids = tree(pid)[1:]
+    return kids[-1] if len(kids) == 1 else pid
+
+
 def run(names: list[str], paths: list[str], rounds: int, seconds: float, c: int,
         reps: int, latency: bool, workdir: Path, procs: Procs,
-        profile_s: float = 0, cprofile_s: float = 0) -> dict[str, Any]:
-    """The headline (``names`` has only ``gateway`` and peers) or variants of the gateway."""
-    headline = all(n == "gateway" or n in PEERS for n in names)
+        profile_s: float = 0, cprofile_s: float = 0, variants: bool = False,
+        busy: int = 0) -> dict[str, Any]:
+    """The headline (``names`` has only ``gateway`` and peers, unless ``variants``) or
+    variants of the gateway (and peers), interleaved. ``busy``: every other turn of the
+    variants runs beside that many busy-looping processes (CPU contention, as when other
+    work shares the machine)."""
+    headline = not variants and all(n == "gateway" or n in PEERS for n in names)
     reader_port, port = free_port(), free_port()
     reader = procs.start("body-reader", [sys.executable, "-m", "harness.stream_server",
                                          "--port", str(reader_port)], cwd=BENCH)
@@ -259,10 +275,16 @@ def run(names: list[str], paths: list[str], rounds: int, seconds: float, c: int,
         if not headline:
             # Variants of the gateway only: paths and variants interleaved, who goes first
             # rotating, so the machine's drift (other work on it) hits all alike.
-            for i in range(reps):
+            for i in range(reps * (2 if busy else 1)):
+                loops = [procs.start(f"busy-{k}", [sys.executable, "-c", "while True: pass"])
+                         for k in range(busy if i % 2 else 0)]
+                tag = f" +{len(loops)} busy" if loops else ""
                 for path in paths:
                     for s in systems[i % len(systems):] + systems[:i % len(systems)]:
-                        runs.append({"round": rnd, **measure(s, path, c, seconds, workdir)})
+                        row = measure(s, path, c, seconds, workdir)
+                        runs.append({"round": rnd, **row, "system": s.name + tag})
+                for p in loops:
+                    procs.stop(p)
         for path in paths:
             if headline:
                 # The issue's order: every system in turn, ``reps`` times, then the
@@ -297,7 +319,8 @@ def run(names: list[str], paths: list[str], rounds: int, seconds: float, c: int,
             profs[f"{s.name}/{path} (cProfile)"] = cprof_summary(raw, r.ok)
     for p in (reader, up):
         procs.stop(p)
-    return {"headline": headline, "profiles": profs, "systems": [s.name for s in systems], "paths": paths,
+    return {"headline": headline, "profiles": profs, "systems": [s.name for s in systems],
+            "paths": paths,
             "rounds": rounds, "seconds": seconds, "c": c, "reps": reps, "runs": runs,
             "skipped": skipped, "routes": {s.name: s.routes for s in gws},
             "variants": {n: {k: str(x) if isinstance(x, Path) else x
@@ -330,18 +353,19 @@ TITLES = {"auto": '`model: "auto"`, short English prompt (rule `default` -> clau
 
 def render_variants(d: dict[str, Any]) -> list[str]:
     """Variants of the gateway only: a row each, its median against the first's."""
-    base = d["systems"][0]
+    labels = list(dict.fromkeys(r["system"] for r in d["runs"] if r["c"] == d["c"]))
+    base = labels[0]
     head = ["variant"]
     for path in d["paths"]:
         head += [f"{path}: 2xx/s (min-max)", f"{path}: / {base}",
                  f"{path}: CPU us/req (kernel)",
                  f"{path}: CPU / {base}"]
-    out = [f"{len(d['runs']) // len(d['systems']) // len(d['paths'])} interleaved runs of "
+    out = [f"{len(d['runs']) // len(labels) // len(d['paths'])} interleaved runs of "
            f"{d['seconds']:g} s per variant and path, c={d['c']}, medians; load average "
            f"{min(r['load'] for r in d['runs']):.1f}-{max(r['load'] for r in d['runs']):.1f}.",
            "", "| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
     med: dict[tuple[str, str], tuple[float, float, float, float, float]] = {}
-    for s in d["systems"]:
+    for s in labels:
         for path in d["paths"]:
             rs = [r for r in d["runs"] if r["system"] == s and r["path"] == path
                   and r["c"] == d["c"]]
@@ -349,7 +373,7 @@ def render_variants(d: dict[str, Any]) -> list[str]:
                             statistics.median(r["cpu_us"] for r in rs),
                             min(r["rps"] for r in rs), max(r["rps"] for r in rs),
                             statistics.median(r.get("sys_us", 0) for r in rs))
-    for s in d["systems"]:
+    for s in labels:
         cells = [s]
         for path in d["paths"]:
             rps, cpu, lo, hi, sys_ = med[s, path]
@@ -362,7 +386,7 @@ def render_variants(d: dict[str, Any]) -> list[str]:
 def render(d: dict[str, Any]) -> list[str]:
     peers = [p for p in PEERS if p in d["systems"]]
     gws = [s for s in d["systems"] if s not in PEERS]
-    if not d.get("headline", peers):
+    if not d.get("headline", bool(peers)):
         return render_variants(d)
     out: list[str] = []
     for path in d["paths"]:
@@ -500,6 +524,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="then cProfile (thread CPU clock) each gw-cprofile for S s per path")
     p.add_argument("--out", default=str(BENCH / "out" / "shipped.md"))
     p.add_argument("--keep", action="store_true", help="keep the scratch dir (configs, logs)")
+    p.add_argument("--variants", action="store_true",
+                   help="variants mode (interleaved turns, a row each) also for gateway+peers")
+    p.add_argument("--busy", type=int, default=0, metavar="N",
+                   help="variants mode: every other turn beside N busy-looping processes")
     p.add_argument("--render", type=Path, help="only print the tables of a saved .json")
     p.add_argument("--alt", type=Path, help="another source tree (a git worktree with a "
                    "change, or the main branch's): its gateway runs as variant gw-alt")
@@ -519,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         d = run(names, a.paths.split(","), a.rounds, a.seconds, a.c, a.reps,
-                not a.no_latency, workdir, procs, a.profile, a.cprofile)
+                not a.no_latency, workdir, procs, a.profile, a.cprofile, a.variants, a.busy)
     finally:
         stop_tmux()
         procs.stop_all()

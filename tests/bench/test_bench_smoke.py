@@ -68,6 +68,13 @@ def test_quick_run_writes_a_results_table(tmp_path: Path) -> None:
     assert many["ok"] == many["n"] > 0, many
     assert data["soak"]["requests"] > 0 and data["soak"]["errors"] == 0
     assert not data["skipped"], data["skipped"]
+    # The headline: the shipped config on both paths, 2xx only, c=16 and c=1.
+    assert "## Headline: the shipped configuration" in text
+    shipped = data["shipped"]["runs"]
+    for path in ("auto", "kimi"):
+        for c in (16, 1):
+            got = [r for r in shipped if (r["path"], r["system"], r["c"]) == (path, "gateway", c)]
+            assert got and all(r["rps"] > 0 and r["non2xx"] == 0 for r in got), (path, c, got)
 
     assert _processes_mentioning(str(tmp_path)) == []
 
@@ -94,6 +101,6 @@ def test_shipped_config_serves_both_headline_paths(tmp_path: Path) -> None:
                                for r in got), (path, system, c, got)
     # Routed as the headline says: the English prompt by rule `default` to Claude.
     assert data["routes"]["gateway"]["auto"] == "default -> claude-opus-4-5"
-    assert data["routes"]["gateway"]["kimi"] == "None -> kimi-k2-0905-preview"
+    assert data["routes"]["gateway"]["kimi"] == "pinned -> kimi-k2-0905-preview"
     assert "| gateway |" in out.read_text()
     assert _processes_mentioning(str(tmp_path)) == []
