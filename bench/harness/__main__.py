@@ -89,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     others = max(0.0, (busy_s() - busy0) - (own_s() - own0))
     res.notes.append(f"Whole run: {wall:.0f} s. Processes outside this run (other work on the "
                      f"machine) used {others / wall:.2f} of the {os.cpu_count()} CPUs on average "
-                     "meanwhile: absolute figures shrink with that; ratios from the same run "
-                     "less so, and CPU us/req hardly.")
+                     "meanwhile: absolute figures shrink with that, CPU us/req grows with it "
+                     "(less), and ratios move too: contention does not hit every system alike "
+                     "(bench/README.md, \"The shipped configuration\").")
     out.write_text(render(res, "quick" if args.quick else "full"))
     out.with_suffix(".json").write_text(json.dumps(res.as_dict(), indent=1))
     log(f"wrote {out} and {out.with_suffix('.json')} ({time.monotonic() - t0:.0f} s)")

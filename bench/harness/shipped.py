@@ -15,8 +15,12 @@ with c=1 runs of the gateway and of ``direct`` (the mock sent what the gateway s
 upstream) for the added latency.
 
 ``--systems`` also takes variants of the gateway (``VARIANTS``: one factor changed each,
-e.g. ``gateway,gw-open,gw-log-devnull``) to measure what a factor is worth, interleaved
-in one run (bench/README.md, "The shipped configuration").
+e.g. ``gateway,gw-open,gw-log-devnull``; the server layer, ``floor-*`` and ``gw-granian``;
+``gw-alt`` with ``--alt TREE``) to measure what a factor is worth: their turns are
+interleaved, who goes first rotating, and each gets a row. ``--variants`` does the same
+for the gateway and the peers, ``--busy N`` runs every other turn beside N busy loops
+(contention), ``--profile``/``--cprofile`` profile the gateway(s) after the runs
+(bench/README.md, "The shipped configuration").
 """
 
 from __future__ import annotations
