@@ -18,6 +18,7 @@ from .breaker import STATE_VALUE, Breaker
 from .config import ConfigError, GatewayConfig, ProviderConfig, load_config, parse_config
 from .drain import Drain
 from .providers.client import ProviderClient
+from .stores import ResilientStore
 
 log = logging.getLogger("gateway")
 # A changed config file is applied once two reads this far apart agree.
@@ -192,6 +193,38 @@ class Runtime:
             else:
                 keep.append(c)
         self._retired = keep
+
+    # -- readiness ----------------------------------------------------------
+    def store_status(self) -> dict[str, Any]:
+        """The store's state as last seen (no probe)."""
+        store = self.store
+        if isinstance(store, ResilientStore):
+            return store.status()
+        return {"store": "memory", "ok": True}
+
+    async def readiness(self, probe: bool = True) -> tuple[bool, dict[str, Any]]:
+        """Ready to serve, and why not: the one answer of ``/readyz`` and the console.
+        ``probe`` pings Redis now instead of reporting the last call's outcome."""
+        detail: dict[str, Any] = {"config_version": self.snapshot.version,
+                                  "circuits": {a: b.snapshot() for a, b in self.breakers.items()}}
+        draining = self.draining or self.drain.draining
+        ok = not draining
+        if probe and isinstance(self.store, ResilientStore):
+            await self.store.ping()
+        st = self.store_status()
+        detail["store"] = st
+        if isinstance(self.store, ResilientStore):
+            if self.metrics is not None:
+                self.metrics.store_degraded.set(1 if st["degraded"] else 0)
+            if not st["ok"]:
+                ok = False
+                mode = ("fail_open: still serving, limits per process and cache bypassed"
+                        if st["on_error"] == "fail_open" else "fail_closed: refusing requests")
+                detail["reason"] = f"Redis is unreachable ({st['error']}); {mode}"
+        if draining:  # the store's state must not overwrite why the replica is leaving
+            detail["reason"] = "shutting down"
+        detail["status"] = "ready" if ok else "not ready"
+        return ok, detail
 
     async def close(self) -> None:
         for c in list(self._clients.values()) + self._retired:

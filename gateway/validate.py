@@ -231,3 +231,33 @@ def count_tokens_request(body: Any) -> dict[str, Any]:
             raise BadRequest(f"messages.{i}.role: Input should be 'user', 'assistant' or "
                              "'system'", param=f"messages.{i}.role")
     return out
+
+
+def responses_request(body: Any) -> dict[str, Any]:
+    """Check a Responses body (the fields the gateway relies on)."""
+    openai_model(body)
+    inp = body.get("input")
+    if inp is None and body.get("previous_response_id") is None:
+        raise BadRequest("Missing required parameter: 'input'.", param="input",
+                         code="missing_required_parameter")
+    if inp is not None:
+        _want(isinstance(inp, (str, list)), "input", "a string or an array of items", inp)
+    for name in ("stream", "store", "parallel_tool_calls", "background"):
+        _opt_bool(body, name)
+    _opt_number(body, "temperature", 0, 2)
+    _opt_number(body, "top_p", 0, 1)
+    _opt_int(body, "max_output_tokens", 1)
+    for name in ("metadata", "text", "reasoning"):
+        v = body.get(name)
+        if v is not None:
+            _want(isinstance(v, dict), name, "an object", v)
+    tools = body.get("tools")
+    if tools is not None:
+        _want(isinstance(tools, list) and all(isinstance(t, dict) for t in tools), "tools",
+              "an array of objects", tools)
+    return body
+
+
+def input_tokens_request(body: Any) -> dict[str, Any]:
+    """``/v1/responses/input_tokens``: a Responses body whose ``model`` is optional."""
+    return responses_request({"model": "auto", **body} if isinstance(body, dict) else body)

@@ -181,7 +181,7 @@ def test_label_free_and_small_vocabulary_series_start_at_zero(single: Metrics) -
     text = render(single.registry)[0].decode()
     assert sample_value(text, "gateway_store_degraded") == 0
     assert sample_value(text, "gateway_build_info", version="1.2.3") == 1
-    for surface in ("openai", "anthropic"):
+    for surface in ("chat_completions", "messages", "responses"):
         assert sample_value(text, "gateway_inflight_requests", surface=surface) == 0
     for result in ("hit", "miss", "bypass"):
         assert sample_value(text, "gateway_cache_lookups_total", result=result) == 0
@@ -345,7 +345,7 @@ def test_multiprocess_render_sums_all_workers(mpdir: str) -> None:
             text, "gateway_request_duration_seconds_bucket", le="0.5", **labels) == 6
         assert sample_value(
             text, "gateway_request_duration_seconds_bucket", le="0.25", **labels) == 0
-        assert sample_value(text, "gateway_inflight_requests", surface="openai") == 3
+        assert sample_value(text, "gateway_inflight_requests", surface="chat_completions") == 3
         # livemax: the worst breaker state any worker sees, with no per-pid series.
         assert sample_value(text, "gateway_circuit_state", model="claude-opus") == 2
         assert sample_value(text, "gateway_build_info", version="9.9.9") == 1
@@ -361,14 +361,14 @@ def test_multiprocess_render_sums_all_workers(mpdir: str) -> None:
 def test_multiprocess_counters_survive_worker_restarts(mpdir: str) -> None:
     first, second = Worker(mpdir, 2), Worker(mpdir, 3)
     before = render(None)[0].decode()
-    assert sample_value(before, "gateway_inflight_requests", surface="openai") == 2
+    assert sample_value(before, "gateway_inflight_requests", surface="chat_completions") == 2
 
     first.stop()
     gm.mark_process_dead(first.pid)  # what a supervisor hook does on worker exit
     after_exit = render(None)[0].decode()
     assert_monotonic(before, after_exit)
     assert sample_value(after_exit, "gateway_requests_total", model="claude-opus") == 5
-    assert sample_value(after_exit, "gateway_inflight_requests", surface="openai") == 1
+    assert sample_value(after_exit, "gateway_inflight_requests", surface="chat_completions") == 1
     # Only the surviving worker (n == 3) holds the breaker open now.
     assert sample_value(after_exit, "gateway_circuit_state", model="claude-opus") == 2
 
@@ -376,13 +376,13 @@ def test_multiprocess_counters_survive_worker_restarts(mpdir: str) -> None:
     after_restart = render(None)[0].decode()
     assert_monotonic(after_exit, after_restart)
     assert sample_value(after_restart, "gateway_requests_total", model="claude-opus") == 6
-    assert sample_value(after_restart, "gateway_inflight_requests", surface="openai") == 2
+    assert sample_value(after_restart, "gateway_inflight_requests", surface="chat_completions") == 2
 
     # No mark_process_dead this time: the scrape itself reaps the dead worker's gauges.
     second.stop()
     after_crash = render(None)[0].decode()
     assert_monotonic(after_restart, after_crash)
-    assert sample_value(after_crash, "gateway_inflight_requests", surface="openai") == 1
+    assert sample_value(after_crash, "gateway_inflight_requests", surface="chat_completions") == 1
     assert sample_value(after_crash, "gateway_circuit_state", model="claude-opus") == 1
     replacement.stop()
     final = render(None)[0].decode()

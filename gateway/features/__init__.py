@@ -1,7 +1,7 @@
 """Request features for routing: estimated tokens, dominant language, PII kinds.
 
-``extract_features`` walks a Chat Completions (``surface="openai"``) or Messages
-(``surface="anthropic"``) body once. Every string is handed, without copying or
+``extract_features`` walks a Chat Completions (``surface="chat_completions"``),
+Messages (``"messages"``) or Responses (``"responses"``) body once. Every string is handed, without copying or
 concatenating, to two bounded-cost consumers:
 
 - ``tokens.TokenTally``: C-speed character-class counts and a linear model calibrated
@@ -169,9 +169,10 @@ def _language_sample(turns: list[list[str]]) -> str:
     return "\n".join(pieces)
 
 
-_WALKERS = {"openai": walk_openai, "anthropic": walk_anthropic, "responses": walk_responses}
-_OUTPUT_KEYS = {"openai": ("max_completion_tokens", "max_tokens"), "anthropic": ("max_tokens",),
-                "responses": ("max_output_tokens",)}
+_WALKERS = {"chat_completions": walk_openai, "messages": walk_anthropic,
+            "responses": walk_responses}
+_OUTPUT_KEYS = {"chat_completions": ("max_completion_tokens", "max_tokens"),
+                "messages": ("max_tokens",), "responses": ("max_output_tokens",)}
 
 
 def _requested_output(body: dict[str, Any], surface: str) -> int | None:
@@ -190,16 +191,17 @@ _detect = detect_language
 def extract_features(
     body: dict[str, Any],
     *,
-    surface: str = "openai",
+    surface: str = "chat_completions",
     image_tokens: int = DEFAULT_IMAGE_TOKENS,
     detect_pii: bool = True,
     detect_language: bool = True,
 ) -> Features:
     """Features of a request body; never raises on unexpected shapes (they are skipped).
 
-    ``surface`` is ``openai`` (chat completions), ``anthropic`` (Messages) or
-    ``responses`` (OpenAI Responses); any other is a ValueError (a programming error:
-    walking a body with the wrong walker would silently miss its text).
+    ``surface`` names the walker: ``chat_completions``, ``messages`` (Anthropic) or
+    ``responses`` (OpenAI Responses), as ``Surface.walker`` does; any other is a
+    ValueError (a programming error: walking a body with the wrong walker would
+    silently miss its text).
     """
     walker = _WALKERS.get(surface)
     if walker is None:

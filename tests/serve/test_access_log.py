@@ -113,7 +113,7 @@ def test_stream_line(gw: GatewayProcess, kimi, claude) -> None:
         text = stream.get_final_text()
     assert "Paris" in text
     line = access_line(gw, "acc-st-1")
-    assert (line["surface"], line["stream"], line["status"]) == ("anthropic", True, 200)
+    assert (line["surface"], line["stream"], line["status"]) == ("messages", True, 200)
     assert line["ttft_ms"] is not None and line["ttft_ms"] > 0
     assert line["tokens_out"] > 0 and line["cost_usd"] > 0
 

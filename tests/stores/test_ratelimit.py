@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import RateLimited
-from gateway.ratelimit import KeyLimits, ProviderQuota, RateLimiter, fmt_duration
+from gateway.limits.limiter import KeyLimits, ProviderQuota, RateLimiter, fmt_duration
 from gateway.stores import Store
 
 

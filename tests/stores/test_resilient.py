@@ -8,7 +8,7 @@ import time
 import pytest
 
 from gateway.errors import StoreUnavailable
-from gateway.ratelimit import KeyLimits, RateLimiter
+from gateway.limits.limiter import KeyLimits, RateLimiter
 from gateway.stores import MemoryStore, RateCheck, RedisStore, ResilientStore, open_store
 from gateway.stores.resilient import OnError
 from tests.support.redis_server import RedisServer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.errors import RateLimited
-from gateway.ratelimit import KeyLimits, RateLimiter
+from gateway.limits.limiter import KeyLimits, RateLimiter
 from gateway.stores import Store
 
 T0 = 5_000.0

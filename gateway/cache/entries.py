@@ -26,8 +26,8 @@ from urllib.parse import quote
 
 import orjson
 
-from .errors import StoreUnavailable
-from .stores.base import Store, StoreError
+from ..errors import StoreUnavailable
+from ..stores.base import Store, StoreError
 
 log = logging.getLogger("gateway.cache")
 CacheMode = Literal["deterministic", "all", "off"]

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-from .errors import RateLimited, StoreUnavailable
-from .stores.base import CONCURRENCY, RateAdjust, RateCheck, RateDecision, Store, StoreError
+from ..errors import RateLimited, StoreUnavailable
+from ..stores.base import CONCURRENCY, RateAdjust, RateCheck, RateDecision, Store, StoreError
 
 log = logging.getLogger("gateway.ratelimit")
 MINUTE, DAY = 60.0, 86400.0
