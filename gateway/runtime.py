@@ -113,10 +113,9 @@ class Runtime:
         return ReloadResult(False, message)
 
     def reload(self, text: str | None = None) -> ReloadResult:
-        """Load the config file (or ``text``, read from it by ``watch``) and apply it.
+        """Load the config file (or ``text``, read from it by ``watch``) and ``apply`` it.
 
-        Refused, the old config serving on: an invalid config, and one that would
-        turn keyed access into open access without ``server.open_access: true``
+        Refused, the old config serving on: an invalid config, and one ``apply`` refuses
         (a key entry whose value is missing, a file cut off in its ``keys:``).
         """
         if not self.config_path:
@@ -126,10 +125,16 @@ class Runtime:
                    else parse_config(text, self.env, source=str(self.config_path)))
         except ConfigError as exc:
             return self._refuse(str(exc))
+        return self.apply(cfg, source=str(self.config_path))
+
+    def apply(self, cfg: GatewayConfig, *, source: str = "config") -> ReloadResult:
+        """Serve ``cfg`` from now on (a reload's second half; also a config that never
+        was a file). Refused, the old config serving on: one that would turn keyed
+        access into open access without ``server.open_access: true``."""
         opens = not cfg.active_keys()
         if opens and not self.snapshot.keyring.open and not cfg.server.open_access:
             return self._refuse(
-                f"{self.config_path}: it has no usable gateway key, which would open access "
+                f"{source}: it has no usable gateway key, which would open access "
                 "to anyone; set `server.open_access: true` to mean that")
         if self.demo:
             from_demo = self.snapshot.cfg.providers
