@@ -11,14 +11,17 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .auth import KeyRing
 from .breaker import STATE_VALUE, Breaker
 from .config import ConfigError, GatewayConfig, ProviderConfig, load_config, parse_config
 from .drain import Drain
 from .providers.client import ProviderClient
-from .stores import ResilientStore
+from .stores import ResilientStore, Store
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 log = logging.getLogger("gateway")
 # A changed config file is applied once two reads this far apart agree.
@@ -42,7 +45,7 @@ class ReloadResult:
 class Runtime:
     def __init__(self, cfg: GatewayConfig, *, config_path: str | None = None,
                  env: dict[str, str] | None = None, demo: bool = False,
-                 metrics: Any = None, store: Any = None) -> None:
+                 metrics: Metrics | None = None, store: Store | None = None) -> None:
         self.config_path = config_path
         self.env = dict(env or {})
         self.demo = demo

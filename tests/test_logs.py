@@ -109,7 +109,7 @@ def test_human_line_summarises_the_request() -> None:
               "error": f"both failed ({SECRET})"}
     line = HumanFormatter(Redactor([SECRET])).format(record(access=access))
     assert not line.startswith("{")
-    assert "502 openai key=team-a route=default" in line
+    assert "502 chat_completions key=team-a route=default" in line
     assert "attempts=2 fallbacks=1 id=r2" in line
     assert "[redacted]" in line and SECRET not in line
 

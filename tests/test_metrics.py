@@ -77,11 +77,11 @@ def sample_value(text: str, name: str, **labels: str) -> float:
 
 def populate(m: Metrics) -> None:
     """One event on every metric, with realistic label values."""
-    m.requests.labels("openai", "kimi", "kimi-k2", "chinese", "2xx", "true").inc()
-    m.request_duration.labels("openai", "kimi", "kimi-k2").observe(1.5)
+    m.requests.labels("chat_completions", "kimi", "kimi-k2", "chinese", "2xx", "true").inc()
+    m.request_duration.labels("chat_completions", "kimi", "kimi-k2").observe(1.5)
     m.upstream_duration.labels("kimi", "kimi-k2").observe(1.4)
     m.ttft.labels("kimi", "kimi-k2").observe(0.4)
-    m.overhead.labels("openai").observe(0.0003)
+    m.overhead.labels("chat_completions").observe(0.0003)
     m.tokens.labels("kimi", "kimi-k2", "input").inc(1200)
     m.cost.labels("kimi", "kimi-k2", "team-a").inc(0.0042)
     m.routing_decisions.labels("chinese", "kimi-k2").inc()
@@ -90,7 +90,7 @@ def populate(m: Metrics) -> None:
     m.cache_lookups.labels("miss").inc()
     m.ratelimit_rejections.labels("rpm", "team-a").inc()
     m.upstream_errors.labels("claude", "529").inc()
-    m.inflight.labels("anthropic").inc()
+    m.inflight.labels("messages").inc()
     m.redis_duration.labels("evalsha").observe(0.0007)
     m.redis_errors.labels("evalsha").inc()
     m.store_degraded.set(1)
@@ -270,11 +270,11 @@ WORKER = textwrap.dedent("""
     n = int(sys.argv[1])
     m = Metrics(CollectorRegistry(), version="9.9.9")
     for _ in range(n):
-        m.requests.labels("openai", "claude", "claude-opus", "default", "2xx", "false").inc()
-        m.request_duration.labels("openai", "claude", "claude-opus").observe(0.3)
+        m.requests.labels("chat_completions", "claude", "claude-opus", "default", "2xx", "false").inc()
+        m.request_duration.labels("chat_completions", "claude", "claude-opus").observe(0.3)
         m.tokens.labels("claude", "claude-opus", "output").inc(10)
     m.cost.labels("claude", "claude-opus", "team-a").inc(0.5 * n)
-    m.inflight.labels("openai").inc()
+    m.inflight.labels("chat_completions").inc()
     m.circuit_state.labels("claude-opus").set(CIRCUIT_OPEN if n == 3 else CIRCUIT_HALF_OPEN)
     print("ready", flush=True)
     sys.stdin.readline()  # hold the live gauges until the parent lets this worker go

@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from ..errors import RateLimited, StoreUnavailable
 from ..stores.base import CONCURRENCY, RateAdjust, RateCheck, RateDecision, Store, StoreError
@@ -32,7 +32,7 @@ MINUTE, DAY = 60.0, 86400.0
 _HEADER_SUFFIX = {"rpm": "requests", "tpm": "tokens"}
 _DESCRIBE = {"rpm": "requests per minute (rpm)", "tpm": "tokens per minute (tpm)",
              "budget_usd": "daily budget in USD (budget_usd, resets 00:00 UTC)"}
-_background: set[asyncio.Future[object]] = set()  # keeps shielded releases alive
+_background: set[asyncio.Future[Any]] = set()  # keeps shielded releases alive
 _SLOT_SALT = secrets.token_hex(6)
 _slot_seq = itertools.count()
 

@@ -33,14 +33,14 @@ def _check(field: str, body: dict[str, Any], surface: str) -> str | None:
 def test_every_openai_field_is_scanned() -> None:
     cases = list(planted.openai_planted())
     assert len(cases) > 150
-    missed = [m for field, body in cases if (m := _check(field, body, "openai"))]
+    missed = [m for field, body in cases if (m := _check(field, body, "chat_completions"))]
     assert missed == []
 
 
 def test_every_anthropic_field_is_scanned() -> None:
     cases = list(planted.anthropic_planted())
     assert len(cases) > 100
-    missed = [m for field, body in cases if (m := _check(field, body, "anthropic"))]
+    missed = [m for field, body in cases if (m := _check(field, body, "messages"))]
     assert missed == []
 
 
