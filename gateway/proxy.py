@@ -141,10 +141,6 @@ class Engine:
         self.limits = limits  # gateway.limits.Limits: provider quotas
 
     # -- candidate iteration --------------------------------------------------
-    def _plan(self, ex: Exchange) -> list[str]:
-        assert ex.decision is not None
-        return ex.decision.candidates
-
     async def _attempts(
         self, ex: Exchange
     ) -> AsyncGenerator[tuple[str, ModelConfig, ProviderClient], GatewayError | None]:
@@ -156,7 +152,8 @@ class Engine:
         open_circuits: list[str] = []
         exhausted: list[RateLimited] = []
         tried = 0
-        cands = self._plan(ex)
+        assert ex.decision is not None
+        cands = ex.decision.candidates
         i = 0
         deadline = ex.t0 + cfg.server.attempts_deadline_s
         while i < len(cands) and tried < max_attempts:

@@ -52,7 +52,6 @@ class Runtime:
         self._retired: list[ProviderClient] = []
         self.snapshot = self._build(cfg, 0)
         self._mtime = self._stat()
-        self.draining = False
         self.drain = Drain()  # SIGTERM's grace period (gateway/drain.py)
 
     # -- snapshots ---------------------------------------------------------

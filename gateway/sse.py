@@ -172,8 +172,3 @@ def encode_event(data: bytes, event: str | None = None) -> bytes:
     if event is None:
         return body + b"\n"
     return b"event: " + event.encode() + b"\n" + body + b"\n"
-
-
-def encode_comment(text: str = "") -> bytes:
-    """A comment line, the usual keep-alive for idle streams."""
-    return b": " + text.replace("\r", " ").replace("\n", " ").encode() + b"\n\n"

@@ -28,7 +28,6 @@ class SSEResponse:
                (b"x-accel-buffering", b"no")]
         raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         self.raw_headers = raw
-        self.client_gone = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code,
@@ -39,7 +38,6 @@ class SSEResponse:
             done, _ = await asyncio.wait({body_task, listen_task},
                                          return_when=asyncio.FIRST_COMPLETED)
             if listen_task in done and not body_task.done():
-                self.client_gone = True
                 body_task.cancel()
             await asyncio.gather(body_task, return_exceptions=True)
         finally:
@@ -61,8 +59,9 @@ class SSEResponse:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
-            # The server reports a closed connection by failing send (ASGI 2.4).
-            self.client_gone = True
+            # The server reports a closed connection by failing send (ASGI 2.4): the
+            # client is gone and nothing is left to send.
+            pass
 
     @staticmethod
     async def _listen(receive: Receive) -> None:

@@ -18,6 +18,7 @@ from ..cache_layer import CacheLayer
 from ..errors import GatewayError
 from ..http import json_response
 from ..limits import Limits, key_label, settled_tokens
+from ..metrics import status_class
 from ..proxy import Engine, Exchange, after_stream
 from ..runtime import Runtime
 from ..streaming import SSEResponse
@@ -28,10 +29,6 @@ log = logging.getLogger("gateway")
 # first (docs/hardening.md, "Work before admission").
 EARLY_ADMISSION_BYTES = 64 * 1024
 access = logging.getLogger("gateway.access")
-
-
-def _status_class(status: int) -> str:
-    return f"{status // 100}xx"
 
 
 def cost_usd(ex: Exchange) -> float:
@@ -195,7 +192,7 @@ class Services:
         if m is not None:
             surface = ex.surface.name
             m.child(m.requests, surface, provider, model,
-                    ex.decision.rule if ex.decision else "none", _status_class(status),
+                    ex.decision.rule if ex.decision else "none", status_class(status),
                     "true" if ex.stream else "false").inc()
             m.child(m.request_duration, surface, provider, model).observe(elapsed)
             m.child(m.overhead, surface).observe(ex.overhead_ms / 1000)
@@ -242,7 +239,7 @@ class Services:
                           request_id: str | None = None) -> None:
         if self.metrics is not None:
             self.metrics.requests.labels(surface=surface, provider="none", model="none",
-                                         route="none", status_class=_status_class(e.status),
+                                         route="none", status_class=status_class(e.status),
                                          stream="false").inc()
         access.info("request", extra={"access": {"request_id": request_id, "surface": surface,
                                                  "status": e.status, "error": e.message}})
