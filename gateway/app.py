@@ -143,12 +143,15 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, rt.reload)
         # Read once, like the CLI reads it for uvicorn's own timeout.
-        unhook = _hook_shutdown_signals(loop, rt, rt.snapshot.cfg.server.graceful_shutdown_s)
+        grace_s = rt.snapshot.cfg.server.graceful_shutdown_s
+        unhook = _hook_shutdown_signals(loop, rt, grace_s)
         try:
             yield
         finally:
             unhook()
-            rt.draining = True
+            # Shutting down without our signal hook (a test server, another server):
+            # /readyz says so from here on. After SIGTERM this is a no-op.
+            rt.drain.begin(grace_s)
             if watcher is not None:
                 watcher.cancel()
             await rt.close()

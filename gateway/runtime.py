@@ -56,7 +56,6 @@ class Runtime:
         self._retired: list[ProviderClient] = []
         self.snapshot = self._build(cfg, 0)
         self._mtime = self._stat()
-        self.draining = False
         self.drain = Drain()  # SIGTERM's grace period (gateway/drain.py)
 
     # -- snapshots ---------------------------------------------------------
@@ -215,7 +214,7 @@ class Runtime:
         ``probe`` pings Redis now instead of reporting the last call's outcome."""
         detail: dict[str, Any] = {"config_version": self.snapshot.version,
                                   "circuits": {a: b.snapshot() for a, b in self.breakers.items()}}
-        draining = self.draining or self.drain.draining
+        draining = self.drain.draining
         ok = not draining
         if probe and isinstance(self.store, ResilientStore):
             await self.store.ping()

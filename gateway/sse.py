@@ -179,11 +179,6 @@ def encode_event(data: bytes, event: str | None = None) -> bytes:
     return b"event: " + event.encode() + b"\n" + body + b"\n"
 
 
-def encode_comment(text: str = "") -> bytes:
-    """A comment line, the usual keep-alive for idle streams."""
-    return b": " + text.replace("\r", " ").replace("\n", " ").encode() + b"\n\n"
-
-
 # -- the client side ------------------------------------------------------------
 # An SSE response that notices a departed client at once.
 #
@@ -205,7 +200,6 @@ class SSEResponse:
                (b"x-accel-buffering", b"no")]
         raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         self.raw_headers = raw
-        self.client_gone = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code,
@@ -216,7 +210,6 @@ class SSEResponse:
             done, _ = await asyncio.wait({body_task, listen_task},
                                          return_when=asyncio.FIRST_COMPLETED)
             if listen_task in done and not body_task.done():
-                self.client_gone = True
                 body_task.cancel()
             await asyncio.gather(body_task, return_exceptions=True)
         finally:
@@ -238,8 +231,9 @@ class SSEResponse:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
-            # The server reports a closed connection by failing send (ASGI 2.4).
-            self.client_gone = True
+            # The server reports a closed connection by failing send (ASGI 2.4): the
+            # client is gone and nothing is left to send.
+            pass
 
     @staticmethod
     async def _listen(receive: Receive) -> None:

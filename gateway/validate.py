@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import BadRequest
-from .translate._check import function_tool
+from .translate._check import function_tool, is_int, is_number, is_str_list
 
 _OPENAI_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-_NUM = (int, float)
 
 
 def _type_name(v: Any) -> str:
@@ -33,7 +32,7 @@ def _opt_number(body: dict[str, Any], name: str, lo: float | None = None,
     v = body.get(name)
     if v is None:
         return
-    _want(isinstance(v, _NUM) and not isinstance(v, bool), name, "a number", v)
+    _want(is_number(v), name, "a number", v)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         raise BadRequest(f"'{name}' must be between {lo} and {hi}, got {v}.", param=name,
                          code="invalid_value")
@@ -43,7 +42,7 @@ def _opt_int(body: dict[str, Any], name: str, lo: int = 0) -> None:
     v = body.get(name)
     if v is None:
         return
-    _want(isinstance(v, int) and not isinstance(v, bool), name, "an integer", v)
+    _want(is_int(v), name, "an integer", v)
     if v < lo:
         raise BadRequest(f"'{name}' must be >= {lo}, got {v}.", param=name, code="invalid_value")
 
@@ -136,7 +135,7 @@ def chat_request(body: Any) -> dict[str, Any]:
     _opt_bool(body, "parallel_tool_calls")
     stop = body.get("stop")
     if stop is not None:
-        _want(isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop)),
+        _want(isinstance(stop, str) or is_str_list(stop),
               "stop", "a string or an array of strings", stop)
     tools = body.get("tools")
     if tools is not None:

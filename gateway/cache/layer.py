@@ -127,7 +127,7 @@ class CacheLayer:
             u = ex.usage
             out = {**out, "usage": openai_usage(u.input, u.output, u.cached)}
         entry = CachedResponse(body=out, provider=ex.provider or "",
-                               upstream_model=ex.upstream_model or "", route=ex.decision.rule,
+                               upstream_model=ex.upstream_model or "",
                                surface=ex.surface.name, created=time.time(),
                                dropped=ex.dropped)
         await self._cache(ex.snap.cfg.cache).put(ex.cache_key, entry,

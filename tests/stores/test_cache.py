@@ -32,7 +32,7 @@ def completion(text: str = "hello") -> CachedResponse:
               "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                            "finish_reason": "stop"}],
               "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}},
-        provider="moonshot", upstream_model="kimi-k2", route="default")
+        provider="moonshot", upstream_model="kimi-k2")
 
 
 def test_key_ignores_order_and_delivery_fields() -> None:
