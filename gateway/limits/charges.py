@@ -1,4 +1,4 @@
-"""Per-key and per-provider limits applied to an exchange (see ``ratelimit.py``).
+"""Per-key and per-provider limits applied to an exchange (see ``limiter.py``).
 
 The estimate a request is admitted on is prompt tokens plus requested output (the
 model's ``default_max_tokens`` when the request names none; times ``n`` when it asks

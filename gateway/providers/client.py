@@ -1,9 +1,10 @@
 """The upstream HTTP client: one keep-alive pool per provider (``h1.py``).
 
-Not httpx and no longer aiohttp on the hot path: in a loopback proxy benchmark on this
-machine (DEVELOPERS.md) httpx's default transport did about 755 req/s, httpx over an
-aiohttp transport about 4,300 and aiohttp directly about 9,500; aiohttp itself spends
-~55 us of CPU per small POST, ``h1`` ~9 us (``python bench/upstream_bench.py``).
+Not httpx and no longer aiohttp on the hot path: in a loopback proxy benchmark on the
+2-CPU development machine (bench/README.md describes it) httpx's default transport did
+about 755 req/s, httpx over an aiohttp transport about 4,300 and aiohttp directly about
+9,500; aiohttp itself spends ~55 us of CPU per small POST, ``h1`` ~9 us (``python
+bench/upstream_bench.py``).
 
 Everything the transport can raise is mapped here onto ``gateway.errors`` (the
 boundary), and every connection is released in a ``finally``: back to the pool after a

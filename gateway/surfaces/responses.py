@@ -101,7 +101,7 @@ class ResponsesStream:
         return out
 
     def close(self) -> bytes:
-        self.closing = True  # what follows is the terminal event (api/responses.py)
+        self.closing = True  # what follows is the terminal event (``Turn.relay`` below)
         return self.events.terminal()
 
     def usage(self) -> Usage:

@@ -24,7 +24,7 @@ Decisions (each documented in the README's Responses section):
 - ``text.format`` becomes ``response_format``; ``max_output_tokens`` becomes
   ``max_completion_tokens`` (capped at the model's limit by the chat translators);
 - ``item_reference`` items must have been resolved from the store before (see
-  ``gateway/api/responses.py``); one left here is a 400.
+  ``gateway/surfaces/responses.py``); one left here is a 400.
 """
 
 from __future__ import annotations
