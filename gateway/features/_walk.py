@@ -15,9 +15,9 @@ count what the gateway's hub, chat completions, would carry
 - a ``tool_result`` block is a message of its own, as chat's ``tool`` message is (the
   user turn around it is one more only if it holds anything else), and ``is_error``
   counts as the ``"Error: "`` the translator writes;
-- a tool definition counts its name, description and parameter schema, plus a fixed
-  overhead (``Sink.definition``), not the JSON wrapper each API puts around them
-  (``{"type": "function", "function": ...}`` against ``input_schema``);
+- a tool definition counts as the JSON of its name, description and parameter schema,
+  plus a fixed overhead (``Sink.definitions``), not the JSON wrapper each API puts
+  around them (``{"type": "function", "function": ...}`` against ``input_schema``);
 - chat's ``reasoning_content`` (Moonshot) counts as a thinking block's text does;
 - a structured-output schema counts its ``schema`` (chat ``response_format``, Messages
   ``output_config.format``).
@@ -40,7 +40,7 @@ class Sink(Protocol):
     def extra_messages(self, n: int) -> None: ...
     def image(self) -> None: ...
     def tool(self) -> None: ...
-    def definition(self) -> None: ...
+    def definitions(self, n: int) -> None: ...
 
 
 def to_json_text(obj: Any) -> str:
@@ -51,31 +51,34 @@ def to_json_text(obj: Any) -> str:
         return ""
 
 
-def definition(fn: dict[str, Any], schema_key: str, sink: Sink) -> None:
-    """One function tool: name, description and schema (the same on every surface)."""
-    sink.definition()
-    for key in ("name", "description"):
-        value = fn.get(key)
-        if isinstance(value, str):
-            sink.text(value)
-    schema = fn.get(schema_key)
-    if schema is not None:
-        sink.text(to_json_text(schema))
+def definition(fn: dict[str, Any], schema_key: str) -> tuple[Any, Any, Any]:
+    """What a function tool is on every surface: name, description, parameter schema."""
+    return (fn.get("name"), fn.get("description"), fn.get(schema_key))
+
+
+def count_definitions(entries: list[Any], functions: int, sink: Sink) -> None:
+    """Tool definitions as one JSON text (one string to count, however many tools)."""
+    sink.tool()
+    sink.definitions(functions)
+    sink.text(to_json_text(entries))
 
 
 def definitions(tools: Any, sink: Sink, function: Callable[[Any], Any], schema_key: str,
                 ) -> None:
     """A non-empty ``tools`` list: the function tools ``function(tool)`` finds by their
-    name, description and schema; any other tool (a server tool) by its JSON."""
+    ``definition``; any other tool (a server tool) by its JSON."""
     if not isinstance(tools, list) or not tools:
         return
-    sink.tool()
+    entries: list[Any] = []
+    functions = 0
     for tool in tools:
         fn = function(tool)
         if isinstance(fn, dict):
-            definition(fn, schema_key, sink)
+            entries.append(definition(fn, schema_key))
+            functions += 1
         else:
-            sink.text(to_json_text(tool))
+            entries.append(tool)
+    count_definitions(entries, functions, sink)
 
 
 def _chat_function(tool: Any) -> Any:
@@ -112,10 +115,12 @@ def walk_openai(body: dict[str, Any], sink: Sink) -> None:
             if isinstance(name, str):
                 sink.text(name)
             _openai_content(msg.get("content"), sink, user=user, system=system)
-            for key in ("refusal", "reasoning_content"):
-                value = msg.get(key)
-                if isinstance(value, str):
-                    sink.text(value)
+            refusal = msg.get("refusal")
+            if isinstance(refusal, str):
+                sink.text(refusal)
+            reasoning = msg.get("reasoning_content")
+            if isinstance(reasoning, str):
+                sink.text(reasoning)
             calls = msg.get("tool_calls")
             if isinstance(calls, list):
                 for call in calls:
@@ -204,12 +209,13 @@ def walk_anthropic(body: dict[str, Any], sink: Sink) -> None:
                 for block in content:
                     if not isinstance(block, dict):
                         continue
-                    if block.get("type") == "tool_result":
+                    kind = block.get("type")
+                    if kind == "tool_result":
                         results += 1
                         _tool_result(block, sink)
                     else:
                         other = 1
-                        _anthropic_block(block, sink, user=user, system=system_turn)
+                        _anthropic_block(block, kind, sink, user=user, system=system_turn)
                 if results:
                     # each result is a tool message on chat; the rest of the turn one more
                     sink.extra_messages(results - 1 + other)
@@ -237,8 +243,8 @@ def _tool_result(block: dict[str, Any], sink: Sink) -> None:
                 sink.text(sub["text"])
 
 
-def _anthropic_block(block: dict[str, Any], sink: Sink, *, user: bool, system: bool) -> None:
-    kind = block.get("type")
+def _anthropic_block(block: dict[str, Any], kind: Any, sink: Sink, *, user: bool,
+                     system: bool) -> None:
     if kind == "text":
         text = block.get("text")
         if isinstance(text, str):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._walk import Sink, _openai_content, definition, output_schema, to_json_text
+from ._walk import Sink, _openai_content, count_definitions, definition, output_schema
 
 # What the last input item left open on the chat side: no assistant turn, an assistant
 # turn with text only (more text joins it), or one with tool calls (more calls join it).
@@ -64,18 +64,21 @@ def _item(item: dict[str, Any], sink: Sink, turn: int) -> int:
     return turn
 
 
-def _tools(tools: list[Any], sink: Sink) -> None:
-    sink.tool()
+def _definitions(tools: list[Any], entries: list[Any]) -> int:
+    """Adds the entries of ``tools`` (namespaces flattened); returns how many are
+    function tools."""
+    functions = 0
     for tool in tools:
         kind = tool.get("type") if isinstance(tool, dict) else None
-        if kind == "function":
-            definition(tool, "parameters", sink)
-        elif kind == "custom":
-            definition(tool, "format", sink)
+        if kind in ("function", "custom"):
+            # a custom tool's free-form input format stands where a schema would
+            entries.append(definition(tool, "parameters" if kind == "function" else "format"))
+            functions += 1
         elif kind == "namespace" and isinstance(tool.get("tools"), list):
-            _tools(tool["tools"], sink)
+            functions += _definitions(tool["tools"], entries)
         else:  # hosted tools (web_search...), unknown shapes: their JSON
-            sink.text(to_json_text(tool))
+            entries.append(tool)
+    return functions
 
 
 def walk_responses(body: dict[str, Any], sink: Sink) -> None:
@@ -94,7 +97,8 @@ def walk_responses(body: dict[str, Any], sink: Sink) -> None:
                 turn = _item(item, sink, turn)
     tools = body.get("tools")
     if isinstance(tools, list) and tools:
-        _tools(tools, sink)
+        entries: list[Any] = []
+        count_definitions(entries, _definitions(tools, entries), sink)
     text = body.get("text")
     if isinstance(text, dict):
         output_schema(text.get("format"), sink)
