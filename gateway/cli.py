@@ -16,7 +16,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess
 
-from .api.explain import explain_body
+from .api.explain import SURFACES, explain_body
 from .config import (
     ConfigError,
     GatewayConfig,
@@ -82,7 +82,7 @@ def cmd_route(args: argparse.Namespace) -> int:
     except orjson.JSONDecodeError as exc:
         print(f"error: the request on stdin is not valid JSON: {exc}", file=sys.stderr)
         return 1
-    status, out = explain_body(cfg, body, header_policy=args.policy)
+    status, out = explain_body(cfg, body, header_policy=args.policy, surface=args.surface)
     sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0 if status == 200 else 1
 
@@ -219,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("route", help="print the routing decision for a request on stdin")
     r.add_argument("--config")
     r.add_argument("--policy", help="as the x-gateway-policy header")
+    r.add_argument("--surface", choices=list(SURFACES),
+                   help="the API the body is for (default: by its shape, as the HTTP view)")
     r.set_defaults(fn=cmd_route)
     w = sub.add_parser("replay", help="what a draft config would change for the requests of an "
                        "access log")

@@ -1,5 +1,5 @@
-"""The explain view: the routing decision for a chat-completions body (or a Responses
-body: one with ``input`` and no ``messages``), no upstream call.
+"""The explain view: the routing decision for a chat-completions, Messages or Responses
+body, no upstream call (which surface's rules apply: ``choose_surface``).
 
 It runs exactly the code the proxy runs (validate -> features -> decide), so what it
 says is what the proxy then does; a request the proxy would refuse gets the same
@@ -8,7 +8,7 @@ error here, with the trace that led to it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -19,7 +19,7 @@ from .. import validate
 from ..auth import Caller
 from ..bounds import parse_request
 from ..config import GatewayConfig
-from ..errors import GatewayError
+from ..errors import BadRequest, GatewayError
 from ..features import extract_features
 from ..http import error_response, json_response, read_body, request_id
 from ..routing import RouteRequest, decide
@@ -27,20 +27,55 @@ from ..runtime import Runtime
 from .responses import responses_request
 
 
+# Each surface by its API's name: the proxy's validator and feature walker for its bodies.
+# (Responses: previous_response_id is not expanded here; the body's own input counts.)
+SURFACES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
+    "chat_completions": (validate.chat_request, "openai"),
+    "messages": (validate.messages_request, "anthropic"),
+    "responses": (responses_request, "responses"),
+}
+# Top-level fields only a Messages body has (OpenAI refuses a chat body with them; not
+# top_k or thinking, which OpenAI-compatible servers such as vLLM or GLM take on chat).
+_MESSAGES_ONLY = frozenset({"system", "stop_sequences"})
+
+
+def choose_surface(body: Any, named: str | None = None,
+                   headers: Mapping[str, str] | None = None) -> str:
+    """The surface whose rules ``body`` is explained by, one of ``SURFACES``: the one
+    ``named`` (the ``surface`` query parameter, the CLI's ``--surface``); else
+    ``messages`` when the request has an ``anthropic-version`` header (every Anthropic
+    client sends one); else by the body's shape: ``input`` and no ``messages`` is
+    ``responses``, a field only Messages has (``system``, ``stop_sequences``) is
+    ``messages``, anything else ``chat_completions``. A Messages body with neither is
+    also a valid chat body: name the surface to be sure."""
+    if named is not None:
+        if named not in SURFACES:
+            raise BadRequest(f"surface: {named!r} is not one of {', '.join(SURFACES)}",
+                             param="surface")
+        return named
+    if headers is not None and "anthropic-version" in headers:
+        return "messages"
+    if isinstance(body, dict):
+        if "input" in body and "messages" not in body:
+            return "responses"
+        if not _MESSAGES_ONLY.isdisjoint(body):
+            return "messages"
+    return "chat_completions"
+
+
 def explain_body(cfg: GatewayConfig, body: Any, *, key_name: str | None = None,
                  key_policy: str | None = None, header_policy: str | None = None,
-                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    """(status, JSON) of the decision for ``body``; shared by the HTTP view and the CLI."""
+                 headers: dict[str, str] | None = None,
+                 surface: str | None = None) -> tuple[int, dict[str, Any]]:
+    """(status, JSON) of the decision for ``body``; shared by the HTTP view and the CLI.
+    ``surface``: as ``choose_surface``'s ``named``."""
     trace: list[dict[str, Any]] = []
     features: dict[str, Any] | None = None
     try:
-        surface = "openai"
-        if isinstance(body, dict) and "input" in body and "messages" not in body:
-            # previous_response_id is not expanded here: the body's own input is what counts.
-            surface, body = "responses", responses_request(body)
-        else:
-            body = validate.chat_request(body)
-        f = extract_features(body, surface=surface, image_tokens=cfg.server.image_tokens)
+        surface = choose_surface(body, surface, headers)
+        check, walker = SURFACES[surface]
+        body = check(body)
+        f = extract_features(body, surface=walker, image_tokens=cfg.server.image_tokens)
         features = f.to_json()
         d = decide(cfg, f, RouteRequest(model=body["model"], key_name=key_name,
                                         key_policy=key_policy, header_policy=header_policy,
@@ -52,7 +87,8 @@ def explain_body(cfg: GatewayConfig, body: Any, *, key_name: str | None = None,
         return e.status, out
     m = cfg.models[d.model]
     return 200, {
-        "model": d.model, "provider": m.provider, "upstream_model": m.upstream,
+        "surface": surface, "model": d.model, "provider": m.provider,
+        "upstream_model": m.upstream,
         "rule": d.rule, "candidates": d.candidates, "policy": list(d.policy.names),
         "features": features, "trace": d.trace,
     }
@@ -73,7 +109,7 @@ async def explain(request: Request, rt: Runtime,
             status, out = explain_body(
                 snap.cfg, body, key_name=caller.name, key_policy=caller.policy,
                 header_policy=request.headers.get("x-gateway-policy"),
-                headers=dict(request.headers))
+                headers=dict(request.headers), surface=request.query_params.get("surface"))
     except GatewayError as e:
         return error_response(e, "openai", rid)
     # A request the proxy would refuse gets that refusal's status, with the trace.

@@ -114,18 +114,18 @@ def _tool_turns(result_m: Any, result_c: Any, result_r: Any, lang: str,
     """user asks, assistant calls ``search``, the user turn carries the result and a
     follow-up question: on chat the result is a ``tool`` message of its own."""
     args = {"query": "nightly build", "limit": 3}
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": "toolu_1",
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": "toolu_r",
                              "content": result_m}
     if is_error:
         block["is_error"] = True
-    m = [_ru(user(lang)), {"role": "assistant", "content": [_tool_use("toolu_1", args)]},
+    m = [_ru(user(lang)), {"role": "assistant", "content": [_tool_use("toolu_r", args)]},
          {"role": "user", "content": [block, {"type": "text", "text": user(lang)}]}]
     c = [_ru(user(lang)),
-         {"role": "assistant", "content": None, "tool_calls": [_call("toolu_1", _compact(args))]},
-         {"role": "tool", "tool_call_id": "toolu_1", "content": result_c}, _ru(user(lang))]
-    r = [_ru(user(lang)), {"type": "function_call", "call_id": "toolu_1", "name": "search",
+         {"role": "assistant", "content": None, "tool_calls": [_call("toolu_r", _compact(args))]},
+         {"role": "tool", "tool_call_id": "toolu_r", "content": result_c}, _ru(user(lang))]
+    r = [_ru(user(lang)), {"type": "function_call", "call_id": "toolu_r", "name": "search",
                            "arguments": _compact(args)},
-         {"type": "function_call_output", "call_id": "toolu_1", "output": result_r},
+         {"type": "function_call_output", "call_id": "toolu_r", "output": result_r},
          _ru(user(lang))]
     return m, c, r
 
@@ -318,7 +318,7 @@ def tool_result_image(lang: str, kind: str) -> Case:
                            {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}"}],
                           lang)
     c[3] = {"role": "user", "content": [
-        {"type": "text", "text": "Images from tool result toolu_1:"},
+        {"type": "text", "text": "Images from tool result toolu_r:"},
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
         {"type": "text", "text": user(lang)}]}
     return Case(_m(m), _c(c), _r(r), lang, tools=True, images=True, slack=8,
