@@ -6,8 +6,10 @@ the proxy would refuse gets the same error here, with the trace that led to it.
 
 Which surface's body it is: the ``surface`` query parameter (``chat_completions``,
 ``messages``, ``responses``) if given; else a Messages body when the request carries
-``anthropic-version`` (as Anthropic's SDKs send it); else a Responses body when it has
-``input`` and no ``messages``; else chat completions.
+``anthropic-version`` (as Anthropic's SDKs send it); else by the body's shape: ``input``
+and no ``messages`` is Responses, a field only Messages has (``system``,
+``stop_sequences``) is Messages, anything else chat completions. A Messages body with
+neither is also a valid chat body: name the surface to be sure.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from ..surfaces import CHAT_COMPLETIONS, MESSAGES, RESPONSES, SURFACES
 from ..surfaces.surface import Surface
 
 _BY_NAME = {s.name: s for s in SURFACES}
+# Top-level fields only a Messages body has (OpenAI refuses a chat body with them; not
+# top_k or thinking, which OpenAI-compatible servers such as vLLM or GLM take on chat).
+_MESSAGES_ONLY = frozenset({"system", "stop_sequences"})
 
 
 def pick_surface(body: Any, name: str | None = None,
@@ -35,14 +40,17 @@ def pick_surface(body: Any, name: str | None = None,
     if name is not None:
         found = _BY_NAME.get(name)
         if found is None:
-            raise BadRequest(f"surface: {name!r} is not one of {sorted(_BY_NAME)}",
+            raise BadRequest(f"surface: {name!r} is not one of {', '.join(_BY_NAME)}",
                              param="surface")
         return found
     if headers is not None and "anthropic-version" in headers:
         return MESSAGES
-    if isinstance(body, dict) and "input" in body and "messages" not in body:
-        # previous_response_id is not expanded here: the body's own input is what counts.
-        return RESPONSES
+    if isinstance(body, dict):
+        if "input" in body and "messages" not in body:
+            # previous_response_id is not expanded here: the body's own input is what counts.
+            return RESPONSES
+        if not _MESSAGES_ONLY.isdisjoint(body):
+            return MESSAGES
     return CHAT_COMPLETIONS
 
 
@@ -68,7 +76,8 @@ def explain_body(cfg: GatewayConfig, body: Any, *, key_name: str | None = None,
         return e.status, out
     m = cfg.models[d.model]
     return 200, {
-        "model": d.model, "provider": m.provider, "upstream_model": m.upstream,
+        "surface": surface, "model": d.model, "provider": m.provider,
+        "upstream_model": m.upstream,
         "rule": d.rule, "candidates": d.candidates, "policy": list(d.policy.names),
         "surface": surface.name, "features": features, "trace": d.trace,
     }

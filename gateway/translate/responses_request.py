@@ -217,12 +217,14 @@ def _content(content: Any, p: str, role: str) -> Any:
 
 
 def _output_text(output: Any, p: str) -> Any:
-    """A tool output: a string, or parts (text and images)."""
+    """A tool output: a string, or parts (text and images). Text parts are joined with a
+    newline, as the Messages translator joins a tool result's blocks: glued together, an
+    address at the end of one part and a word at the start of the next read as one."""
     if isinstance(output, str):
         return output
     parts = [_part(x, f"{p}[{i}]", "tool") for i, x in enumerate(check.arr(output, p))]
     if all(x["type"] == "text" for x in parts):
-        return "".join(x["text"] for x in parts)
+        return "\n".join(x["text"] for x in parts)
     return parts
 
 
