@@ -1,6 +1,12 @@
 """Time gateway.features.extract_features on realistic 10 KB, 1 MB and 10 MB prompts.
 
-    python bench/features_bench.py [--quick] [--adversarial]
+    python bench/features_bench.py [--quick] [--adversarial] [--against OLD_TREE]
+
+``--against OLD_TREE`` (a copy of the repository before a change, e.g. from ``git archive``)
+times its ``extract_features`` and this tree's alternately in one process (thread CPU
+time) on the rows below and on a Claude Code-shaped agent turn sent as Messages and as
+the chat body the gateway makes of it: a ratio from one run, which the machine's load
+moves far less than it moves two runs of the plain benchmark.
 
 ``--adversarial`` times 1 MB of each repeated trigger prefix and separator
 (tests/features/adversarial.py) against 1 MB of English prose, as one message: target
@@ -23,6 +29,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,18 +141,10 @@ def adversarial(size: int = 1_000_000, runs: int = 5) -> None:
     (ROOT / "bench" / "features_adversarial.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
 
-def main() -> None:
-    if "--adversarial" in sys.argv:
-        warm_up()
-        adversarial()
-        return
-    quick = "--quick" in sys.argv
+def standard_rows(sizes: list[tuple[int, str, int]]
+                  ) -> Iterator[tuple[str, str, int, dict[str, Any]]]:
+    """(name, size label, runs, body) of every standard row, built from one seed."""
     rng = random.Random(7)
-    warm_up()  # load lingua once, as a server would at start-up
-    sizes = [(10_000, "10KB", 200), (1_000_000, "1MB", 25), (10_000_000, "10MB", 7)]
-    if quick:
-        sizes = [(s, n, max(3, r // 5)) for s, n, r in sizes]
-    print(f"{'prompt':<26}{'size':>6}{'median ms':>11}{'p99 ms':>9}{'tokens':>11}  lang  pii")
     for kind in KINDS:
         base = load_text(kind)
         for size, label, runs in sizes:
@@ -153,10 +152,100 @@ def main() -> None:
             for shape, single in shapes:
                 for pii in (False, True):
                     body = make_body(make_text(base, size, pii, rng), single, rng)
-                    med, p99, f = time_it(body, runs)
-                    name = f"{kind} {shape}{' +pii' if pii else ''}"
-                    print(f"{name:<26}{label:>6}{med:>11.2f}{p99:>9.2f}{f.tokens:>11}  "
-                          f"{f.language or '-':<5} {','.join(sorted(f.pii)) or '-'}")
+                    yield f"{kind} {shape}{' +pii' if pii else ''}", label, runs, body
+
+
+def agent_turn(turns: int = 150, tools: int = 24) -> dict[str, Any]:
+    """A Messages body shaped like Claude Code's: a long system prompt, many tools, and
+    many small blocks (text, tool_use, tool_result, reminders): the walkers' own cost."""
+    schema = {"type": "object", "required": ["command"], "properties": {
+        "command": {"type": "string", "description": "The command to run"},
+        "timeout": {"type": "number", "description": "Optional timeout in milliseconds"}}}
+    messages: list[dict[str, Any]] = [{"role": "user", "content": [
+        {"type": "text", "text": "<system-reminder>Files open: a.py</system-reminder>"},
+        {"type": "text", "text": "Fix the failing test in tests/test_parser.py please."}]}]
+    for i in range(turns):
+        messages.append({"role": "assistant", "content": [
+            {"type": "text", "text": f"Let me look at step {i} of the parser and run the tests."},
+            {"type": "tool_use", "id": f"toolu_{i}", "name": "Bash",
+             "input": {"command": f"pytest -q tests/test_parser.py -k case_{i}",
+                       "timeout": 120000}}]})
+        messages.append({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": f"toolu_{i}",
+             "content": "F.\n=== FAILURES ===\nAssertionError: expected 3 got 4\n" * 3},
+            {"type": "text", "text": "<system-reminder>Todo list updated.</system-reminder>"}]})
+    messages.append({"role": "user", "content": "Now summarise what you changed."})
+    return {"model": "bench", "max_tokens": 8192, "stream": True, "messages": messages,
+            "system": [{"type": "text", "text": "You are an agentic coding assistant. " * 40}],
+            "tools": [{"name": f"Tool{j}", "input_schema": schema,
+                       "description": "Runs a bash command in a persistent shell. " * 8}
+                      for j in range(tools)]}
+
+
+def against(old_tree: str, quick: bool) -> None:
+    import importlib
+    import shutil
+    import tempfile
+
+    from gateway.translate import messages_to_chat_request
+
+    # The old tree's package under another name: both import side by side.
+    tmp = tempfile.mkdtemp(prefix="features-ab-")
+    shutil.copytree(Path(old_tree) / "gateway", Path(tmp) / "gateway_old")
+    sys.path.insert(0, tmp)
+    old = importlib.import_module("gateway_old.features")
+    old.language.warm_up()
+
+    def ab(name: str, body: dict[str, Any], surface: str, runs: int) -> float:
+        times: dict[str, list[float]] = {"old": [], "new": []}
+        for _ in range(runs):
+            for label, fn in (("old", old.extract_features), ("new", extract_features)):
+                t0 = time.thread_time()
+                fn(body, surface=surface)
+                times[label].append((time.thread_time() - t0) * 1000)
+        o, n = statistics.median(times["old"]), statistics.median(times["new"])
+        fo, fn_ = old.extract_features(body, surface=surface), extract_features(body,
+                                                                                surface=surface)
+        same = (fo.tokens, fo.language, fo.pii) == (fn_.tokens, fn_.language, fn_.pii)
+        print(f"{name:<28}{o:>10.2f}{n:>10.2f}{n / o:>8.2f}  "
+              f"{'same' if same else f'tokens {fo.tokens} -> {fn_.tokens}'}")
+        return n / o
+
+    sizes = [(10_000, "10KB", 60), (1_000_000, "1MB", 8), (10_000_000, "10MB", 3)]
+    if quick:
+        sizes = [(s, n, max(2, r // 4)) for s, n, r in sizes]
+    print(f"{'prompt':<28}{'old ms':>10}{'new ms':>10}{'new/old':>8}  features")
+    ratios = [ab(f"{name} {label}", body, "openai", runs)
+              for name, label, runs, body in standard_rows(sizes)]
+    turn = agent_turn()
+    chat, _ = messages_to_chat_request(turn, upstream_model="bench")
+    agent = [ab("agent turn as Messages", turn, "anthropic", 30),
+             ab("agent turn as chat", chat, "openai", 30)]
+    mean = statistics.geometric_mean(ratios)
+    print(f"standard rows: geometric mean new/old {mean:.3f}; agent turn "
+          f"{', '.join(f'{r:.3f}' for r in agent)} (load average {os.getloadavg()[0]:.1f})")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    if "--against" in sys.argv:
+        warm_up()
+        against(sys.argv[sys.argv.index("--against") + 1], "--quick" in sys.argv)
+        return
+    if "--adversarial" in sys.argv:
+        warm_up()
+        adversarial()
+        return
+    quick = "--quick" in sys.argv
+    warm_up()  # load lingua once, as a server would at start-up
+    sizes = [(10_000, "10KB", 200), (1_000_000, "1MB", 25), (10_000_000, "10MB", 7)]
+    if quick:
+        sizes = [(s, n, max(3, r // 5)) for s, n, r in sizes]
+    print(f"{'prompt':<26}{'size':>6}{'median ms':>11}{'p99 ms':>9}{'tokens':>11}  lang  pii")
+    for name, label, runs, body in standard_rows(sizes):
+        med, p99, f = time_it(body, runs)
+        print(f"{name:<26}{label:>6}{med:>11.2f}{p99:>9.2f}{f.tokens:>11}  "
+              f"{f.language or '-':<5} {','.join(sorted(f.pii)) or '-'}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.cache import CachedResponse
+from gateway.cache.entries import CachedResponse
 from gateway.stores import MemoryStore, RateAdjust, RateCheck, RedisStore, Store
 
 CHECKS = [RateCheck("rpm", 10**9, 60.0, 1), RateCheck("tpm", 10**12, 60.0, 1500),

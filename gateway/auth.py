@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .config import KeyConfig
@@ -75,3 +76,14 @@ def bearer(value: str | None) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return token.strip() or None
+
+
+def openai_key(headers: Mapping[str, str]) -> str | None:
+    """The key as OpenAI's SDKs send it: ``Authorization: Bearer <key>``."""
+    return bearer(headers.get("authorization"))
+
+
+def anthropic_key(headers: Mapping[str, str]) -> str | None:
+    """The key as Anthropic's SDKs send it (``x-api-key``), or as a bearer token
+    (Claude Code with ``ANTHROPIC_AUTH_TOKEN``)."""
+    return headers.get("x-api-key") or bearer(headers.get("authorization"))

@@ -16,7 +16,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess
 
-from .api.explain import explain_body
+from .api.explain import explain_body, pick_surface
 from .config import (
     ConfigError,
     GatewayConfig,
@@ -25,6 +25,7 @@ from .config import (
     resolve_config_path,
 )
 from .drain import SHUTDOWN_MARGIN_S
+from .errors import GatewayError
 from .metrics import MULTIPROC_ENV, remove_multiprocess_dir, setup_multiprocess_dir
 from .replay import format_summary, read_access_log, replay
 
@@ -82,7 +83,12 @@ def cmd_route(args: argparse.Namespace) -> int:
     except orjson.JSONDecodeError as exc:
         print(f"error: the request on stdin is not valid JSON: {exc}", file=sys.stderr)
         return 1
-    status, out = explain_body(cfg, body, header_policy=args.policy)
+    try:
+        surface = pick_surface(body, args.surface) if args.surface else None
+    except GatewayError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    status, out = explain_body(cfg, body, header_policy=args.policy, surface=surface)
     sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0 if status == 200 else 1
 
@@ -219,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("route", help="print the routing decision for a request on stdin")
     r.add_argument("--config")
     r.add_argument("--policy", help="as the x-gateway-policy header")
+    r.add_argument("--surface", choices=["chat_completions", "messages", "responses"],
+                   help="whose body it is (default: a Responses body if it has `input` "
+                   "and no `messages`, else chat completions)")
     r.set_defaults(fn=cmd_route)
     w = sub.add_parser("replay", help="what a draft config would change for the requests of an "
                        "access log")

@@ -1,7 +1,8 @@
 """The YAML config: schema, ``${VAR:-default}`` expansion, loading and validation.
 
-The schema is the contract's (``ARCHITECTURE.md``); everything beyond it has a
-default so the contract's example file is a complete config. A bad config raises
+The schema is documented in README.md, "Configuration", with config/gateway.yaml as
+the full example; everything beyond it has a default so that file is a complete
+config. A bad config raises
 ``ConfigError`` whose message names the field (``routing.rules[1].to``) and the reason.
 """
 

@@ -117,21 +117,47 @@ def json_response(obj: Any, status: int = 200, headers: Mapping[str, str] | None
                     media_type="application/json")
 
 
-def error_response(err: GatewayError, surface: str, headers: Mapping[str, str] | None = None
-                   ) -> Response:
+class ErrorDialect:
+    """How one API family renders a ``GatewayError``: OpenAI's ``{"error": {...}}`` or
+    Anthropic's ``{"type": "error", "error": {...}, "request_id": ...}`` (where an
+    overloaded upstream stays 529)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def status(self, err: GatewayError) -> int:
+        if self.name == "anthropic" and err.anthropic_status is not None:
+            return err.anthropic_status
+        return err.status
+
+    def body(self, err: GatewayError, rid: str | None) -> dict[str, Any]:
+        if self.name != "anthropic":
+            return err.openai_body()
+        body = err.anthropic_body()
+        if rid is not None:
+            body["request_id"] = rid
+        return body
+
+    def __repr__(self) -> str:
+        return f"ErrorDialect({self.name!r})"
+
+
+OPENAI_ERRORS = ErrorDialect("openai")
+ANTHROPIC_ERRORS = ErrorDialect("anthropic")
+
+
+def error_response(err: GatewayError, dialect: ErrorDialect,
+                   headers: Mapping[str, str] | None = None) -> Response:
     h = dict(headers or {})
     h.update(err.headers)
-    status = err.status
-    if surface == "anthropic" and err.anthropic_status is not None:
-        status = err.anthropic_status
+    status = dialect.status(err)
     if status in (429, 503, 529) and "retry-after" not in h:
         ra = getattr(err, "retry_after", None)
         if ra is not None:
             h["retry-after"] = str(max(1, int(-(-ra // 1))))
-    body = err.anthropic_body() if surface == "anthropic" else err.openai_body()
-    if surface == "anthropic" and "x-request-id" in h:
-        body["request_id"] = h["x-request-id"]
-    return json_response(body, status, h)
+    return json_response(dialect.body(err, h.get("x-request-id")), status, h)
 
 
 MAX_HEADER_BYTES = 64 * 1024

@@ -19,15 +19,9 @@ import orjson
 
 from .errors import BadRequest
 
-dumps = orjson.dumps
-
 MAX_DEPTH = 128
 # orjson.dumps refuses a value nested deeper than this many arrays/objects.
 _ORJSON_WRITE_DEPTH = 254
-
-
-def loads(data: bytes | str) -> Any:
-    return orjson.loads(data)
 
 
 # Containers a Python walk visits before handing over to the orjson probe: a walk costs

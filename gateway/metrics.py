@@ -82,7 +82,7 @@ __all__ = [
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Label vocabularies. Dashboards and alerts match on these exact strings.
-SURFACES = ("openai", "anthropic", "responses")
+SURFACES = ("chat_completions", "messages", "responses")
 TOKEN_KINDS = ("input", "output", "cached")
 CACHE_RESULTS = ("hit", "miss", "bypass")
 RATELIMIT_LIMITS = ("rpm", "tpm", "concurrency", "budget_usd", "provider_rpm", "provider_tpm")
@@ -251,6 +251,9 @@ class Metrics:
 
         self._config_hash: str | None = None
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        # The config the info series describe (``api/ops.sync_metrics``).
+        self.config_version: int | None = None
+        self.config_hash = ""
         self.build_info.labels(version or _package_version()).set(1)
         # Series with a known, small label set start at zero so rate() and ratios work
         # from the first scrape instead of appearing with the first event.

@@ -208,7 +208,8 @@ def _response_schemas() -> J:
                           "language": nullable_str, "pii": {"type": "array", "items": _STR},
                           "has_images": _BOOL, "has_tools": _BOOL, "stream": _BOOL},
                          ["tokens", "language", "pii"]),
-        "Explain": _obj({"model": _STR, "provider": _STR, "upstream_model": _STR, "rule": _STR,
+        "Explain": _obj({"surface": {"enum": ["chat_completions", "messages", "responses"]},
+                         "model": _STR, "provider": _STR, "upstream_model": _STR, "rule": _STR,
                          "candidates": {"type": "array", "items": _STR},
                          "policy": {"type": "array", "items": _STR},
                          "features": _ref("Features"), "trace": {"type": "array"}},
@@ -355,8 +356,19 @@ def document(cfg: GatewayConfig) -> dict[str, Any]:
         "/v1/gateway/route": {"post": {
             "operationId": "explain_route", "summary": "the routing decision, no upstream call",
             **security("/v1/gateway/route"),
-            "parameters": _header_params(cfg, "x-request-id", "x-gateway-policy"),
-            "requestBody": body("ChatRequest"),
+            "parameters": [
+                {"name": "surface", "in": "query", "required": False,
+                 "description": "the API the body is for (default: anthropic-version header "
+                 "means messages, else by the body's shape; see README, Explain)",
+                 "schema": {"type": "string",
+                            "enum": ["chat_completions", "messages", "responses"]}},
+                {"name": "anthropic-version", "in": "header", "required": False,
+                 "description": "present: the body is a Messages body (unless `surface` says "
+                 "otherwise)", "schema": _STR},
+                *_header_params(cfg, "x-request-id", "x-gateway-policy")],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "anyOf": [_ref("ChatRequest"), _ref("MessagesRequest"),
+                          _ref("ResponsesRequest")]}}}},
             "responses": {
                 "200": _json("Explain", "the decision", _RID),
                 **_errors((401, 408, 413, 429), "OpenAIError"),

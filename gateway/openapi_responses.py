@@ -1,6 +1,6 @@
 """The Responses API's part of the gateway's OpenAPI document (``openapi.py``).
 
-Request schemas say what ``api/responses.py`` and ``translate/responses_request.py``
+Request schemas say what ``validate.py`` (``responses_request``) and ``translate/responses_request.py``
 check; unknown fields are allowed (accepted and not sent upstream). The response
 schema is the part of OpenAI's ``Response`` the gateway fills.
 """

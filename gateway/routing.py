@@ -142,7 +142,7 @@ def _pii_where(f: FeatureLike) -> str:
     """"email in messages[1].content, phone in stop[0]": the field of each kind (features
     that do not know their fields give the kinds alone)."""
     fields = dict(getattr(f, "pii_fields", ()))
-    unverified = getattr(f, "pii_unverified", frozenset())
+    unverified: frozenset[str] = getattr(f, "pii_unverified", frozenset())
     parts = []
     for kind in sorted(f.pii):
         part = f"{kind} in {fields[kind]}" if kind in fields else kind
@@ -246,9 +246,10 @@ def _decide(
 ) -> Decision:
     pol = effective_policy(cfg, req)
     trace.append({"policy": list(pol.names)})
-    mapped, entry = map_model(cfg, req.model)
-    if entry is not None:
-        trace.append({"model_map": {"requested": req.model, "entry": entry, "model": mapped}})
+    mapped, map_entry = map_model(cfg, req.model)
+    if map_entry is not None:
+        trace.append({"model_map": {"requested": req.model, "entry": map_entry,
+                                    "model": mapped}})
         req = replace(req, model=mapped)
     pinned = req.model != "auto"
     if pinned and req.model not in cfg.models:

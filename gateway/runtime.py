@@ -11,13 +11,17 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .auth import KeyRing
 from .breaker import STATE_VALUE, Breaker
 from .config import ConfigError, GatewayConfig, ProviderConfig, load_config, parse_config
 from .drain import Drain
 from .providers.client import ProviderClient
+from .stores import ResilientStore, Store
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 log = logging.getLogger("gateway")
 # A changed config file is applied once two reads this far apart agree.
@@ -41,7 +45,7 @@ class ReloadResult:
 class Runtime:
     def __init__(self, cfg: GatewayConfig, *, config_path: str | None = None,
                  env: dict[str, str] | None = None, demo: bool = False,
-                 metrics: Any = None, store: Any = None) -> None:
+                 metrics: Metrics | None = None, store: Store | None = None) -> None:
         self.config_path = config_path
         self.env = dict(env or {})
         self.demo = demo
@@ -52,7 +56,6 @@ class Runtime:
         self._retired: list[ProviderClient] = []
         self.snapshot = self._build(cfg, 0)
         self._mtime = self._stat()
-        self.draining = False
         self.drain = Drain()  # SIGTERM's grace period (gateway/drain.py)
 
     # -- snapshots ---------------------------------------------------------
@@ -112,10 +115,9 @@ class Runtime:
         return ReloadResult(False, message)
 
     def reload(self, text: str | None = None) -> ReloadResult:
-        """Load the config file (or ``text``, read from it by ``watch``) and apply it.
+        """Load the config file (or ``text``, read from it by ``watch``) and ``apply`` it.
 
-        Refused, the old config serving on: an invalid config, and one that would
-        turn keyed access into open access without ``server.open_access: true``
+        Refused, the old config serving on: an invalid config, and one ``apply`` refuses
         (a key entry whose value is missing, a file cut off in its ``keys:``).
         """
         if not self.config_path:
@@ -125,10 +127,16 @@ class Runtime:
                    else parse_config(text, self.env, source=str(self.config_path)))
         except ConfigError as exc:
             return self._refuse(str(exc))
+        return self.apply(cfg, source=str(self.config_path))
+
+    def apply(self, cfg: GatewayConfig, *, source: str = "config") -> ReloadResult:
+        """Serve ``cfg`` from now on (a reload's second half; also a config that never
+        was a file). Refused, the old config serving on: one that would turn keyed
+        access into open access without ``server.open_access: true``."""
         opens = not cfg.active_keys()
         if opens and not self.snapshot.keyring.open and not cfg.server.open_access:
             return self._refuse(
-                f"{self.config_path}: it has no usable gateway key, which would open access "
+                f"{source}: it has no usable gateway key, which would open access "
                 "to anyone; set `server.open_access: true` to mean that")
         if self.demo:
             from_demo = self.snapshot.cfg.providers
@@ -192,6 +200,38 @@ class Runtime:
             else:
                 keep.append(c)
         self._retired = keep
+
+    # -- readiness ----------------------------------------------------------
+    def store_status(self) -> dict[str, Any]:
+        """The store's state as last seen (no probe)."""
+        store = self.store
+        if isinstance(store, ResilientStore):
+            return store.status()
+        return {"store": "memory", "ok": True}
+
+    async def readiness(self, probe: bool = True) -> tuple[bool, dict[str, Any]]:
+        """Ready to serve, and why not: the one answer of ``/readyz`` and the console.
+        ``probe`` pings Redis now instead of reporting the last call's outcome."""
+        detail: dict[str, Any] = {"config_version": self.snapshot.version,
+                                  "circuits": {a: b.snapshot() for a, b in self.breakers.items()}}
+        draining = self.drain.draining
+        ok = not draining
+        if probe and isinstance(self.store, ResilientStore):
+            await self.store.ping()
+        st = self.store_status()
+        detail["store"] = st
+        if isinstance(self.store, ResilientStore):
+            if self.metrics is not None:
+                self.metrics.store_degraded.set(1 if st["degraded"] else 0)
+            if not st["ok"]:
+                ok = False
+                mode = ("fail_open: still serving, limits per process and cache bypassed"
+                        if st["on_error"] == "fail_open" else "fail_closed: refusing requests")
+                detail["reason"] = f"Redis is unreachable ({st['error']}); {mode}"
+        if draining:  # the store's state must not overwrite why the replica is leaving
+            detail["reason"] = "shutting down"
+        detail["status"] = "ready" if ok else "not ready"
+        return ok, detail
 
     async def close(self) -> None:
         for c in list(self._clients.values()) + self._retired:

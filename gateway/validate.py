@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import BadRequest
-from .translate._check import function_tool
+from .translate._check import function_tool, is_int, is_number, is_str_list
 
 _OPENAI_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-_NUM = (int, float)
 
 
 def _type_name(v: Any) -> str:
@@ -33,7 +32,7 @@ def _opt_number(body: dict[str, Any], name: str, lo: float | None = None,
     v = body.get(name)
     if v is None:
         return
-    _want(isinstance(v, _NUM) and not isinstance(v, bool), name, "a number", v)
+    _want(is_number(v), name, "a number", v)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         raise BadRequest(f"'{name}' must be between {lo} and {hi}, got {v}.", param=name,
                          code="invalid_value")
@@ -43,7 +42,7 @@ def _opt_int(body: dict[str, Any], name: str, lo: int = 0) -> None:
     v = body.get(name)
     if v is None:
         return
-    _want(isinstance(v, int) and not isinstance(v, bool), name, "an integer", v)
+    _want(is_int(v), name, "an integer", v)
     if v < lo:
         raise BadRequest(f"'{name}' must be >= {lo}, got {v}.", param=name, code="invalid_value")
 
@@ -136,7 +135,7 @@ def chat_request(body: Any) -> dict[str, Any]:
     _opt_bool(body, "parallel_tool_calls")
     stop = body.get("stop")
     if stop is not None:
-        _want(isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop)),
+        _want(isinstance(stop, str) or is_str_list(stop),
               "stop", "a string or an array of strings", stop)
     tools = body.get("tools")
     if tools is not None:
@@ -231,3 +230,33 @@ def count_tokens_request(body: Any) -> dict[str, Any]:
             raise BadRequest(f"messages.{i}.role: Input should be 'user', 'assistant' or "
                              "'system'", param=f"messages.{i}.role")
     return out
+
+
+def responses_request(body: Any) -> dict[str, Any]:
+    """Check a Responses body (the fields the gateway relies on)."""
+    openai_model(body)
+    inp = body.get("input")
+    if inp is None and body.get("previous_response_id") is None:
+        raise BadRequest("Missing required parameter: 'input'.", param="input",
+                         code="missing_required_parameter")
+    if inp is not None:
+        _want(isinstance(inp, (str, list)), "input", "a string or an array of items", inp)
+    for name in ("stream", "store", "parallel_tool_calls", "background"):
+        _opt_bool(body, name)
+    _opt_number(body, "temperature", 0, 2)
+    _opt_number(body, "top_p", 0, 1)
+    _opt_int(body, "max_output_tokens", 1)
+    for name in ("metadata", "text", "reasoning"):
+        v = body.get(name)
+        if v is not None:
+            _want(isinstance(v, dict), name, "an object", v)
+    tools = body.get("tools")
+    if tools is not None:
+        _want(isinstance(tools, list) and all(isinstance(t, dict) for t in tools), "tools",
+              "an array of objects", tools)
+    return body
+
+
+def input_tokens_request(body: Any) -> dict[str, Any]:
+    """``/v1/responses/input_tokens``: a Responses body whose ``model`` is optional."""
+    return responses_request({"model": "auto", **body} if isinstance(body, dict) else body)

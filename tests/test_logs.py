@@ -87,7 +87,7 @@ def test_fallbacks_counts_moves_to_another_model(attempts: list, expected: int) 
 
 
 def test_access_record_has_every_field_in_order_then_extras() -> None:
-    rec = access_record({"status": 401, "surface": "openai", "error": "bad key"})
+    rec = access_record({"status": 401, "surface": "chat_completions", "error": "bad key"})
     assert list(rec)[:len(ACCESS_FIELDS)] == list(ACCESS_FIELDS)
     assert rec["route"] is None and rec["attempts"] == [] and rec["fallbacks"] == 0
     assert rec["error"] == "bad key"
@@ -103,13 +103,13 @@ def test_json_line_has_time_level_logger_pid_and_the_record() -> None:
 
 
 def test_human_line_summarises_the_request() -> None:
-    access = {"request_id": "r2", "status": 502, "surface": "openai", "key": "team-a",
+    access = {"request_id": "r2", "status": 502, "surface": "chat_completions", "key": "team-a",
               "route": "default", "provider": None, "model": None, "cache": "bypass",
               "attempts": [{"model": "a", "error": "5xx"}, {"model": "b", "error": "5xx"}],
               "error": f"both failed ({SECRET})"}
     line = HumanFormatter(Redactor([SECRET])).format(record(access=access))
     assert not line.startswith("{")
-    assert "502 openai key=team-a route=default" in line
+    assert "502 chat_completions key=team-a route=default" in line
     assert "attempts=2 fallbacks=1 id=r2" in line
     assert "[redacted]" in line and SECRET not in line
 

@@ -77,11 +77,11 @@ def sample_value(text: str, name: str, **labels: str) -> float:
 
 def populate(m: Metrics) -> None:
     """One event on every metric, with realistic label values."""
-    m.requests.labels("openai", "kimi", "kimi-k2", "chinese", "2xx", "true").inc()
-    m.request_duration.labels("openai", "kimi", "kimi-k2").observe(1.5)
+    m.requests.labels("chat_completions", "kimi", "kimi-k2", "chinese", "2xx", "true").inc()
+    m.request_duration.labels("chat_completions", "kimi", "kimi-k2").observe(1.5)
     m.upstream_duration.labels("kimi", "kimi-k2").observe(1.4)
     m.ttft.labels("kimi", "kimi-k2").observe(0.4)
-    m.overhead.labels("openai").observe(0.0003)
+    m.overhead.labels("chat_completions").observe(0.0003)
     m.tokens.labels("kimi", "kimi-k2", "input").inc(1200)
     m.cost.labels("kimi", "kimi-k2", "team-a").inc(0.0042)
     m.routing_decisions.labels("chinese", "kimi-k2").inc()
@@ -90,7 +90,7 @@ def populate(m: Metrics) -> None:
     m.cache_lookups.labels("miss").inc()
     m.ratelimit_rejections.labels("rpm", "team-a").inc()
     m.upstream_errors.labels("claude", "529").inc()
-    m.inflight.labels("anthropic").inc()
+    m.inflight.labels("messages").inc()
     m.redis_duration.labels("evalsha").observe(0.0007)
     m.redis_errors.labels("evalsha").inc()
     m.store_degraded.set(1)
@@ -181,7 +181,7 @@ def test_label_free_and_small_vocabulary_series_start_at_zero(single: Metrics) -
     text = render(single.registry)[0].decode()
     assert sample_value(text, "gateway_store_degraded") == 0
     assert sample_value(text, "gateway_build_info", version="1.2.3") == 1
-    for surface in ("openai", "anthropic"):
+    for surface in ("chat_completions", "messages", "responses"):
         assert sample_value(text, "gateway_inflight_requests", surface=surface) == 0
     for result in ("hit", "miss", "bypass"):
         assert sample_value(text, "gateway_cache_lookups_total", result=result) == 0
@@ -270,11 +270,11 @@ WORKER = textwrap.dedent("""
     n = int(sys.argv[1])
     m = Metrics(CollectorRegistry(), version="9.9.9")
     for _ in range(n):
-        m.requests.labels("openai", "claude", "claude-opus", "default", "2xx", "false").inc()
-        m.request_duration.labels("openai", "claude", "claude-opus").observe(0.3)
+        m.requests.labels("chat_completions", "claude", "claude-opus", "default", "2xx", "false").inc()
+        m.request_duration.labels("chat_completions", "claude", "claude-opus").observe(0.3)
         m.tokens.labels("claude", "claude-opus", "output").inc(10)
     m.cost.labels("claude", "claude-opus", "team-a").inc(0.5 * n)
-    m.inflight.labels("openai").inc()
+    m.inflight.labels("chat_completions").inc()
     m.circuit_state.labels("claude-opus").set(CIRCUIT_OPEN if n == 3 else CIRCUIT_HALF_OPEN)
     print("ready", flush=True)
     sys.stdin.readline()  # hold the live gauges until the parent lets this worker go
@@ -345,7 +345,7 @@ def test_multiprocess_render_sums_all_workers(mpdir: str) -> None:
             text, "gateway_request_duration_seconds_bucket", le="0.5", **labels) == 6
         assert sample_value(
             text, "gateway_request_duration_seconds_bucket", le="0.25", **labels) == 0
-        assert sample_value(text, "gateway_inflight_requests", surface="openai") == 3
+        assert sample_value(text, "gateway_inflight_requests", surface="chat_completions") == 3
         # livemax: the worst breaker state any worker sees, with no per-pid series.
         assert sample_value(text, "gateway_circuit_state", model="claude-opus") == 2
         assert sample_value(text, "gateway_build_info", version="9.9.9") == 1
@@ -361,14 +361,14 @@ def test_multiprocess_render_sums_all_workers(mpdir: str) -> None:
 def test_multiprocess_counters_survive_worker_restarts(mpdir: str) -> None:
     first, second = Worker(mpdir, 2), Worker(mpdir, 3)
     before = render(None)[0].decode()
-    assert sample_value(before, "gateway_inflight_requests", surface="openai") == 2
+    assert sample_value(before, "gateway_inflight_requests", surface="chat_completions") == 2
 
     first.stop()
     gm.mark_process_dead(first.pid)  # what a supervisor hook does on worker exit
     after_exit = render(None)[0].decode()
     assert_monotonic(before, after_exit)
     assert sample_value(after_exit, "gateway_requests_total", model="claude-opus") == 5
-    assert sample_value(after_exit, "gateway_inflight_requests", surface="openai") == 1
+    assert sample_value(after_exit, "gateway_inflight_requests", surface="chat_completions") == 1
     # Only the surviving worker (n == 3) holds the breaker open now.
     assert sample_value(after_exit, "gateway_circuit_state", model="claude-opus") == 2
 
@@ -376,13 +376,13 @@ def test_multiprocess_counters_survive_worker_restarts(mpdir: str) -> None:
     after_restart = render(None)[0].decode()
     assert_monotonic(after_exit, after_restart)
     assert sample_value(after_restart, "gateway_requests_total", model="claude-opus") == 6
-    assert sample_value(after_restart, "gateway_inflight_requests", surface="openai") == 2
+    assert sample_value(after_restart, "gateway_inflight_requests", surface="chat_completions") == 2
 
     # No mark_process_dead this time: the scrape itself reaps the dead worker's gauges.
     second.stop()
     after_crash = render(None)[0].decode()
     assert_monotonic(after_restart, after_crash)
-    assert sample_value(after_crash, "gateway_inflight_requests", surface="openai") == 1
+    assert sample_value(after_crash, "gateway_inflight_requests", surface="chat_completions") == 1
     assert sample_value(after_crash, "gateway_circuit_state", model="claude-opus") == 1
     replacement.stop()
     final = render(None)[0].decode()

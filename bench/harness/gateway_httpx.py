@@ -35,11 +35,10 @@ def _client(pc: ProviderClient) -> httpx.AsyncClient:
 
 
 async def post_json(self: ProviderClient, body: dict[str, Any],
-                    extra_headers: Mapping[str, str] | None = None, *,
-                    url: str | None = None) -> UpstreamResult:
+                    extra_headers: Mapping[str, str] | None = None) -> UpstreamResult:
     t0 = time.perf_counter()
     try:
-        resp = await _client(self).post(url or self._url, content=orjson.dumps(body),
+        resp = await _client(self).post(self._url, content=orjson.dumps(body),
                                         headers=self.headers(extra_headers))
     except httpx.TimeoutException:
         raise UpstreamTimeout(f"upstream {self.name} timed out", provider=self.name) from None

@@ -1,46 +1,70 @@
-"""The explain view: the routing decision for a chat-completions body (or a Responses
-body: one with ``input`` and no ``messages``), no upstream call.
+"""The explain view: the routing decision for a body of any surface, no upstream call.
 
-It runs exactly the code the proxy runs (validate -> features -> decide), so what it
-says is what the proxy then does; a request the proxy would refuse gets the same
-error here, with the trace that led to it.
+It runs exactly the code the proxy runs (``pipeline.intake``: the surface's validator
+and walker, then ``decide``), so what it says is what the proxy then does; a request
+the proxy would refuse gets the same error here, with the trace that led to it.
+
+Which surface's body it is: the ``surface`` query parameter (``chat_completions``,
+``messages``, ``responses``) if given; else a Messages body when the request carries
+``anthropic-version`` (as Anthropic's SDKs send it); else by the body's shape: ``input``
+and no ``messages`` is Responses, a field only Messages has (``system``,
+``stop_sequences``) is Messages, anything else chat completions. A Messages body with
+neither is also a valid chat body: name the surface to be sure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import validate
-from ..auth import Caller
-from ..bounds import parse_request
 from ..config import GatewayConfig
-from ..errors import GatewayError
-from ..features import extract_features
-from ..http import error_response, json_response, read_body, request_id
+from ..errors import BadRequest, GatewayError
+from ..http import OPENAI_ERRORS, ClientGone, error_response, json_response, request_id
+from ..pipeline.intake import accept, examine
 from ..routing import RouteRequest, decide
-from ..runtime import Runtime
-from .responses import responses_request
+from ..surfaces import CHAT_COMPLETIONS, MESSAGES, RESPONSES, SURFACES
+from ..surfaces.surface import Surface
+
+_BY_NAME = {s.name: s for s in SURFACES}
+# Top-level fields only a Messages body has (OpenAI refuses a chat body with them; not
+# top_k or thinking, which OpenAI-compatible servers such as vLLM or GLM take on chat).
+_MESSAGES_ONLY = frozenset({"system", "stop_sequences"})
+
+
+def pick_surface(body: Any, name: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> Surface:
+    """The surface whose body ``body`` is (see the module's docstring)."""
+    if name is not None:
+        found = _BY_NAME.get(name)
+        if found is None:
+            raise BadRequest(f"surface: {name!r} is not one of {', '.join(_BY_NAME)}",
+                             param="surface")
+        return found
+    if headers is not None and "anthropic-version" in headers:
+        return MESSAGES
+    if isinstance(body, dict):
+        if "input" in body and "messages" not in body:
+            # previous_response_id is not expanded here: the body's own input is what counts.
+            return RESPONSES
+        if not _MESSAGES_ONLY.isdisjoint(body):
+            return MESSAGES
+    return CHAT_COMPLETIONS
 
 
 def explain_body(cfg: GatewayConfig, body: Any, *, key_name: str | None = None,
                  key_policy: str | None = None, header_policy: str | None = None,
-                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    """(status, JSON) of the decision for ``body``; shared by the HTTP view and the CLI."""
+                 headers: Mapping[str, str] | None = None,
+                 surface: Surface | None = None) -> tuple[int, dict[str, Any]]:
+    """(status, JSON) of the decision for ``body``; shared by the HTTP view, the console
+    and the CLI. ``surface`` None: chosen by ``pick_surface``."""
     trace: list[dict[str, Any]] = []
     features: dict[str, Any] | None = None
     try:
-        surface = "openai"
-        if isinstance(body, dict) and "input" in body and "messages" not in body:
-            # previous_response_id is not expanded here: the body's own input is what counts.
-            surface, body = "responses", responses_request(body)
-        else:
-            body = validate.chat_request(body)
-        f = extract_features(body, surface=surface, image_tokens=cfg.server.image_tokens)
+        surface = surface or pick_surface(body, headers=headers)
+        body, f = examine(body, surface, cfg)
         features = f.to_json()
         d = decide(cfg, f, RouteRequest(model=body["model"], key_name=key_name,
                                         key_policy=key_policy, header_policy=header_policy,
@@ -52,29 +76,35 @@ def explain_body(cfg: GatewayConfig, body: Any, *, key_name: str | None = None,
         return e.status, out
     m = cfg.models[d.model]
     return 200, {
-        "model": d.model, "provider": m.provider, "upstream_model": m.upstream,
+        "surface": surface, "model": d.model, "provider": m.provider,
+        "upstream_model": m.upstream,
         "rule": d.rule, "candidates": d.candidates, "policy": list(d.policy.names),
-        "features": features, "trace": d.trace,
+        "surface": surface.name, "features": features, "trace": d.trace,
     }
 
 
-async def explain(request: Request, rt: Runtime,
-                  presented_key: Callable[[Request], str | None],
-                  limits: Callable[[Caller], AbstractAsyncContextManager[None]]) -> Response:
-    """``limits``: the key's rpm and concurrency (``Services.request_limits``)."""
-    snap = rt.snapshot
+async def explain(request: Request) -> Response:
+    """``POST /v1/gateway/route``: the key's rpm and concurrency apply; no tokens."""
+    svc = request.app.state.svc
     rid = {"x-request-id": request_id(request.headers)}
     try:
-        caller = snap.keyring.identify(presented_key(request))
-        async with limits(caller):
-            raw = await read_body(request, snap.cfg.server.max_body_bytes,
-                                  snap.cfg.server.body_timeout_s)
-            body = parse_request(raw, snap.cfg.server)
+        name = request.query_params.get("surface")
+        hinted = pick_surface(None, name, request.headers) if name else None
+        # The key as the body's surface presents it (x-api-key for a Messages body).
+        keyed = hinted or (MESSAGES if "anthropic-version" in request.headers
+                           else CHAT_COMPLETIONS)
+        caller, parsed, admission = await accept(request, svc, keyed, upstream=False)
+        try:
             status, out = explain_body(
-                snap.cfg, body, key_name=caller.name, key_policy=caller.policy,
+                svc.rt.snapshot.cfg, parsed, key_name=caller.name, key_policy=caller.policy,
                 header_policy=request.headers.get("x-gateway-policy"),
-                headers=dict(request.headers))
+                headers=dict(request.headers), surface=hinted)
+        finally:
+            if admission is not None:
+                await admission.release()
+    except ClientGone:
+        return Response(status_code=400)
     except GatewayError as e:
-        return error_response(e, "openai", rid)
+        return error_response(e, OPENAI_ERRORS, rid)
     # A request the proxy would refuse gets that refusal's status, with the trace.
     return json_response(out, status, rid)

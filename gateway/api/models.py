@@ -25,18 +25,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..errors import BadRequest, GatewayError, ModelNotFound
-from ..http import error_response, json_response, request_id
+from ..auth import anthropic_key, openai_key
+from ..http import ANTHROPIC_ERRORS, OPENAI_ERRORS, error_response, json_response, request_id
 from ..routing import map_model
 from ..runtime import Runtime
+from ..surfaces import anthropic_client
+from .access import Role, authorize
 
 # One creation time per process: the list does not change between two calls.
 _CREATED = int(time.time())
 _CREATED_AT = datetime.fromtimestamp(_CREATED, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 MAX_LIMIT = 1000
-
-
-def anthropic_dialect(headers: Mapping[str, str]) -> bool:
-    return "anthropic-version" in headers or "x-api-key" in headers
 
 
 def _entries(rt: Runtime) -> list[tuple[str, str, str]]:
@@ -102,36 +101,37 @@ def _page(entries: list[tuple[str, str, str]], params: Mapping[str, str]) -> dic
             "last_id": data[-1]["id"] if data else None}
 
 
-def routes(rt: Runtime, openai_key: Callable[[Request], str | None],
-           anthropic_key: Callable[[Request], str | None]) -> list[Route]:
-    def _answer(request: Request, build: Callable[[bool], dict[str, Any]]) -> Response:
-        anthropic = anthropic_dialect(request.headers)
-        rid = {"x-request-id": request_id(request.headers)}
-        try:
-            key = anthropic_key(request) if anthropic else openai_key(request)
-            rt.snapshot.keyring.identify(key)
-            return json_response(build(anthropic), 200, rid)
-        except GatewayError as e:
-            return error_response(e, "anthropic" if anthropic else "openai", rid)
+def _answer(request: Request, build: Callable[[Runtime, bool], dict[str, Any]]) -> Response:
+    rt: Runtime = request.app.state.rt
+    anthropic = anthropic_client(request.headers)
+    rid = {"x-request-id": request_id(request.headers)}
+    try:
+        authorize(request, rt, Role.CLIENT, anthropic_key if anthropic else openai_key)
+        return json_response(build(rt, anthropic), 200, rid)
+    except GatewayError as e:
+        return error_response(e, ANTHROPIC_ERRORS if anthropic else OPENAI_ERRORS, rid)
 
-    async def list_models(request: Request) -> Response:
-        def build(anthropic: bool) -> dict[str, Any]:
-            if anthropic:
-                return _page(_entries(rt), request.query_params)
-            return {"object": "list", "data": [_openai(e) for e in _entries(rt)]}
-        return _answer(request, build)
 
-    async def get_model(request: Request) -> Response:
-        model_id = request.path_params["model_id"]
+async def list_models(request: Request) -> Response:
+    def build(rt: Runtime, anthropic: bool) -> dict[str, Any]:
+        if anthropic:
+            return _page(_entries(rt), request.query_params)
+        return {"object": "list", "data": [_openai(e) for e in _entries(rt)]}
+    return _answer(request, build)
 
-        def build(anthropic: bool) -> dict[str, Any]:
-            entry = _find(rt, model_id)
-            if entry is None:
-                raise ModelNotFound(f"model: {model_id}" if anthropic else
-                                    f"The model {model_id!r} does not exist on this gateway",
-                                    param="model")
-            return _anthropic(entry) if anthropic else _openai(entry)
-        return _answer(request, build)
 
-    return [Route("/v1/models", list_models, methods=["GET"]),
-            Route("/v1/models/{model_id:path}", get_model, methods=["GET"])]
+async def get_model(request: Request) -> Response:
+    model_id = request.path_params["model_id"]
+
+    def build(rt: Runtime, anthropic: bool) -> dict[str, Any]:
+        entry = _find(rt, model_id)
+        if entry is None:
+            raise ModelNotFound(f"model: {model_id}" if anthropic else
+                                f"The model {model_id!r} does not exist on this gateway",
+                                param="model")
+        return _anthropic(entry) if anthropic else _openai(entry)
+    return _answer(request, build)
+
+
+ROUTES = [Route("/v1/models", list_models, methods=["GET"]),
+          Route("/v1/models/{model_id:path}", get_model, methods=["GET"])]

@@ -21,7 +21,6 @@ clients only, unless ``console.allow_remote``. The page itself holds no data.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import re
 import time
@@ -32,18 +31,20 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ..api.context import Services
+from ..pipeline.exchange import Exchange
+from ..pipeline.services import Services
+from ..api import access
+from ..api.access import Role
 from ..api.explain import explain_body
-from ..auth import KeyRing, bearer
 from ..breaker import STATE_VALUE
 from ..config import ConfigError, GatewayConfig, parse_config
-from ..errors import AuthError, BadRequest, NotFound, PolicyForbidden
+from ..errors import BadRequest, NotFound
 from ..http import json_response, read_body
 from ..jsonutil import parse_body
 from ..logs import Redactor
 from ..replay import replay
 from ..runtime import Runtime, Snapshot
-from .live import families, store_state, summarize
+from .live import families, summarize
 from .ring import DecisionRing
 
 __all__ = ["console_routes"]
@@ -61,40 +62,16 @@ _PAGE_HEADERS = {
 _API_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
 
 
-def _loopback(host: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    mapped = getattr(ip, "ipv4_mapped", None)
-    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
-
-
 def _static() -> dict[str, bytes]:
     root = resources.files(__package__).joinpath("static")
     return {f.name: f.read_bytes() for f in root.iterdir() if f.is_file()}
 
 
-class _AdminRings:
-    """The admin KeyRing of the current config, built once per snapshot."""
-
-    def __init__(self) -> None:
-        self._cfg: GatewayConfig | None = None
-        self._ring = KeyRing([])
-
-    def of(self, cfg: GatewayConfig) -> KeyRing:
-        if cfg is not self._cfg:
-            self._cfg = cfg
-            self._ring = KeyRing([k for k in cfg.console.admin_keys if k.digest is not None])
-        return self._ring
-
-
 def console_routes(rt: Runtime, svc: Services) -> list[Route]:
     files = _static()
-    admin = _AdminRings()
     ring = DecisionRing(rt.store, rt.snapshot.cfg.console.recent_decisions)
 
-    def sink(rec: dict[str, Any]) -> None:
+    def sink(ex: Exchange, rec: dict[str, Any]) -> None:
         if rt.snapshot.cfg.console.enabled:
             ring.add(rec)
 
@@ -108,23 +85,8 @@ def console_routes(rt: Runtime, svc: Services) -> list[Route]:
         return cfg
 
     def authorize(request: Request) -> GatewayConfig:
-        snap = rt.snapshot
-        cfg = enabled(snap)
-        admins = admin.of(cfg)
-        if not admins.open:
-            try:
-                admins.identify(bearer(request.headers.get("authorization")))
-            except AuthError:
-                raise AuthError("The console needs an admin key (console.admin_keys) as "
-                                "`Authorization: Bearer <key>`.") from None
-            return cfg
-        if not snap.keyring.open:
-            raise PolicyForbidden("This gateway has client keys but no console.admin_keys: "
-                                  "add an admin key to use the console.")
-        host = request.client.host if request.client else ""
-        if not _loopback(host) and not cfg.console.allow_remote:
-            raise PolicyForbidden("Without keys the console answers loopback clients only; "
-                                  "configure console.admin_keys (or console.allow_remote).")
+        cfg = enabled(rt.snapshot)
+        access.authorize(request, rt, Role.ADMIN)
         return cfg
 
     async def page(request: Request) -> Response:
@@ -160,7 +122,7 @@ def console_routes(rt: Runtime, svc: Services) -> list[Route]:
                 out["metrics"] = await asyncio.to_thread(lambda: summarize(families(m)))
             else:
                 out["metrics"] = summarize(families(m))
-        out.update(time=time.time(), store=store_state(rt), config_version=rt.snapshot.version,
+        out.update(time=time.time(), store=rt.store_status(), config_version=rt.snapshot.version,
                    pid=os.getpid())
         return json_response(out, headers=_API_HEADERS)
 

@@ -17,8 +17,6 @@ from prometheus_client.metrics_core import Metric
 
 from ..breaker import STATE_VALUE
 from ..metrics import Metrics, multiprocess_dir
-from ..runtime import Runtime
-from ..stores import ResilientStore
 
 
 def families(m: Metrics) -> Iterable[Metric]:
@@ -81,11 +79,3 @@ def summarize(fams: Iterable[Metric]) -> dict[str, Any]:
     names = {v: k for k, v in STATE_VALUE.items()}
     out["circuits"] = {m: names.get(int(v), str(v)) for m, v in out["circuits"].items()}
     return out
-
-
-def store_state(rt: Runtime) -> dict[str, Any]:
-    """Redis state as last seen (no probe: the page polls)."""
-    store = rt.store
-    if isinstance(store, ResilientStore):
-        return store.status()
-    return {"store": "memory", "ok": True}

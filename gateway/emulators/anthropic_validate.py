@@ -10,7 +10,8 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from .anthropic_content import Turn, validate_messages, validate_system
-from .checks import bad_request, content_type_is_json, is_int, is_number, is_str_list
+from ..translate._check import is_int, is_number, is_str_list
+from .checks import bad_request, content_type_is_json
 from .errors import ApiError
 
 DEFAULT_MODELS = (

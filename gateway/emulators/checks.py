@@ -1,23 +1,11 @@
-"""Small type predicates the validators share (JSON has no int/bool distinction
-in Python's eyes: ``True`` is an ``int``, and the real APIs reject it as one)."""
+"""Small helpers the emulators' validators share; the type predicates (``is_int``
+and the like) are the gateway's own, from ``gateway/translate/_check.py``."""
 
 from __future__ import annotations
 
-from typing import Any, TypeGuard
+from typing import Any
 
 from .errors import ApiError
-
-
-def is_int(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def is_str_list(value: Any) -> TypeGuard[list[str]]:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def bad_request(message: str) -> ApiError:

@@ -12,7 +12,8 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from .checks import bad_request, content_type_is_json, is_int, is_number, is_str_list
+from ..translate._check import is_int, is_number, is_str_list
+from .checks import bad_request, content_type_is_json
 from .errors import ApiError
 from .moonshot_prompt import THINKING_MODELS
 

@@ -1,7 +1,7 @@
 """Request features for routing: estimated tokens, dominant language, PII kinds.
 
-``extract_features`` walks a Chat Completions (``surface="openai"``) or Messages
-(``surface="anthropic"``) body once. Every string is handed, without copying or
+``extract_features`` walks a Chat Completions (``surface="chat_completions"``),
+Messages (``"messages"``) or Responses (``"responses"``) body once. Every string is handed, without copying or
 concatenating, to two bounded-cost consumers:
 
 - ``tokens.TokenTally``: C-speed character-class counts and a linear model calibrated
@@ -42,6 +42,11 @@ __all__ = [
 # Anthropic's published counting guides) and prime the reply with a few more.
 MESSAGE_OVERHEAD = 4
 REQUEST_OVERHEAD = 3
+# A tool definition is counted as the JSON of its name, description and schema plus this:
+# the wrapper around them differs by API (cl100k: chat's ~12 tokens more than that JSON,
+# Messages' ~7) and each provider renders tools in a template of its own, so one figure
+# serves every surface.
+TOOL_OVERHEAD = 8
 # Default cost of one image. Real costs depend on size and detail (OpenAI: 85 for "low",
 # up to ~1,100 for a 1024x1024 "high"; Anthropic: width*height/750, ~1,600 at most), which
 # the gateway does not know without decoding the image, so callers pass their own figure.
@@ -86,6 +91,7 @@ class _Collector:
 
     __slots__ = (
         "_turn",
+        "functions",
         "images",
         "language",
         "messages",
@@ -103,11 +109,21 @@ class _Collector:
         self._turn: list[str] | None = None
         self.messages = 0
         self.images = 0
+        self.functions = 0
         self.tools = False
 
     def message(self) -> None:
         self.messages += 1
         self._turn = None
+
+    def extra_messages(self, n: int) -> None:
+        """Overhead of ``n`` more messages inside the current one (a Messages user turn
+        holding tool results, each a message of its own on chat): no new turn."""
+        self.messages += n
+
+    def definitions(self, n: int) -> None:
+        """``n`` function tool definitions (their fixed overhead)."""
+        self.functions += n
 
     def image(self) -> None:
         self.images += 1
@@ -169,9 +185,10 @@ def _language_sample(turns: list[list[str]]) -> str:
     return "\n".join(pieces)
 
 
-_WALKERS = {"openai": walk_openai, "anthropic": walk_anthropic, "responses": walk_responses}
-_OUTPUT_KEYS = {"openai": ("max_completion_tokens", "max_tokens"), "anthropic": ("max_tokens",),
-                "responses": ("max_output_tokens",)}
+_WALKERS = {"chat_completions": walk_openai, "messages": walk_anthropic,
+            "responses": walk_responses}
+_OUTPUT_KEYS = {"chat_completions": ("max_completion_tokens", "max_tokens"),
+                "messages": ("max_tokens",), "responses": ("max_output_tokens",)}
 
 
 def _requested_output(body: dict[str, Any], surface: str) -> int | None:
@@ -190,16 +207,17 @@ _detect = detect_language
 def extract_features(
     body: dict[str, Any],
     *,
-    surface: str = "openai",
+    surface: str = "chat_completions",
     image_tokens: int = DEFAULT_IMAGE_TOKENS,
     detect_pii: bool = True,
     detect_language: bool = True,
 ) -> Features:
     """Features of a request body; never raises on unexpected shapes (they are skipped).
 
-    ``surface`` is ``openai`` (chat completions), ``anthropic`` (Messages) or
-    ``responses`` (OpenAI Responses); any other is a ValueError (a programming error:
-    walking a body with the wrong walker would silently miss its text).
+    ``surface`` names the walker: ``chat_completions``, ``messages`` (Anthropic) or
+    ``responses`` (OpenAI Responses), as ``Surface.walker`` does; any other is a
+    ValueError (a programming error: walking a body with the wrong walker would
+    silently miss its text).
     """
     walker = _WALKERS.get(surface)
     if walker is None:
@@ -209,7 +227,8 @@ def extract_features(
     collector = _Collector(detect_language)
     walker(body, collector)
     tally = collector.tally
-    tally.add_fixed(REQUEST_OVERHEAD + MESSAGE_OVERHEAD * collector.messages)
+    tally.add_fixed(REQUEST_OVERHEAD + MESSAGE_OVERHEAD * collector.messages
+                    + TOOL_OVERHEAD * collector.functions)
     tally.add_fixed(max(0, image_tokens) * collector.images)
     language = None
     if detect_language:

@@ -1,9 +1,10 @@
 """The upstream HTTP client: one keep-alive pool per provider (``h1.py``).
 
-Not httpx and no longer aiohttp on the hot path: in a loopback proxy benchmark on this
-machine (DEVELOPERS.md) httpx's default transport did about 755 req/s, httpx over an
-aiohttp transport about 4,300 and aiohttp directly about 9,500; aiohttp itself spends
-~55 us of CPU per small POST, ``h1`` ~9 us (``python bench/upstream_bench.py``).
+Not httpx and no longer aiohttp on the hot path: in a loopback proxy benchmark on the
+2-CPU development machine (bench/README.md describes it) httpx's default transport did
+about 755 req/s, httpx over an aiohttp transport about 4,300 and aiohttp directly about
+9,500; aiohttp itself spends ~55 us of CPU per small POST, ``h1`` ~9 us (``python
+bench/upstream_bench.py``).
 
 Everything the transport can raise is mapped here onto ``gateway.errors`` (the
 boundary), and every connection is released in a ``finally``: back to the pool after a
@@ -31,6 +32,7 @@ from ..errors import (
     UpstreamTimeout,
 )
 from ..jsonutil import too_deep
+from ..logs import Redactor
 from ..sse import SSEEvent, SSEParser
 from . import h1
 
@@ -72,8 +74,8 @@ class ProviderClient:
         self._origin = h1.Origin(cfg.base_url)
         self._pool: h1.Pool | None = None
         self._url = cfg.base_url + ("/chat/completions" if cfg.type == "openai" else "/v1/messages")
-        self._count_url = cfg.base_url + "/v1/messages/count_tokens"
         self._target = self._origin.path_of(self._url)
+        self._redactor = Redactor([cfg.api_key])
         # Built once: every request sends the same headers (plus the few it adds).
 
     @property
@@ -117,9 +119,7 @@ class ProviderClient:
     def _scrub(self, text: str) -> str:
         # Belt and braces: an upstream error message must never echo our key to a client.
         key = self.cfg.api_key
-        if key and key in text:
-            text = text.replace(key, "[redacted]")
-        return text
+        return self._redactor.scrub(text) if key and key in text else text
 
     def _payload(self, body: dict[str, Any], extra: Mapping[str, str] | None,
                  target: str, accept: str | None = None) -> tuple[bytes, bytes]:
@@ -185,12 +185,10 @@ class ProviderClient:
                                     provider=self.name)
 
     async def post_json(
-        self, body: dict[str, Any], extra_headers: Mapping[str, str] | None = None,
-        *, url: str | None = None,
+        self, body: dict[str, Any], extra_headers: Mapping[str, str] | None = None
     ) -> UpstreamResult:
         t0 = time.perf_counter()
-        payload = self._payload(body, extra_headers,
-                                self._origin.path_of(url) if url else self._target)
+        payload = self._payload(body, extra_headers, self._target)
         pool = self.pool()
         try:
             async with asyncio.timeout(self.cfg.timeouts.total_s):
@@ -271,7 +269,6 @@ class UpstreamStream:
         self._closed = False
         self._eof = False
         self.t0 = t0
-        self.first_event_at: float | None = None
         self.headers = conn.headers
 
     async def events(self) -> AsyncIterator[SSEEvent]:
@@ -280,6 +277,7 @@ class UpstreamStream:
         conn = self._conn
         idle_s = self._client.cfg.timeouts.idle_s
         key = self._client.cfg.api_key
+        scrub = self._client._scrub
         decoder = self._decoder
         try:
             while True:
@@ -293,20 +291,16 @@ class UpstreamStream:
                 if not raw:
                     self._eof = True
                     events = [*self._parser.feed(chunk), *self._parser.finish()]
-                    if events and self.first_event_at is None:
-                        self.first_event_at = time.perf_counter()
                     for ev in events:  # the last event may lack its blank line
                         if key and key in ev.data:
-                            ev = SSEEvent(ev.data.replace(key, "[redacted]"), ev.event, ev.id)
+                            ev = SSEEvent(scrub(ev.data), ev.event, ev.id)
                         yield ev
                     return
                 for ev in self._parser.feed(chunk):
-                    if self.first_event_at is None:
-                        self.first_event_at = time.perf_counter()
                     if key and key in ev.data:
                         # An in-stream error quoting our key must not reach the client
                         # (translated, or relayed verbatim on the passthrough).
-                        ev = SSEEvent(ev.data.replace(key, "[redacted]"), ev.event, ev.id)
+                        ev = SSEEvent(scrub(ev.data), ev.event, ev.id)
                     yield ev
         finally:
             await self.aclose()

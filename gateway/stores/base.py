@@ -128,8 +128,18 @@ class Store(Protocol):
 
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None: ...
 
-    async def cache_delete(self, key: str) -> bool:
-        """Remove ``key``; True if it was there (the Responses API's DELETE)."""
+    # Key-value state that is not a cache (stored Responses): its own namespace, so a
+    # cache key can never read or overwrite it, and its own outage rule in
+    # ``ResilientStore`` (see README.md, "Key-value state").
+    async def kv_get(self, key: str) -> bytes | None: ...
+
+    async def kv_set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Stored once the call returns (a reader on any replica finds it); a
+        ``ttl_s`` <= 0 stores nothing."""
+        ...
+
+    async def kv_delete(self, key: str) -> bool:
+        """Remove ``key``; True if it was there."""
         ...
 
     async def ping(self) -> bool: ...

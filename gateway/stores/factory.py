@@ -10,7 +10,8 @@ from ..config import RedisConfig
 from . import MemoryStore, RedisStore, ResilientStore, Store, StoreError
 
 _TIMED = ("admit", "settle", "rate_acquire", "rate_adjust", "slot_refresh", "slot_release",
-          "slot_count", "cache_get", "cache_set", "cache_delete", "ping")
+          "slot_count", "cache_get", "cache_set", "kv_get", "kv_set",
+          "kv_delete", "ping")
 
 
 class _TimedRedis:

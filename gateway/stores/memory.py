@@ -6,8 +6,8 @@ runs to completion without yielding: atomic with respect to other asyncio tasks 
 the same loop (not thread-safe; the gateway runs one loop per process).
 
 Memory stays bounded: buckets that have drained back to "empty" are the same as absent
-and are swept; expired slots and cache entries are dropped; the cache is an LRU capped
-by total bytes.
+and are swept; expired slots, cache and key-value entries are dropped; the cache and the
+key-value state are each an LRU capped by total bytes.
 """
 
 from __future__ import annotations
@@ -54,18 +54,70 @@ def wait_for(level: float, cost: float, t: float, now: float, limit: float, peri
     return max(0.0, (level + cost - limit) * period / limit)
 
 
+class _Lru:
+    """Values with a TTL, capped by total bytes: past the cap the least recently used go
+    first; a value larger than the cap is not kept."""
+
+    __slots__ = ("bytes", "entries", "max_bytes")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()  # -> (v, exp)
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, key: str, now: float) -> bytes | None:
+        hit = self.entries.get(key)
+        if hit is None:
+            return None
+        if hit[1] <= now:
+            self.drop(key)
+            return None
+        self.entries.move_to_end(key)
+        return hit[0]
+
+    def set(self, key: str, value: bytes, ttl_s: float, now: float) -> None:
+        self.drop(key)
+        if ttl_s <= 0 or len(value) > self.max_bytes:
+            return
+        self.entries[key] = (value, now + ttl_s)
+        self.bytes += len(value)
+        while self.bytes > self.max_bytes:
+            self.drop(next(iter(self.entries)))  # least recently used first
+
+    def delete(self, key: str, now: float) -> bool:
+        hit = self.entries.get(key)
+        self.drop(key)
+        return hit is not None and hit[1] > now
+
+    def drop(self, key: str) -> None:
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.bytes -= len(old[0])
+
+    def sweep(self, now: float) -> None:
+        for key in [k for k, (_, exp) in self.entries.items() if exp <= now]:
+            self.drop(key)
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.bytes = 0
+
+
 class MemoryStore:
     backend = "memory"
 
     def __init__(self, *, clock: Callable[[], float] = time.time,
-                 cache_max_bytes: int = 64 * 1024 * 1024) -> None:
+                 cache_max_bytes: int = 64 * 1024 * 1024,
+                 kv_max_bytes: int = 64 * 1024 * 1024) -> None:
         # Wall clock, not monotonic: fixed windows must align to UTC days.
         self._clock = clock
-        self.cache_max_bytes = cache_max_bytes
         self._rates: dict[tuple[str, str], list[float]] = {}   # -> [level, t, expires_at]
         self._slots: dict[str, dict[str, float]] = {}          # -> {slot_id: expires_at}
-        self._cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
-        self._cache_bytes = 0
+        self._cache = _Lru(cache_max_bytes)
+        self._kv = _Lru(kv_max_bytes)
         self._ops = 0
 
     # -- rate limits -----------------------------------------------------------
@@ -158,38 +210,21 @@ class MemoryStore:
     async def slot_count(self, key: str, now: float | None = None) -> int:
         return len(self._live_slots(key, self._now(now)))
 
-    # -- cache -----------------------------------------------------------------
+    # -- cache and key-value state ---------------------------------------------
     async def cache_get(self, key: str) -> bytes | None:
-        self._tick(self._clock())
-        hit = self._cache.get(key)
-        if hit is None:
-            return None
-        if hit[1] <= self._clock():
-            self._cache_drop(key)
-            return None
-        self._cache.move_to_end(key)
-        return hit[0]
+        return self._cache.get(key, self._now(None))
 
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
-        now = self._clock()
-        self._tick(now)
-        self._cache_drop(key)
-        if ttl_s <= 0 or len(value) > self.cache_max_bytes:
-            return
-        self._cache[key] = (value, now + ttl_s)
-        self._cache_bytes += len(value)
-        while self._cache_bytes > self.cache_max_bytes:
-            self._cache_drop(next(iter(self._cache)))  # least recently used first
+        self._cache.set(key, value, ttl_s, self._now(None))
 
-    async def cache_delete(self, key: str) -> bool:
-        hit = self._cache.get(key)
-        self._cache_drop(key)
-        return hit is not None and hit[1] > self._clock()
+    async def kv_get(self, key: str) -> bytes | None:
+        return self._kv.get(key, self._now(None))
 
-    def _cache_drop(self, key: str) -> None:
-        old = self._cache.pop(key, None)
-        if old is not None:
-            self._cache_bytes -= len(old[0])
+    async def kv_set(self, key: str, value: bytes, ttl_s: float) -> None:
+        self._kv.set(key, value, ttl_s, self._now(None))
+
+    async def kv_delete(self, key: str) -> bool:
+        return self._kv.delete(key, self._now(None))
 
     # -- housekeeping ----------------------------------------------------------
     def _now(self, now: float | None) -> float:
@@ -200,7 +235,8 @@ class MemoryStore:
     def _tick(self, now: float) -> None:
         # Sweep once per max(1024, size) operations: amortised O(1) per call.
         self._ops += 1
-        if self._ops < max(1024, len(self._rates) + len(self._slots) + len(self._cache)):
+        if self._ops < max(1024, len(self._rates) + len(self._slots) + len(self._cache)
+                           + len(self._kv)):
             return
         self._ops = 0
         for k in [k for k, st in self._rates.items() if st[2] <= now]:
@@ -208,13 +244,14 @@ class MemoryStore:
         for key in list(self._slots):
             if not self._live_slots(key, now):
                 del self._slots[key]
-        for ck in [ck for ck, (_, exp) in self._cache.items() if exp <= now]:
-            self._cache_drop(ck)
+        self._cache.sweep(now)
+        self._kv.sweep(now)
 
     def sizes(self) -> dict[str, int]:
         """Entry counts, for tests and metrics."""
         return {"rates": len(self._rates), "slots": len(self._slots),
-                "cache": len(self._cache), "cache_bytes": self._cache_bytes}
+                "cache": len(self._cache), "cache_bytes": self._cache.bytes,
+                "kv": len(self._kv), "kv_bytes": self._kv.bytes}
 
     async def ping(self) -> bool:
         return True
@@ -223,4 +260,4 @@ class MemoryStore:
         self._rates.clear()
         self._slots.clear()
         self._cache.clear()
-        self._cache_bytes = 0
+        self._kv.clear()

@@ -18,6 +18,7 @@ Key layout (prefix ``gw:`` by default; ``{...}`` is the cluster hash tag)
   gw:{<bucket>}:rl:<limit name>   hash {l, t}   one per limit of a bucket
   gw:{<key>}:slots                zset          slot_id -> expires_at
   gw:c:<cache key>                string        compressed cached response
+  gw:kv:<key>                     string        key-value state (stored Responses)
 
 Every redis-py error is raised as ``StoreError``; nothing else leaves this module.
 """
@@ -277,6 +278,9 @@ class RedisStore:
     def cache_key(self, key: str) -> str:
         return f"{self.prefix}c:{key}"
 
+    def kv_key(self, key: str) -> str:
+        return f"{self.prefix}kv:{key}"
+
     @staticmethod
     def _now_arg(now: float | None) -> str:
         return "" if now is None else repr(float(now))
@@ -370,8 +374,20 @@ class RedisStore:
         await self._call(lambda: self._r.execute_later("SET", name, value, "PX", ms)
                          if self._resp else self._r.set(name, value, px=ms))
 
-    async def cache_delete(self, key: str) -> bool:
-        return bool(await self._call(lambda: self._r.delete(self.cache_key(key))))
+    # -- key-value state -------------------------------------------------------
+    async def kv_get(self, key: str) -> bytes | None:
+        value = await self._call(lambda: self._r.get(self.kv_key(key)))
+        return None if value is None else bytes(value)
+
+    async def kv_set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Waits for the reply (unlike ``cache_set``): a follow-up sent to another
+        replica right after must find the value."""
+        ms = int(ttl_s * 1000)
+        if ms > 0:
+            await self._call(lambda: self._r.set(self.kv_key(key), value, px=ms))
+
+    async def kv_delete(self, key: str) -> bool:
+        return bool(await self._call(lambda: self._r.delete(self.kv_key(key))))
 
     # -- lifecycle -------------------------------------------------------------
     async def ping(self) -> bool:

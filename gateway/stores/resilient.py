@@ -5,6 +5,10 @@
                  bypassed (misses, writes dropped), ``degraded`` is reported.
 ``fail_closed``: raise ``StoreUnavailable`` (503) rather than admit unmetered traffic.
 
+Key-value state (``kv_*``, stored Responses) is Redis's alone in both modes: reads and
+deletes raise ``StoreUnavailable`` while Redis is unreachable, a write is dropped
+(``fail_open``) or raises (``fail_closed``); see README.md, "Key-value state".
+
 After a failure Redis is not retried for ``retry_after_s``; then one call at a time
 probes it (others keep using the fallback, so a SIGSTOPped Redis costs one timeout
 per back-off period, not one per request). The first success switches back: no
@@ -248,10 +252,39 @@ class ResilientStore:
             return None
         await self._route(lambda: self.primary.cache_set(key, value, ttl_s), drop)
 
-    async def cache_delete(self, key: str) -> bool:
-        async def absent() -> bool:
-            return False
-        return await self._route(lambda: self.primary.cache_delete(key), absent)
+    # -- key-value state (Redis only: see README.md, "Key-value state") ----------
+    def _kv_unavailable(self) -> StoreUnavailable:
+        return StoreUnavailable(f"Redis is unreachable ({self._error}); the state this "
+                                "request needs (stored responses) is kept there: retry "
+                                "when it is back.")
+
+    async def _no_fallback(self) -> Any:
+        raise self._kv_unavailable()
+
+    async def _kv(self, on_primary: Callable[[], Awaitable[T]]) -> T:
+        """Redis, never the in-process fallback (state kept there would be seen by one
+        replica and lost from view when Redis is back): while Redis is unreachable, a
+        ``StoreUnavailable`` (503) in both modes."""
+        try:
+            return await self._route(on_primary, self._no_fallback)
+        except StoreUnavailable as exc:
+            raise self._kv_unavailable() from exc.__cause__
+
+    async def kv_get(self, key: str) -> bytes | None:
+        return await self._kv(lambda: self.primary.kv_get(key))
+
+    async def kv_set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """fail_open: a write Redis cannot take is dropped (logged), so the answer it
+        belongs to still reaches its client; fail_closed: ``StoreUnavailable``."""
+        try:
+            await self._kv(lambda: self.primary.kv_set(key, value, ttl_s))
+        except StoreUnavailable:
+            if self.on_error == "fail_closed":
+                raise
+            log.warning("redis is unreachable: key-value entry %s not stored", key)
+
+    async def kv_delete(self, key: str) -> bool:
+        return await self._kv(lambda: self.primary.kv_delete(key))
 
     # -- lifecycle -------------------------------------------------------------
     async def ping(self) -> bool:

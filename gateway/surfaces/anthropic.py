@@ -12,8 +12,11 @@ from typing import Any
 
 import orjson
 
+from .. import validate
+from ..auth import anthropic_key
 from ..config import ModelConfig
 from ..errors import GatewayError
+from ..http import ANTHROPIC_ERRORS
 from ..sse import SSEEvent
 from ..translate import (
     ChatStreamToMessages,
@@ -24,6 +27,7 @@ from ..translate import (
 from ..translate.params import Unsupported
 from ..translate.reasoning import strip_gateway_thinking
 from .base import Prepared, Usage, event_json, require_answer
+from .surface import Count, Surface
 
 _FORWARD_HEADERS = ("anthropic-version", "anthropic-beta")
 
@@ -257,3 +261,11 @@ class AnthropicSurface:
             "usage": {"output_tokens": usage.get("output_tokens", 0)}}))
         out.append(_event("message_stop", {"type": "message_stop"}))
         return out
+
+
+SURFACE = Surface(
+    name="messages", path="/v1/messages", dialect=ANTHROPIC_ERRORS, key=anthropic_key,
+    validate=validate.messages_request, walker="messages", codec=AnthropicSurface(),
+    forward_headers=_FORWARD_HEADERS,
+    count=Count("/v1/messages/count_tokens", validate.count_tokens_request,
+                lambda n: {"input_tokens": n}))

@@ -1,9 +1,9 @@
-"""What a client-facing API surface must provide to the proxy engine.
+"""What a surface's back half (its ``Codec``) provides to the engine.
 
-A surface (OpenAI chat completions, Anthropic messages) knows how to turn its
-client's body into each provider type's upstream body, and each provider's answer
-(whole or streamed) back into its client's format. The engine (``proxy.py``) does
-the rest identically for both: routing, limits, cache, fallbacks, metrics.
+A codec knows how to turn its client's body into each provider type's upstream body,
+and each provider's answer (whole or streamed) back into its client's format. The
+engine (``pipeline/engine.py``) does the rest identically for every surface: fallbacks,
+retries, streams; the front half is ``surfaces/surface.py``.
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ class StreamTranslator(Protocol):
         """The whole response in the client's non-stream shape, once finished (cache)."""
 
 
-class Surface(Protocol):
-    name: str
+class Codec(Protocol):
+    """A surface's back half (``Surface.codec``): what the engine calls."""
 
     def prepare(self, body: dict[str, Any], model: ModelConfig, provider_type: str,
                 client_headers: dict[str, str], unsupported: Unsupported | None = None

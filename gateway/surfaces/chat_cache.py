@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-DONE = b"data: [DONE]\n\n"
+from ..sse import DONE
 
 
 def sse_data(obj: Any) -> bytes:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .. import validate
+from ..auth import openai_key
 from ..config import ModelConfig
 from ..errors import GatewayError
+from ..http import OPENAI_ERRORS
 from ..sse import SSEEvent
 from ..translate import (
     KimiStreamNormalizer,
@@ -20,6 +23,7 @@ from ..translate.params import Unsupported
 from .base import Prepared, Usage, event_json, require_answer
 from .chat_cache import DONE, ChunkAssembler, replay_chunks
 from .chat_cache import sse_data as _data
+from .surface import Surface
 
 
 class _ChatStream:
@@ -148,3 +152,9 @@ class OpenAISurface:
         """A cached chat.completion as a valid chunk stream."""
         so = body.get("stream_options") or {}
         return replay_chunks(cached, bool(so.get("include_usage")))
+
+
+SURFACE = Surface(
+    name="chat_completions", path="/v1/chat/completions", dialect=OPENAI_ERRORS,
+    key=openai_key, validate=validate.chat_request, walker="chat_completions",
+    codec=OpenAISurface())

@@ -7,9 +7,24 @@ an ``AttributeError`` deep inside a translator.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..errors import BadRequest
+
+
+# JSON has no int/bool distinction in Python's eyes: ``True`` is an ``int``, and the real
+# APIs reject it as one. These predicates are the one place that says so (the emulators
+# use them too).
+def is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_str_list(value: Any) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def bad(param: str, reason: str) -> BadRequest:
@@ -47,8 +62,7 @@ def boolean(value: Any, param: str) -> bool:
 
 
 def integer(value: Any, param: str, *, minimum: int | None = None) -> int:
-    # bool is an int subclass in Python but not in JSON Schema: reject it.
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not is_int(value):
         raise bad(param, "must be an integer")
     if minimum is not None and value < minimum:
         raise bad(param, f"must be at least {minimum}")
@@ -56,7 +70,7 @@ def integer(value: Any, param: str, *, minimum: int | None = None) -> int:
 
 
 def number(value: Any, param: str) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
+    if not is_number(value):
         raise bad(param, "must be a number")
     return float(value)
 

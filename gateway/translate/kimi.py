@@ -1,6 +1,8 @@
 """OpenAI chat requests and responses for Moonshot Kimi (OpenAI wire format).
 
-Kimi speaks Chat Completions with a few differences (WIRE-FORMATS.md, section 3):
+Kimi speaks Chat Completions with a few differences (README.md, "Translation
+decisions"; the Moonshot emulator, ``gateway/emulators/moonshot_validate.py``, refuses
+what the real API refuses):
 
 - ``temperature`` ranges 0..1: values above 1 are clamped to 1, not rescaled (Kimi's
   own recommended values, 0.6 and 1.0, then mean what they say);

@@ -56,8 +56,7 @@ class Unsupported:
 
 
 def is_neutral_number(value: Any) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
-                             and value == 0)
+    return value is None or (check.is_number(value) and value == 0)
 
 
 def resolve(*levels: bool | list[str] | None) -> bool | list[str] | None:

@@ -24,7 +24,7 @@ Decisions (each documented in the README's Responses section):
 - ``text.format`` becomes ``response_format``; ``max_output_tokens`` becomes
   ``max_completion_tokens`` (capped at the model's limit by the chat translators);
 - ``item_reference`` items must have been resolved from the store before (see
-  ``gateway/api/responses.py``); one left here is a 400.
+  ``gateway/surfaces/responses.py``); one left here is a 400.
 """
 
 from __future__ import annotations
@@ -217,12 +217,14 @@ def _content(content: Any, p: str, role: str) -> Any:
 
 
 def _output_text(output: Any, p: str) -> Any:
-    """A tool output: a string, or parts (text and images)."""
+    """A tool output: a string, or parts (text and images). Text parts are joined with a
+    newline, as the Messages translator joins a tool result's blocks: glued together, an
+    address at the end of one part and a word at the start of the next read as one."""
     if isinstance(output, str):
         return output
     parts = [_part(x, f"{p}[{i}]", "tool") for i, x in enumerate(check.arr(output, p))]
     if all(x["type"] == "text" for x in parts):
-        return "".join(x["text"] for x in parts)
+        return "\n".join(x["text"] for x in parts)
     return parts
 
 

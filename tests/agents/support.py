@@ -20,7 +20,9 @@ def need(path: Path) -> Path:
 
 
 def claude_env(base_url: str, model: str, home: str) -> dict[str, str]:
-    """Claude Code offline against the gateway: WIRE-FORMATS.md section 5."""
+    """Claude Code offline against the gateway (README.md, "Claude Code and other
+    agents"): its own variables cleared, the gateway as ANTHROPIC_BASE_URL, every model
+    tier pinned to ``model``, no telemetry or other traffic of its own."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ANTHROPIC_", "CLAUDE_", "OPENAI_"))}
     env.update({

@@ -32,7 +32,7 @@ def _served(gw: GatewayProcess, provider: str, route: str) -> float:
     text = httpx.get(gw.url + "/metrics").text
     total = 0.0
     for line in text.splitlines():
-        if (line.startswith("gateway_requests_total{") and 'surface="anthropic"' in line
+        if (line.startswith("gateway_requests_total{") and 'surface="messages"' in line
                 and f'provider="{provider}"' in line and f'route="{route}"' in line
                 and 'status_class="2xx"' in line):
             total += float(line.rsplit(" ", 1)[1])

@@ -41,7 +41,7 @@ def line(rid: str, route: str | None, alias: str | None, provider: str | None,
          cache: str = "miss", tin: int = 0, tout: int = 0, cost: float = 0.0) -> str:
     rec: dict[str, Any] = {
         "time": "2025-01-02T03:04:05.678Z", "level": "info", "logger": "gateway.access",
-        "pid": 7, "request_id": rid, "surface": "openai", "key": None, "route": route,
+        "pid": 7, "request_id": rid, "surface": "chat_completions", "key": None, "route": route,
         "provider": provider, "model": None, "alias": alias, "status": status, "stream": False,
         "cache": cache, "tokens_in": tin, "tokens_out": tout, "tokens_cached": 0,
         "cost_usd": cost, "duration_ms": 1.0, "upstream_ms": 1.0, "overhead_ms": 0.1,

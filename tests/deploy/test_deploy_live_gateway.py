@@ -131,7 +131,7 @@ def test_traffic_reached_every_kind_of_series(stack: Stack) -> None:
         return sum(float(r["value"][1]) for r in result)
 
     assert total('gateway_requests_total{provider="kimi",stream="true"}') >= 2
-    assert total('gateway_requests_total{provider="claude",surface="anthropic"}') >= 2
+    assert total('gateway_requests_total{provider="claude",surface="messages"}') >= 2
     assert total('gateway_requests_total{status_class="5xx"}') >= 2
     assert total('gateway_fallbacks_total{from_model="claude-opus",to_model="kimi-k2"}') >= 2
     assert total('gateway_cache_lookups_total{result="hit"}') >= 2

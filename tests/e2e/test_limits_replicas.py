@@ -16,7 +16,7 @@ RPM = 6  # refills one request per 10 s: far slower than a burst takes
 ASK = {"model": "claude-opus", "max_tokens": 1000,
        "messages": [{"role": "user", "content": "how many of us get through"}]}
 # tpm admission weighs prompt estimate + max_tokens; 4 fit, a 5th needs ~9 s of refill.
-EST = extract_features(ASK, surface="openai").tokens + ASK["max_tokens"]
+EST = extract_features(ASK, surface="chat_completions").tokens + ASK["max_tokens"]
 TPM = 4 * EST + EST // 10
 KEYS = keys_yaml(r=f"{{rpm: {RPM}}}", t=f"{{tpm: {TPM}}}", c="{concurrency: 3}")
 

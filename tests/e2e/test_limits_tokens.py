@@ -130,7 +130,7 @@ def test_stream_left_before_usage_keeps_its_estimate(make_gateway, store_url, ki
     kimi.control.chunk_delay = 0.05
     c = oai(gw)
     msgs = [{"role": "user", "content": " ".join(["leave"] * 40)}]
-    estimate = extract_features({"messages": msgs}, surface="openai").tokens + 2000
+    estimate = extract_features({"messages": msgs}, surface="chat_completions").tokens + 2000
     stream = c.chat.completions.create(model="kimi-k2", messages=msgs, max_tokens=2000,
                                        stream=True)
     next(iter(stream))

@@ -36,22 +36,22 @@ def _claude_code(user_words: str, **extra: object) -> dict[str, object]:
 
 
 def test_claude_code_request_holds_no_pii_and_reads_the_users_language() -> None:
-    f = extract_features(_claude_code("请帮我看看这个目录里有哪些文件"), surface="anthropic")
+    f = extract_features(_claude_code("请帮我看看这个目录里有哪些文件"), surface="messages")
     assert f.pii == frozenset()
     assert f.language == "zh"
-    f = extract_features(_claude_code("say hello"), surface="anthropic")
+    f = extract_features(_claude_code("say hello"), surface="messages")
     assert f.language == "en"
 
 
 def test_real_address_in_claude_code_request_is_pii() -> None:
-    f = extract_features(_claude_code("email jane.doe@gmail.com the summary"), surface="anthropic")
+    f = extract_features(_claude_code("email jane.doe@gmail.com the summary"), surface="messages")
     assert f.pii == {"email"}
 
 
 def test_reminder_inside_a_text_block_is_cut_out() -> None:
     body = {"model": "auto", "max_tokens": 5, "messages": [{"role": "user", "content":
             REMINDER + "请用中文回答这个问题" + REMINDER}]}
-    assert extract_features(body, surface="anthropic").language == "zh"
+    assert extract_features(body, surface="messages").language == "zh"
 
 
 def test_reminders_in_openai_user_messages_are_skipped_too() -> None:

@@ -67,7 +67,7 @@ def test_requested_output_rules() -> None:
     assert extract_features(openai_body(max_tokens=True)).requested_output is None
     assert extract_features(openai_body(max_tokens="7")).requested_output is None
     assert extract_features(openai_body()).requested_output is None
-    assert extract_features({"max_tokens": 300}, surface="anthropic").requested_output == 300
+    assert extract_features({"max_tokens": 300}, surface="messages").requested_output == 300
 
 
 def test_anthropic_body() -> None:
@@ -86,7 +86,7 @@ def test_anthropic_body() -> None:
         ],
         "tools": [{"name": "ocr", "description": "Read text", "input_schema": {"type": "object"}}],
     }
-    f = extract_features(body, surface="anthropic", image_tokens=1600)
+    f = extract_features(body, surface="messages", image_tokens=1600)
     assert f.language == "ja"
     assert f.pii == {"email", "credit_card", "us_ssn"}
     assert f.has_images and f.has_tools and not f.stream
@@ -109,7 +109,7 @@ def test_odd_shapes_are_ignored() -> None:
     }
     f = extract_features(odd)
     assert f.has_images and not f.stream and f.requested_output is None
-    g = extract_features({"messages": "x", "system": 3, "tools": [object()]}, surface="anthropic")
+    g = extract_features({"messages": "x", "system": 3, "tools": [object()]}, surface="messages")
     assert g.tokens >= 0
 
 

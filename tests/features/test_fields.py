@@ -33,14 +33,14 @@ def _check(field: str, body: dict[str, Any], surface: str) -> str | None:
 def test_every_openai_field_is_scanned() -> None:
     cases = list(planted.openai_planted())
     assert len(cases) > 150
-    missed = [m for field, body in cases if (m := _check(field, body, "openai"))]
+    missed = [m for field, body in cases if (m := _check(field, body, "chat_completions"))]
     assert missed == []
 
 
 def test_every_anthropic_field_is_scanned() -> None:
     cases = list(planted.anthropic_planted())
     assert len(cases) > 100
-    missed = [m for field, body in cases if (m := _check(field, body, "anthropic"))]
+    missed = [m for field, body in cases if (m := _check(field, body, "messages"))]
     assert missed == []
 
 
@@ -105,7 +105,7 @@ def test_the_field_is_named() -> None:
     assert dict(f.pii_fields) == {"email": "stop[1]", "credit_card": "messages[2].reasoning_content"}
     body = planted.anthropic_base()
     body["metadata"] = {"user_id": planted.PII}
-    assert dict(extract_features(body, surface="anthropic").pii_fields) == {"email": "metadata.user_id"}
+    assert dict(extract_features(body, surface="messages").pii_fields) == {"email": "metadata.user_id"}
 
 
 def test_a_key_that_is_not_a_plain_name_is_not_in_the_path() -> None:
@@ -121,7 +121,7 @@ def test_secret_under_a_secret_key_in_a_tool_input() -> None:
     body["messages"] = [{"role": "user", "content": "你好"}, {"role": "assistant", "content": [
         {"type": "tool_use", "id": "t", "name": "login", "input": {"password": "Xk9#mP2vL5q!w"}}]},
         {"role": "user", "content": "好"}]
-    assert extract_features(body, surface="anthropic").pii == {"credential"}
+    assert extract_features(body, surface="messages").pii == {"credential"}
 
 
 def test_media_payloads_are_not_scanned() -> None:

@@ -98,7 +98,7 @@ def test_tool_results_are_not_user_language() -> None:
         {"type": "text", "text": "Summarise the search results for me please, in two lines."},
         {"type": "tool_result", "tool_use_id": "t1", "content": "检索结果：" + "相关新闻报道" * 200},
     ]}]}
-    assert extract_features(body, surface="anthropic").language == "en"
+    assert extract_features(body, surface="messages").language == "en"
 
 
 def test_huge_prompt_is_sampled() -> None:

@@ -39,7 +39,7 @@ body = st.fixed_dictionaries(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(body, st.sampled_from(["openai", "anthropic"]))
+@given(body, st.sampled_from(["chat_completions", "messages", "responses"]))
 def test_extract_features_never_raises(b: dict[str, Any], surface: str) -> None:
     f = extract_features(b, surface=surface)
     assert f.tokens >= 0

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from gateway import validate
 from gateway.api.explain import explain_body
-from gateway.cache import canonical_request
+from gateway.cache.entries import canonical_request
 from gateway.errors import BadRequest, GatewayError
 from gateway.features import extract_features
 from gateway.jsonutil import MAX_DEPTH, parse_body
@@ -123,6 +123,6 @@ def test_deepest_accepted_bodies_go_through_every_stage(depth: int, kind: str) -
                         "tools": [{"type": "function", "function": {
                             "name": "f", "parameters": {"type": "object", "x": leaf}}}]})
     body = validate.chat_request(parse_body(raw))
-    extract_features(body, surface="openai")
-    canonical_request(body, upstream_model="m", tenant="t", surface="openai")
+    extract_features(body, surface="chat_completions")
+    canonical_request(body, upstream_model="m", tenant="t", surface="chat_completions")
     assert explain_body(CFG, body)[0] == 200

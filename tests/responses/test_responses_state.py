@@ -7,6 +7,8 @@ import httpx
 import openai
 import pytest
 
+from tests.e2e.limits_support import wait_until
+
 from .support import MODELS, client, strict_response
 
 KEYS = """keys:
@@ -96,3 +98,34 @@ def test_input_tokens_counts_like_the_features(gw):
     assert r.status_code == 200 and r.json()["object"] == "response.input_tokens"
     assert 100 <= r.json()["input_tokens"] <= 130
     assert httpx.post(gw.url + "/v1/responses/input_tokens", json={"input": "x"}).status_code == 401
+
+
+def test_a_redis_outage_is_a_503_not_a_lost_conversation(make_gateway, own_redis):
+    """Stored responses are the store's key-value state (gateway/stores/README.md): under
+    fail_open a lookup while Redis is down is a retryable 503, never "not found", and a
+    new answer is still served (not stored)."""
+    gw = make_gateway(keys=KEYS, redis_url=own_redis.url)
+    a = client(gw, api_key="sk-gw-a")
+    first = a.responses.create(model="kimi-k2", input="My name is `Ann`.")
+    assert own_redis.cli("EXISTS", f"gw:kv:responses:team-a:{first.id}").strip() == "1"
+    assert own_redis.cli("EXISTS", f"gw:c:responses:team-a:{first.id}").strip() == "0"
+    own_redis.kill()
+    with pytest.raises(openai.InternalServerError) as info:
+        a.responses.create(model="kimi-k2", input="What is my name?",
+                           previous_response_id=first.id)
+    assert info.value.status_code == 503 and "Redis is unreachable" in str(info.value)
+    with pytest.raises(openai.InternalServerError):
+        a.responses.retrieve(first.id)
+    during = a.responses.create(model="kimi-k2", input="hello")  # served, not stored
+    assert during.status == "completed"
+    own_redis.restart()  # back after the store's 1 s back-off: then "not found" is true
+
+    def found_or_not() -> bool:
+        try:
+            a.responses.retrieve(during.id)
+        except openai.NotFoundError:
+            return True
+        except openai.InternalServerError:
+            return False
+        raise AssertionError("a response answered during the outage was stored")
+    assert wait_until(found_or_not, 5)

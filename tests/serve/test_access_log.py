@@ -113,7 +113,7 @@ def test_stream_line(gw: GatewayProcess, kimi, claude) -> None:
         text = stream.get_final_text()
     assert "Paris" in text
     line = access_line(gw, "acc-st-1")
-    assert (line["surface"], line["stream"], line["status"]) == ("anthropic", True, 200)
+    assert (line["surface"], line["stream"], line["status"]) == ("messages", True, 200)
     assert line["ttft_ms"] is not None and line["ttft_ms"] > 0
     assert line["tokens_out"] > 0 and line["cost_usd"] > 0
 
@@ -165,6 +165,6 @@ def test_human_format_is_one_readable_line_per_request(kimi, claude) -> None:
     line = lines[0]
     with pytest.raises(json.JSONDecodeError):
         json.loads(line)
-    assert "gateway.access" in line and "200 openai key=team-a route=default" in line
+    assert "gateway.access" in line and "200 chat_completions key=team-a route=default" in line
     assert "claude/claude-opus-4-5" in line and "fallbacks=0" in line
     assert not any(row.startswith("{") for row in log.splitlines())

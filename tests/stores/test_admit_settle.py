@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import RateLimited
-from gateway.ratelimit import KeyLimits, RateLimiter
+from gateway.limits.limiter import KeyLimits, RateLimiter
 from gateway.stores import CONCURRENCY, RateAdjust, RateCheck, Store
 
 T0 = 1_700_000_000.0

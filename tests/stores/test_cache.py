@@ -8,7 +8,7 @@ import zlib
 import orjson
 import pytest
 
-from gateway.cache import CachedResponse, ResponseCache, cache_key, is_cacheable
+from gateway.cache.entries import CachedResponse, ResponseCache, cache_key, is_cacheable
 from gateway.stores import MemoryStore, RedisStore, Store
 from tests.support.redis_server import RedisServer
 
@@ -32,7 +32,7 @@ def completion(text: str = "hello") -> CachedResponse:
               "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                            "finish_reason": "stop"}],
               "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}},
-        provider="moonshot", upstream_model="kimi-k2", route="default")
+        provider="moonshot", upstream_model="kimi-k2")
 
 
 def test_key_ignores_order_and_delivery_fields() -> None:
@@ -55,7 +55,7 @@ def test_key_changes_with_anything_that_changes_output(change: dict) -> None:
 
 def test_key_scoped_by_tenant_model_and_surface() -> None:
     keys = {key(BODY), key(BODY, tenant="other"), key(BODY, upstream_model="claude-x"),
-            key(BODY, surface="anthropic")}
+            key(BODY, surface="messages")}
     assert len(keys) == 4
     assert key(BODY).startswith("acme:") and key(BODY, tenant="a:b{c}").startswith("a%3Ab%7Bc%7D:")
 

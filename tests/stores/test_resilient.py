@@ -7,9 +7,11 @@ import time
 
 import pytest
 
+from gateway.config import RedisConfig
 from gateway.errors import StoreUnavailable
-from gateway.ratelimit import KeyLimits, RateLimiter
-from gateway.stores import MemoryStore, RateCheck, RedisStore, ResilientStore, open_store
+from gateway.limits.limiter import KeyLimits, RateLimiter
+from gateway.stores import MemoryStore, RateCheck, RedisStore, ResilientStore
+from gateway.stores.factory import build_store
 from gateway.stores.resilient import OnError
 from tests.support.redis_server import RedisServer
 
@@ -136,10 +138,9 @@ async def test_release_with_redis_down_does_not_raise(own_redis: RedisServer,
     await store.close()
 
 
-async def test_open_store_factory(redis_server: RedisServer) -> None:
-    assert isinstance(open_store(None), MemoryStore)
-    assert isinstance(open_store("memory://"), MemoryStore)
-    store = open_store(redis_server.url, on_error="fail_closed")
+async def test_build_store_factory(redis_server: RedisServer) -> None:
+    assert isinstance(build_store(RedisConfig()), MemoryStore)
+    store = build_store(RedisConfig(on_error="fail_closed"), redis_server.url)
     assert isinstance(store, ResilientStore) and store.on_error == "fail_closed"
     assert await store.ping()
     await store.close()

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from gateway.errors import RateLimited
-from gateway.ratelimit import KeyLimits, RateLimiter
+from gateway.limits.limiter import KeyLimits, RateLimiter
 from gateway.stores import Store
 
 ONE = KeyLimits(concurrency=1)

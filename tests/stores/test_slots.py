@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.errors import RateLimited
-from gateway.ratelimit import KeyLimits, RateLimiter
+from gateway.limits.limiter import KeyLimits, RateLimiter
 from gateway.stores import Store
 
 T0 = 5_000.0
@@ -53,11 +53,14 @@ async def test_slots_survive_burst_with_cancellations(store: Store, bucket: str)
 
     async def request(i: int) -> None:
         try:
-            async with await limiter.admit(bucket, 10, 0.0):
+            adm = await limiter.admit(bucket, 10, 0.0)
+            try:
                 outcomes.append("admitted")
                 if outcomes.count("admitted") == 5:
                     held.set()
                 await asyncio.sleep(30)  # "streaming"; cancelled by the client going away
+            finally:
+                await adm.release()
         except RateLimited:
             outcomes.append("refused")
 

@@ -1,7 +1,8 @@
 """Strict validators for what the translators produce, built on the SDKs' own types.
 
 ``assert_valid_anthropic_request`` checks the rules the real Messages API enforces
-with a 400 (WIRE-FORMATS.md): only known top-level fields, alternating roles,
+with a 400 (as the Anthropic emulator, ``gateway/emulators/anthropic_validate.py``,
+does): only known top-level fields, alternating roles,
 non-empty text, tool ids matching ``^[a-zA-Z0-9_-]+$``, tool_results first in the
 very next user turn, temperature in 0..1, no trailing whitespace in a prefill.
 """
@@ -21,7 +22,7 @@ from openai.types.chat.completion_create_params import CompletionCreateParamsNon
 from pydantic import TypeAdapter
 
 # anthropic-sdk-python 2.14 no longer declares the sampling parameters, which the API
-# (WIRE-FORMATS.md, and the project's emulator) still accepts.
+# (and the project's emulator, gateway/emulators/anthropic_validate.py) still accepts.
 ANTHROPIC_REQUEST_KEYS = set(typing.get_type_hints(MessageCreateParamsNonStreaming)) | {
     "stream",
     "temperature",

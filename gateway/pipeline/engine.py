@@ -1,6 +1,6 @@
-"""The proxy engine, the same for every surface.
+"""The proxy engine, the same for every surface: an exchange's upstream attempts.
 
-    handle -> admit (limits) -> cache -> with_fallbacks -> send_once (per provider type)
+    complete / open_stream -> _attempts (candidates, breakers, quotas) -> codec -> client
 
 ``with_fallbacks`` walks the routing decision's candidates in order: it skips models
 whose circuit is open or whose provider has no key, falls back on retryable upstream
@@ -15,12 +15,10 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .auth import ANONYMOUS, Caller
-from .config import GatewayConfig, ModelConfig
-from .errors import (
+from ..config import GatewayConfig, ModelConfig
+from ..errors import (
     BadRequest,
     GatewayError,
     ProviderNotConfigured,
@@ -29,74 +27,20 @@ from .errors import (
     UpstreamError,
     UpstreamStatusError,
 )
-from .providers.client import ProviderClient, UpstreamStream
-from .routing import Decision, requested_output
-from .runtime import Runtime, Snapshot
-from .sse import SSEEvent
-from .surfaces.base import Prepared, StreamTranslator, Surface, Usage
-from .translate.params import DROPPED_HEADER, Unsupported, resolve
+from ..providers.client import ProviderClient, UpstreamStream
+from ..routing import requested_output
+from ..runtime import Runtime
+from ..sse import SSEEvent
+from ..surfaces.base import Prepared, StreamTranslator
+from .exchange import Exchange
+
+if TYPE_CHECKING:
+    from ..limits.charges import Limits
 
 log = logging.getLogger("gateway")
 # A stream's bytes per cache-entry byte past which its answer is no longer assembled
 # (SSE framing is most of a stream: ~40 bytes of it carry one token of ~4 bytes).
 ASSEMBLY_FACTOR = 64
-
-
-@dataclass(slots=True)
-class Exchange:
-    """Everything known about one client request as it moves through the engine."""
-
-    surface: Surface
-    snap: Snapshot
-    body: dict[str, Any]
-    request_id: str
-    client_headers: dict[str, str]
-    t0: float
-    stream: bool
-    decision: Decision | None = None
-    alias: str | None = None
-    provider: str | None = None
-    upstream_model: str | None = None
-    upstream_s: float = 0.0
-    ttft_s: float | None = None
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
-    cache: str = "bypass"
-    status: int = 200
-    error: GatewayError | None = None
-    caller: Caller = ANONYMOUS
-    features: Any = None
-    # cache bookkeeping (cache_layer.py)
-    cache_key: str = ""
-    cache_model: str | None = None
-    cache_store: bool = False
-    cache_ttl: int = 0
-    dropped: list[str] = field(default_factory=list)  # fields drop_params let go
-
-    @property
-    def overhead_ms(self) -> float:
-        return max(0.0, (time.perf_counter() - self.t0 - self.upstream_s) * 1000)
-
-    def headers(self) -> dict[str, str]:
-        h = {"x-request-id": self.request_id, "x-gateway-cache": self.cache}
-        if self.provider:
-            h["x-gateway-provider"] = self.provider
-            h["x-gateway-model"] = self.upstream_model or ""
-        if self.decision is not None:
-            h["x-gateway-route"] = self.decision.rule
-        if len(self.attempts) > 1:
-            h["x-gateway-attempts"] = str(len(self.attempts))
-        if self.dropped:
-            h[DROPPED_HEADER] = ", ".join(self.dropped)
-        return h
-
-
-def drop_policy(ex: Exchange, model: ModelConfig) -> Unsupported:
-    """What this caller may have dropped for ``model``: the key's ``drop_params``, else
-    the model's, else the global one."""
-    key = ex.caller.key
-    return Unsupported(resolve(key.drop_params if key is not None else None,
-                               model.drop_params, ex.snap.cfg.drop_params))
 
 
 T = TypeVar("T")
@@ -136,15 +80,11 @@ def after_stream(work: Coroutine[Any, Any, Any]) -> None:
 
 
 class Engine:
-    def __init__(self, rt: Runtime, limits: Any = None) -> None:
+    def __init__(self, rt: Runtime, limits: Limits | None = None) -> None:
         self.rt = rt
-        self.limits = limits  # gateway.limits.Limits: provider quotas
+        self.limits = limits  # provider quotas
 
     # -- candidate iteration --------------------------------------------------
-    def _plan(self, ex: Exchange) -> list[str]:
-        assert ex.decision is not None
-        return ex.decision.candidates
-
     async def _attempts(
         self, ex: Exchange
     ) -> AsyncGenerator[tuple[str, ModelConfig, ProviderClient], GatewayError | None]:
@@ -156,7 +96,7 @@ class Engine:
         open_circuits: list[str] = []
         exhausted: list[RateLimited] = []
         tried = 0
-        cands = self._plan(ex)
+        cands = ex.decision.candidates
         i = 0
         deadline = ex.t0 + cfg.server.attempts_deadline_s
         while i < len(cands) and tried < max_attempts:
@@ -213,11 +153,11 @@ class Engine:
 
     @staticmethod
     def _prepare(ex: Exchange, model: ModelConfig, client: ProviderClient) -> Prepared:
-        unsupported = drop_policy(ex, model)
+        unsupported = ex.drop_policy(model)
         try:
-            prep = ex.surface.prepare(ex.body, model, client.kind, ex.client_headers,
-                                      unsupported)
-            prep.input_estimate = ex.features.tokens if ex.features is not None else 0
+            prep = ex.surface.codec.prepare(ex.body, model, client.kind, ex.client_headers,
+                                            unsupported)
+            prep.input_estimate = ex.features.tokens
             ex.dropped = unsupported.dropped
             return prep
         except BadRequest as e:
@@ -228,18 +168,19 @@ class Engine:
 
     async def _quota_ok(self, ex: Exchange, alias: str, model: ModelConfig) -> RateLimited | None:
         """Charge the provider's shared quota; an exhausted one is skipped, not hit."""
-        q = self.limits.quota(ex, model.provider) if self.limits is not None else None
-        if q is None:
+        limits = self.limits
+        q = limits.quota(ex, model.provider) if limits is not None else None
+        if q is None or limits is None:
             return None
         f = ex.features
         try:
-            adm = await q.admit(f.tokens + requested_output(f, model) if f is not None else 0)
+            adm = await q.admit(f.tokens + requested_output(f, model))
         except RateLimited as e:
-            self.limits.count_quota_rejection(e)
+            limits.count_quota_rejection(e)
             ex.attempts.append({"model": alias, "skipped": "provider quota exhausted"})
             return e
         # Reconciled with the real usage when the exchange ends (Services.finish).
-        self.limits.hold_quota(ex, model.provider, adm)
+        limits.hold_quota(ex, model.provider, adm)
         return None
 
     def _observe_attempt(self, model: ModelConfig, seconds: float) -> None:
@@ -291,7 +232,7 @@ class Engine:
                     res = await client.post_json(prep.body, prep.headers or None)
                     ex.upstream_s += res.elapsed_s
                     self._observe_attempt(model, res.elapsed_s)
-                    out = _shape_checked(client.name, ex.surface.response,
+                    out = _shape_checked(client.name, ex.surface.codec.response,
                                          client.kind, res.body, prep, model.upstream)
                 except GatewayError as e:
                     if isinstance(e, UpstreamError):
@@ -305,7 +246,7 @@ class Engine:
                     continue
                 ex.attempts.append({"model": alias, "status": 200})
                 self._served(ex, alias, model)
-                ex.usage = ex.surface.usage(out)
+                ex.usage = ex.surface.codec.usage(out)
                 return out
         except StopAsyncIteration:
             assert first_error is not None
@@ -335,8 +276,8 @@ class Engine:
                         # Moonshot and OpenAI-compatible servers report usage when asked.
                         body["stream_options"] = {"include_usage": True}
                     up = await client.open_stream(body, prep.headers or None)
-                    tr = ex.surface.stream(client.kind, prep, model.upstream, ex.body,
-                                           ex.request_id, cacheable)
+                    tr = ex.surface.codec.stream(client.kind, prep, model.upstream, ex.body,
+                                                 ex.request_id, cacheable)
                     events = up.events()
                     first = b""
                     async for ev in events:
@@ -437,7 +378,7 @@ class Engine:
                 self.rt.metrics.upstream_errors.labels(provider=ex.provider or "",
                                                        kind=e.kind).inc()
             log.warning("stream %s failed after start: %s", ex.request_id, e.message)
-            yield ex.surface.error_event(e)
+            yield ex.surface.codec.error_event(e)
         finally:
             cut.close()
             ex.upstream_s += time.perf_counter() - t_body

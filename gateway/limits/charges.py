@@ -1,4 +1,4 @@
-"""Per-key and per-provider limits applied to an exchange (see ``ratelimit.py``).
+"""Per-key and per-provider limits applied to an exchange (see ``limiter.py``).
 
 The estimate a request is admitted on is prompt tokens plus requested output (the
 model's ``default_max_tokens`` when the request names none; times ``n`` when it asks
@@ -14,22 +14,24 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
-from .auth import Caller
-from .config import GatewayConfig
-from .errors import RateLimited
-from .proxy import Exchange
-from .ratelimit import Admission, KeyLimits, ProviderAdmission, ProviderQuota, RateLimiter
-from .routing import requested_output
-from .stores import Store
+from ..auth import Caller
+from ..config import GatewayConfig
+from ..errors import RateLimited
+from ..pipeline.exchange import Exchange
+from .limiter import Admission, KeyLimits, ProviderAdmission, ProviderQuota, RateLimiter
+from ..routing import requested_output
+from ..stores import Store
+
+if TYPE_CHECKING:
+    from ..metrics import Metrics
 
 
 def estimate(ex: Exchange) -> tuple[int, float]:
-    assert ex.decision is not None
     f = ex.features
     m = ex.snap.cfg.models[ex.decision.model]
-    n = ex.body.get("n") if ex.surface.name == "openai" else None
+    n = ex.body.get("n") if ex.surface.name == "chat_completions" else None
     # n choices: n times the output (validated as an integer >= 1).
     out = requested_output(f, m) * (n if isinstance(n, int) and n > 1 else 1)
     cost = (f.tokens * m.price_per_mtok.input + out * m.price_per_mtok.output) / 1e6
@@ -68,14 +70,11 @@ def settled_tokens(ex: Exchange) -> int | None:
 
 
 class Limits:
-    def __init__(self, store: Store, metrics: Any = None) -> None:
+    def __init__(self, store: Store, metrics: Metrics | None = None) -> None:
         self.store = store
         self.limiter = RateLimiter(store)
         self.metrics = metrics
         self._quotas: dict[tuple[str, int | None, int | None], ProviderQuota] = {}
-        # Provider quota charges of exchanges in flight, settled by ``settle_quotas``
-        # (keyed by id; the exchange itself is kept so the id cannot be reused).
-        self._held: dict[int, tuple[Exchange, list[tuple[str, ProviderAdmission]]]] = {}
 
     @staticmethod
     def applies(ex: Exchange) -> bool:
@@ -130,18 +129,18 @@ class Limits:
 
     def hold_quota(self, ex: Exchange, provider: str, adm: ProviderAdmission) -> None:
         """Remember an attempt's quota charge until the exchange ends."""
-        self._held.setdefault(id(ex), (ex, []))[1].append((provider, adm))
+        ex.quota_holds.append((provider, adm))
 
     def holds_quota(self, ex: Exchange) -> bool:
         """Was ``ex`` charged to a provider quota that ``settle_quotas`` must settle?"""
-        return id(ex) in self._held
+        return bool(ex.quota_holds)
 
     async def settle_quotas(self, ex: Exchange, used: int | None) -> None:
         """Reconcile the charge of the attempt that served ``ex`` with ``used``."""
-        held = self._held.pop(id(ex), None)
-        if held is None or used is None or ex.provider is None or ex.cache == "hit":
+        held, ex.quota_holds = ex.quota_holds, []
+        if not held or used is None or ex.provider is None or ex.cache == "hit":
             return
-        served = [adm for provider, adm in held[1] if provider == ex.provider]
+        served = [adm for provider, adm in held if provider == ex.provider]
         if served:
             await served[-1].reconcile(used)
 

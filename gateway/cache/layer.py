@@ -19,19 +19,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .cache import CachedResponse, ResponseCache, cache_key, is_cacheable
-from .config import CacheConfig
-from .proxy import Exchange, drop_policy
-from .stores import Store
-from .translate.usage import openai_usage
+from .entries import CachedResponse, ResponseCache, cache_key, is_cacheable
+from ..config import CacheConfig
+from ..pipeline.exchange import Exchange
+from ..stores import Store
+from ..translate.usage import openai_usage
+
+if TYPE_CHECKING:
+    from ..metrics import Metrics
 
 MAX_TTL_S = 30 * 86400
 
 
 class CacheLayer:
-    def __init__(self, store: Store, metrics: Any = None) -> None:
+    def __init__(self, store: Store, metrics: Metrics | None = None) -> None:
         self.store = store
         self.metrics = metrics
         self._caches: dict[tuple[int, int], ResponseCache] = {}
@@ -72,12 +75,10 @@ class CacheLayer:
             self._bypass(ex)
             return False
         cc = headers.get("cache-control", "").lower()
-        assert ex.decision is not None
         model = ex.snap.cfg.models[ex.decision.model]
         caller = ex.caller
         tenant = cfg.shared_namespace or caller.tenant
-        forwarded = {h: v for h in getattr(ex.surface, "forward_headers", ())
-                     if (v := ex.client_headers.get(h))}
+        forwarded = {h: v for h, v in ex.client_headers.items() if v}
         ex.cache_key = cache_key(ex.body, upstream_model=model.upstream,
                                  tenant=tenant, surface=ex.surface.name, headers=forwarded)
         ex.cache_model = model.upstream
@@ -111,24 +112,22 @@ class CacheLayer:
         request gets its 400."""
         if not hit.dropped:
             return True
-        assert ex.decision is not None
-        allowed = drop_policy(ex, ex.snap.cfg.models[ex.decision.model])
+        allowed = ex.drop_policy(ex.snap.cfg.models[ex.decision.model])
         return all(allowed.allows(name) for name in hit.dropped)
 
     def store_wanted(self, ex: Exchange) -> bool:
-        return ex.cache == "miss" and getattr(ex, "cache_store", False)
+        return ex.cache == "miss" and ex.cache_store
 
     async def save(self, ex: Exchange, out: dict[str, Any]) -> None:
-        if not self.store_wanted(ex) or ex.upstream_model != getattr(ex, "cache_model", None):
+        if not self.store_wanted(ex) or ex.upstream_model != ex.cache_model:
             return
-        assert ex.decision is not None
-        if ex.surface.name == "openai" and not out.get("usage") and ex.usage.total:
+        if ex.surface.name == "chat_completions" and not out.get("usage") and ex.usage.total:
             # A stream assembled without include_usage has no usage chunk; a later
             # non-stream hit (or a replay asking for usage) must still report it.
             u = ex.usage
             out = {**out, "usage": openai_usage(u.input, u.output, u.cached)}
         entry = CachedResponse(body=out, provider=ex.provider or "",
-                               upstream_model=ex.upstream_model or "", route=ex.decision.rule,
+                               upstream_model=ex.upstream_model or "",
                                surface=ex.surface.name, created=time.time(),
                                dropped=ex.dropped)
         await self._cache(ex.snap.cfg.cache).put(ex.cache_key, entry,

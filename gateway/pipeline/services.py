@@ -1,26 +1,33 @@
-"""Per-process services the request pipeline uses: limits, cache, metrics, access log."""
+"""Per-process services the request pipeline uses: limits, cache, and the one finish
+step that publishes each ended exchange to its sinks (metrics, access log, and any
+added, such as the console's recent-decision ring)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from ..auth import Caller
-from ..cache import CachedResponse
-from ..cache_layer import CacheLayer
+from ..cache.entries import CachedResponse
+from ..cache.layer import CacheLayer
 from ..errors import GatewayError
 from ..http import json_response
-from ..limits import Limits, key_label, settled_tokens
-from ..proxy import Engine, Exchange, after_stream
+from ..limits.charges import Limits, key_label, settled_tokens
+from ..limits.limiter import Admission
+from ..metrics import status_class
 from ..runtime import Runtime
-from ..streaming import SSEResponse
+from ..sse import SSEResponse
+from .engine import Engine, after_stream
+from .exchange import Exchange
+
+if TYPE_CHECKING:
+    from prometheus_client import Gauge
 
 log = logging.getLogger("gateway")
 # Bodies up to this size are parsed before their admission (well under a millisecond),
@@ -28,10 +35,8 @@ log = logging.getLogger("gateway")
 # first (docs/hardening.md, "Work before admission").
 EARLY_ADMISSION_BYTES = 64 * 1024
 access = logging.getLogger("gateway.access")
-
-
-def _status_class(status: int) -> str:
-    return f"{status // 100}xx"
+# Called with each ended exchange and its access record (``Services.finish``).
+Sink = Callable[[Exchange, dict[str, Any]], None]
 
 
 def cost_usd(ex: Exchange) -> float:
@@ -49,10 +54,9 @@ def routing_record(ex: Exchange) -> dict[str, Any]:
     """What ``gateway replay`` needs to route the request again: the requested model,
     the decision's first choice, the policies in force and the features."""
     d = ex.decision
-    assert d is not None
     return {"requested": ex.body.get("model"), "model": d.model,
             "provider": ex.snap.cfg.models[d.model].provider, "policy": list(d.policy.names),
-            "features": ex.features.to_json() if ex.features is not None else None}
+            "features": ex.features.to_json()}
 
 
 class Services:
@@ -63,16 +67,16 @@ class Services:
         self.limits = Limits(rt.store, rt.metrics) if rt.store is not None else None
         self.cache = CacheLayer(rt.store, rt.metrics) if rt.store is not None else None
         self.engine = Engine(rt, self.limits)
-        # Called with each finished exchange's access record (the console's ring).
-        self.sinks: list[Callable[[dict[str, Any]], None]] = []
+        # Every ended exchange is published to each, in order (``finish``).
+        self.sinks: list[Sink] = [self._measure, self._log]
 
     # -- limits -------------------------------------------------------------------
-    async def admit(self, ex: Exchange, early: Any = None) -> Any:
+    async def admit(self, ex: Exchange, early: Admission | None = None) -> Admission | None:
         if self.limits is None:
             return None
         return await self.limits.admit(ex, early)
 
-    async def admit_early(self, caller: Caller, headers: Mapping[str, str]) -> Any:
+    async def admit_early(self, caller: Caller, headers: Mapping[str, str]) -> Admission | None:
         """rpm and concurrency before the body is read, unless its Content-Length says
         it is small (``EARLY_ADMISSION_BYTES``): parsing that costs less than a second
         store round trip, so it is admitted on all its limits at once after parsing."""
@@ -83,19 +87,15 @@ class Services:
             return None
         return await self.limits.admit_early(caller, self.rt.snapshot.cfg)
 
-    @contextlib.asynccontextmanager
-    async def request_limits(self, caller: Caller) -> AsyncIterator[None]:
-        """A request that calls no upstream (explain, count_tokens) under its key's rpm
-        and concurrency; it spends no tokens."""
-        adm = (await self.limits.admit_early(caller, self.rt.snapshot.cfg)
-               if self.limits is not None else None)
-        try:
-            yield
-        finally:
-            if adm is not None:
-                await adm.release()
+    async def admit_requests(self, caller: Caller) -> Admission | None:
+        """rpm and concurrency of a request that calls no upstream (explain, a token
+        count): it spends no tokens; its slot is freed by ``Intake.release``."""
+        if self.limits is None:
+            return None
+        return await self.limits.admit_early(caller, self.rt.snapshot.cfg)
 
-    def limit_headers(self, admission: Any) -> dict[str, str]:
+    @staticmethod
+    def limit_headers(admission: Admission | None) -> dict[str, str]:
         return admission.headers() if admission is not None else {}
 
     # -- cache --------------------------------------------------------------------
@@ -125,8 +125,9 @@ class Services:
     def cache_store_wanted(self, ex: Exchange) -> bool:
         return self.cache is not None and self.cache.store_wanted(ex)
 
-    def serve_cached(self, ex: Exchange, cached: Any, base: dict[str, str],
-                     admission: Any, inflight: Any = None) -> Response | SSEResponse:
+    def serve_cached(self, ex: Exchange, cached: CachedResponse, base: dict[str, str],
+                     admission: Admission | None, inflight: Gauge | None = None
+                     ) -> Response | SSEResponse:
         ex.provider = cached.provider
         ex.upstream_model = cached.upstream_model
         ex.dropped = cached.dropped
@@ -134,9 +135,9 @@ class Services:
         headers = {**base, **ex.headers(), **self.limit_headers(admission),
                    "x-gateway-overhead-ms": f"{ex.overhead_ms:.2f}"}
         if ex.stream:
-            parts = ex.surface.replay(body, ex.body)
+            parts = ex.surface.codec.replay(body, ex.body)
 
-            async def gen() -> Any:
+            async def gen() -> AsyncIterator[bytes]:
                 try:
                     for p in parts:
                         yield p
@@ -149,7 +150,8 @@ class Services:
         return resp
 
     # -- finish: reconcile, release, observe -----------------------------------------
-    async def finish(self, ex: Exchange, admission: Any, inflight: Any = None,
+    async def finish(self, ex: Exchange, admission: Admission | None,
+                     inflight: Gauge | None = None,
                      to_cache: dict[str, Any] | None = None) -> None:
         """Count and log the exchange, then store the response ``to_cache`` (if any) and
         settle its limits: one store call for the key (reconcile + slot release), one
@@ -161,7 +163,7 @@ class Services:
         cost = cost_usd(ex) if ex.cache != "hit" else 0.0
         steps: list[Awaitable[object]] = []
         try:
-            self._finish_sync(ex, cost)
+            self._publish(ex, cost)
         finally:
             if to_cache is not None and self.cache is not None and self.cache.store_wanted(ex):
                 steps.append(self.cache.save(ex, to_cache))
@@ -173,7 +175,7 @@ class Services:
                     if isinstance(res, BaseException):
                         log.warning("bookkeeping of %s failed: %r", ex.request_id, res)
 
-    def _settlements(self, ex: Exchange, admission: Any,
+    def _settlements(self, ex: Exchange, admission: Admission | None,
                      cost: float) -> list[Awaitable[object]]:
         # A cache hit spent no upstream tokens: its estimate is refunded; a stream cut
         # before its usage report keeps its estimate (see settled_tokens).
@@ -186,63 +188,65 @@ class Services:
             steps.append(admission.settle(used, cost))
         return steps
 
-    def _finish_sync(self, ex: Exchange, cost: float) -> None:
-        status = ex.status
-        elapsed = time.perf_counter() - ex.t0
-        m = self.metrics
-        provider = ex.provider or "none"
-        model = ex.upstream_model or "none"
-        if m is not None:
-            surface = ex.surface.name
-            m.child(m.requests, surface, provider, model,
-                    ex.decision.rule if ex.decision else "none", _status_class(status),
-                    "true" if ex.stream else "false").inc()
-            m.child(m.request_duration, surface, provider, model).observe(elapsed)
-            m.child(m.overhead, surface).observe(ex.overhead_ms / 1000)
-            if ex.provider and ex.cache != "hit":
-                if ex.ttft_s is not None:
-                    m.child(m.ttft, provider, model).observe(ex.ttft_s)
-                u = ex.usage
-                m.child(m.tokens, provider, model, "input").inc(u.input)
-                m.child(m.tokens, provider, model, "output").inc(u.output)
-                m.child(m.tokens, provider, model, "cached").inc(u.cached)
-                caller = ex.caller
-                key = key_label(ex.snap.cfg,
-                                caller.name if caller and caller.name else "anonymous")
-                m.child(m.cost, provider, model, key).inc(cost)
-                m.child(m.key_tokens, key, "input").inc(u.input)
-                m.child(m.key_tokens, key, "output").inc(u.output)
+    def _publish(self, ex: Exchange, cost: float) -> None:
+        """The exchange's one record, to every sink (metrics, access log, console)."""
         caller = ex.caller
         rec: dict[str, Any] = {
             "request_id": ex.request_id, "surface": ex.surface.name,
-            "key": caller.name if caller else None,
-            "route": ex.decision.rule if ex.decision else None,
+            "key": caller.name,
+            "route": ex.decision.rule,
             "provider": ex.provider, "model": ex.upstream_model, "alias": ex.alias,
-            "status": status, "stream": ex.stream, "cache": ex.cache,
+            "status": ex.status, "stream": ex.stream, "cache": ex.cache,
             "tokens_in": ex.usage.input, "tokens_out": ex.usage.output,
             "tokens_cached": ex.usage.cached, "cost_usd": round(cost, 8),
-            "duration_ms": round(elapsed * 1000, 2),
+            "duration_ms": round((time.perf_counter() - ex.t0) * 1000, 2),
             "upstream_ms": round(ex.upstream_s * 1000, 2),
             "overhead_ms": round(ex.overhead_ms, 3),
             "ttft_ms": round(ex.ttft_s * 1000, 2) if ex.ttft_s is not None else None,
             "attempts": ex.attempts,
+            "routing": routing_record(ex),
         }
-        if ex.decision is not None:
-            rec["routing"] = routing_record(ex)
         if ex.error is not None:
             rec["error"] = ex.error.message
         if self.log_prompts:
             # Chat and Messages bodies have `messages`, Responses bodies `input`.
             rec["prompt"] = ex.body.get("messages", ex.body.get("input"))
-        access.info("request", extra={"access": rec})
         for sink in self.sinks:
-            sink(rec)
+            sink(ex, rec)
+
+    def _measure(self, ex: Exchange, rec: dict[str, Any]) -> None:
+        m = self.metrics
+        if m is None:
+            return
+        provider = ex.provider or "none"
+        model = ex.upstream_model or "none"
+        surface = ex.surface.name
+        m.child(m.requests, surface, provider, model, ex.decision.rule,
+                status_class(ex.status), "true" if ex.stream else "false").inc()
+        m.child(m.request_duration, surface, provider, model).observe(
+            rec["duration_ms"] / 1000)
+        m.child(m.overhead, surface).observe(ex.overhead_ms / 1000)
+        if ex.provider and ex.cache != "hit":
+            if ex.ttft_s is not None:
+                m.child(m.ttft, provider, model).observe(ex.ttft_s)
+            u = ex.usage
+            m.child(m.tokens, provider, model, "input").inc(u.input)
+            m.child(m.tokens, provider, model, "output").inc(u.output)
+            m.child(m.tokens, provider, model, "cached").inc(u.cached)
+            key = key_label(ex.snap.cfg, ex.caller.tenant)
+            m.child(m.cost, provider, model, key).inc(cost_usd(ex))
+            m.child(m.key_tokens, key, "input").inc(u.input)
+            m.child(m.key_tokens, key, "output").inc(u.output)
+
+    @staticmethod
+    def _log(ex: Exchange, rec: dict[str, Any]) -> None:
+        access.info("request", extra={"access": rec})
 
     def count_early_error(self, surface: str, e: GatewayError,
                           request_id: str | None = None) -> None:
         if self.metrics is not None:
             self.metrics.requests.labels(surface=surface, provider="none", model="none",
-                                         route="none", status_class=_status_class(e.status),
+                                         route="none", status_class=status_class(e.status),
                                          stream="false").inc()
         access.info("request", extra={"access": {"request_id": request_id, "surface": surface,
                                                  "status": e.status, "error": e.message}})

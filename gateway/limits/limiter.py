@@ -4,7 +4,7 @@
 max_tokens, estimated cost); ``Admission.settle`` corrects tpm and budget with the real
 usage afterwards and frees the concurrency slot (one store call each: the admission and
 the settlement are one round trip apiece on Redis). The slot is freed exactly once on
-every path (``release`` alone, or ``async with``, where nothing is to be corrected). A
+every path (``settle``, or ``release`` where nothing is to be corrected). A
 refused request consumes nothing.
 
 Limits: rpm and tpm are GCRA over 60 s (burst = the limit, continuous refill); the
@@ -21,18 +21,17 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
+from typing import Any
 
-from .errors import RateLimited, StoreUnavailable
-from .stores.base import CONCURRENCY, RateAdjust, RateCheck, RateDecision, Store, StoreError
+from ..errors import RateLimited, StoreUnavailable
+from ..stores.base import CONCURRENCY, RateAdjust, RateCheck, RateDecision, Store, StoreError
 
 log = logging.getLogger("gateway.ratelimit")
 MINUTE, DAY = 60.0, 86400.0
 _HEADER_SUFFIX = {"rpm": "requests", "tpm": "tokens"}
 _DESCRIBE = {"rpm": "requests per minute (rpm)", "tpm": "tokens per minute (tpm)",
              "budget_usd": "daily budget in USD (budget_usd, resets 00:00 UTC)"}
-_background: set[asyncio.Future[object]] = set()  # keeps shielded releases alive
+_background: set[asyncio.Future[Any]] = set()  # keeps shielded releases alive
 _SLOT_SALT = secrets.token_hex(6)
 _slot_seq = itertools.count()
 
@@ -236,12 +235,6 @@ class Admission:
         self._stop_renewal()
         await _release_quietly(self.store, self.bucket, self.slot_id or "")
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.release()
 
 
 class RateLimiter:
@@ -364,14 +357,6 @@ class ProviderQuota:
 
     def _checks(self, est_tokens: int) -> list[RateCheck]:
         return RateLimiter.checks(KeyLimits(rpm=self.rpm, tpm=self.tpm), est_tokens, 0.0)
-
-    async def would_admit(self, est_tokens: int) -> bool:
-        """Would ``admit`` succeed now? Changes nothing."""
-        checks = self._checks(est_tokens)
-        if not checks:
-            return True
-        now = self._clock() if self._clock else None
-        return (await self.store.rate_acquire(self.bucket, checks, now, consume=False)).allowed
 
     async def admit(self, est_tokens: int) -> ProviderAdmission:
         checks = self._checks(est_tokens)

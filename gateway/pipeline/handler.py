@@ -1,55 +1,35 @@
-"""Shared request pipeline of the two proxy surfaces.
+"""The proxy endpoint of every surface: one code path for all of them.
 
-    auth -> body -> validate -> features -> decide -> admit -> cache -> engine
+    intake (key, body, validate, features) -> decide -> admit -> cache -> engine -> finish
 
-The surface-specific parts (key header, body validation, feature surface, error
-shape) are passed in; everything else is one code path so both surfaces route,
-limit, cache and measure identically.
+Everything surface-specific comes from the ``Surface`` (``surfaces/surface.py``), so
+every surface routes, limits, caches and measures identically.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth import Caller
-from ..bounds import parse_request
 from ..errors import GatewayError
-from ..features import extract_features
-from ..http import (
-    ClientGone,
-    error_response,
-    json_response,
-    read_body,
-    request_id,
-    unless_client_leaves,
-)
-from ..proxy import Engine, Exchange
+from ..http import ClientGone, error_response, json_response, request_id, unless_client_leaves
+from ..limits.limiter import Admission
 from ..routing import RouteRequest, decide
-from ..streaming import SSEResponse
-from ..surfaces.base import Surface
-from .context import Services
+from ..sse import SSEResponse
+from ..surfaces.surface import Surface
+from .exchange import Exchange
+from .intake import take_in
+from .services import Services
 
 log = logging.getLogger("gateway")
 
 
-async def proxy_request(
-    request: Request,
-    svc: Services,
-    surface: Surface,
-    presented_key: Callable[[Request], str | None],
-    validate: Callable[[Any], dict[str, Any]],
-    hooks: Callable[[], Any] | None = None,
-) -> Response | SSEResponse:
-    """``hooks`` (the Responses surface's state, ``api/responses.py``) makes one object
-    per request with ``expand(body, caller)`` (after validation), ``headers()``,
-    ``keep(ex, out)`` (before a whole answer is sent) and ``relay(ex, tr, chunks)``."""
+async def proxy_request(request: Request, svc: Services, surface: Surface
+                        ) -> Response | SSEResponse:
     t0 = time.perf_counter()
     rt = svc.rt
     snap = rt.snapshot
@@ -58,33 +38,28 @@ async def proxy_request(
     if rt.demo:
         base_headers["x-gateway-demo"] = "true"
     ex: Exchange | None = None
-    turn = hooks() if hooks is not None else None
-    admission = None
+    turn = surface.turn(svc) if surface.turn is not None else None
+    admission: Admission | None = None
     handed_off = False  # the response's own finish (stream end, background) settles
     m = svc.metrics
     inflight = m.child(m.inflight, surface.name) if m is not None else None
     if inflight is not None:
         inflight.inc()
     try:
-        caller: Caller = snap.keyring.identify(presented_key(request))
-        early = admission = await svc.admit_early(caller, request.headers)
-        raw = await read_body(request, snap.cfg.server.max_body_bytes, snap.cfg.server.body_timeout_s)
-        body = validate(parse_request(raw, snap.cfg.server))
+        it = await take_in(request, svc, surface, turn=turn)
+        caller, body, feats, early = it.caller, it.body, it.features, it.admission
+        admission = early
         if turn is not None:
-            body = await turn.expand(body, caller)
             base_headers.update(turn.headers())
-        feats = extract_features(body, surface=surface.name,
-                                 image_tokens=snap.cfg.server.image_tokens)
         route_req = RouteRequest(
             model=body["model"], key_name=caller.name, key_policy=caller.policy,
             header_policy=request.headers.get("x-gateway-policy"),
             headers=request.headers, metadata=body.get("metadata") or {})
         decision = decide(snap.cfg, feats, route_req)
-        stream = bool(body.get("stream"))
         ex = Exchange(surface=surface, snap=snap, body=body, request_id=rid,
-                      client_headers={k: v for k, v in request.headers.items()
-                                      if k.startswith("anthropic-")},
-                      t0=t0, stream=stream, decision=decision, caller=caller, features=feats)
+                      client_headers=surface.forwarded(request.headers), t0=t0,
+                      stream=bool(body.get("stream")), features=feats, decision=decision,
+                      caller=caller)
         if m is not None:
             m.child(m.routing_decisions, decision.rule, decision.model).inc()
         lookup = svc.cache_lookup(ex, request.headers)
@@ -97,8 +72,8 @@ async def proxy_request(
         if cached is not None:
             handed_off = True
             return svc.serve_cached(ex, cached, base_headers, admission, inflight)
-        engine: Engine = svc.engine
-        if stream:
+        engine = svc.engine
+        if ex.stream:
             # Until the first byte is relayed, a departed client cancels the upstream.
             up, tr, events, first = await unless_client_leaves(
                 request, engine.open_stream(ex, svc.cache_store_wanted(ex)))
@@ -135,14 +110,14 @@ async def proxy_request(
         headers = dict(base_headers)
         if ex is not None:
             # What the client gets: 529 stays 529 on the Anthropic surface.
-            ex.status = (e.anthropic_status or e.status) if surface.name == "anthropic" else e.status
+            ex.status = surface.dialect.status(e)
             ex.error = e
             headers.update(ex.headers())
         else:
             svc.count_early_error(surface.name, e, rid)
         if admission is not None:
             headers.update(svc.limit_headers(admission))
-        return error_response(e, surface.name, headers)
+        return error_response(e, surface.dialect, headers)
     finally:
         # Every failure after routing (upstream error, rate limit, client gone) is
         # counted and logged once, whether or not the key has limits to settle.

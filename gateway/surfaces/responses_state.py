@@ -6,7 +6,9 @@ Entries live in the process's store (memory, or Redis shared by the replicas) un
 visible only to the gateway key that created it (any other key gets 404, as for an
 id that never existed). An entry holds the conversation up to this response (every
 earlier input and output item), so a follow-up needs one read whatever its depth.
-While Redis is unreachable (``fail_open``) nothing is stored or found.
+They are the store's key-value state (``kv_*``), not cache entries: while Redis is
+unreachable a lookup is a 503 (not "not found"), and a new response is not stored
+(``fail_open``) or the request fails (``fail_closed``); see gateway/stores/README.md.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import orjson
 
 from ..auth import Caller
 from ..errors import BadRequest
+from ..stores.base import Store
 from ..translate import _check as check
 from ..translate.responses_response import new_id
 
@@ -60,13 +63,13 @@ def normalize_input(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class ResponsesState:
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store | None) -> None:
         self.store = store
 
     async def load(self, caller: Caller, resp_id: str) -> dict[str, Any] | None:
         if self.store is None:
             return None
-        raw = await self.store.cache_get(_key(caller, resp_id))
+        raw = await self.store.kv_get(_key(caller, resp_id))
         return orjson.loads(raw) if raw else None
 
     async def save(self, caller: Caller, response: dict[str, Any], history: list[dict[str, Any]],
@@ -74,10 +77,10 @@ class ResponsesState:
         if self.store is None:
             return
         rec = {"response": response, "history": history, "input": own_input}
-        await self.store.cache_set(_key(caller, response["id"]), orjson.dumps(rec), ttl_s)
+        await self.store.kv_set(_key(caller, response["id"]), orjson.dumps(rec), ttl_s)
 
     async def delete(self, caller: Caller, resp_id: str) -> bool:
-        return self.store is not None and await self.store.cache_delete(_key(caller, resp_id))
+        return self.store is not None and await self.store.kv_delete(_key(caller, resp_id))
 
     async def expand(self, body: dict[str, Any], caller: Caller
                      ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:

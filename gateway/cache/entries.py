@@ -26,8 +26,8 @@ from urllib.parse import quote
 
 import orjson
 
-from .errors import StoreUnavailable
-from .stores.base import Store, StoreError
+from ..errors import StoreUnavailable
+from ..stores.base import Store, StoreError
 
 log = logging.getLogger("gateway.cache")
 CacheMode = Literal["deterministic", "all", "off"]
@@ -89,14 +89,13 @@ class CachedResponse:
     body: dict[str, Any]          # a complete chat.completion or Anthropic message
     provider: str
     upstream_model: str
-    route: str = ""
     surface: str = "openai"       # "openai" | "anthropic": which shape ``body`` has
     created: float = field(default_factory=time.time)
     dropped: list[str] = field(default_factory=list)  # drop_params fields, for the header
 
     def encode(self, level: int = 6) -> bytes:
         raw = orjson.dumps({"body": self.body, "provider": self.provider,
-                            "upstream_model": self.upstream_model, "route": self.route,
+                            "upstream_model": self.upstream_model,
                             "surface": self.surface, "created": self.created,
                             "dropped": self.dropped})
         return _FORMAT + zlib.compress(raw, level)
@@ -107,7 +106,7 @@ class CachedResponse:
             raise ValueError("unknown cache entry format")
         d = orjson.loads(zlib.decompress(data[1:]))
         return cls(body=d["body"], provider=d["provider"], upstream_model=d["upstream_model"],
-                   route=d.get("route", ""), surface=d.get("surface", "openai"),
+                   surface=d.get("surface", "openai"),
                    created=d.get("created", 0.0), dropped=d.get("dropped") or [])
 
 

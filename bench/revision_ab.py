@@ -1,0 +1,135 @@
+"""Gateway CPU per request, this working tree against a git revision, every surface.
+
+    .venv/bin/python bench/revision_ab.py [--rev main] [--stream] [--n 200] [--rounds 7]
+
+Two `gateway serve` processes (memory store, no keys, one worker): one runs the
+revision (exported with ``git archive`` to a temporary directory), one this tree; both
+in front of the same streaming mock (harness/stream_server.py). Batches of N sequential
+requests go round every (path, gateway) pair, ROUNDS times (the first is a warm-up), and
+each gateway process's user+system CPU (/proc) is charged to the batch it served. The
+interleaving makes machine drift hit both trees alike, so the ratio holds on a busy
+machine where separate runs do not. Paths: chat completions and messages, each to Kimi
+(passthrough or translated) and Claude, and the Responses API to both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path[:0] = [str(ROOT), str(BENCH)]
+
+from harness import payloads  # noqa: E402
+from harness.payloads import Call, Shape  # noqa: E402
+from harness.systems import gateway_config  # noqa: E402
+from surface_ab import cpu_s, free_port  # noqa: E402
+
+
+def messages_call(shape: Shape) -> Call:
+    body = {"model": shape.alias, "max_tokens": 64, "stream": shape.stream,
+            "messages": [{"role": "user", "content": shape.prompt}]}
+    return Call("/v1/messages", {"content-type": "application/json",
+                                 "x-api-key": payloads.GATEWAY_KEY,
+                                 "anthropic-version": "2023-06-01"}, orjson.dumps(body))
+
+
+def export(rev: str, into: Path) -> Path:
+    """The revision's tree, from ``git archive`` (no checkout is touched)."""
+    data = subprocess.run(["git", "archive", "--format=tar", rev], cwd=ROOT, check=True,
+                          capture_output=True).stdout
+    tar = into / "rev.tar"
+    tar.write_bytes(data)
+    with tarfile.open(tar) as t:
+        t.extractall(into / "tree", filter="data")
+    return into / "tree"
+
+
+def start(tree: Path, cfg: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(tree), "REDIS_URL": ""}
+    return subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config",
+                             str(cfg), "--port", str(port), "--workers", "1"], cwd=tree,
+                            env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+
+
+def wait_ready(url: str) -> None:
+    for _ in range(200):
+        try:
+            if httpx.get(url + "/readyz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not become ready")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rev", default="main")
+    ap.add_argument("--stream", action="store_true")
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=7)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="revision-ab-"))
+    up = free_port()
+    cfg = tmp / "gateway.yaml"
+    cfg.write_text(gateway_config(up, limits=False))
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{BENCH}"}
+    procs = [subprocess.Popen([sys.executable, "-m", "harness.stream_server", "--port",
+                               str(up)], cwd=BENCH, env=env)]
+    trees = {args.rev: export(args.rev, tmp), "tree": ROOT}
+    gws = {}
+    try:
+        for name, tree in trees.items():
+            port = free_port()
+            gws[name] = (start(tree, cfg, port), f"http://127.0.0.1:{port}")
+            procs.append(gws[name][0])
+        for _, url in gws.values():
+            wait_ready(url)
+        prompt = payloads.stream_prompt(20, 0) if args.stream else payloads.SHORT_PROMPT
+        calls: dict[str, Call] = {}
+        for prov, alias in (("kimi", "kimi-k2"), ("claude", "claude-opus")):
+            shape = Shape(prov, alias, stream=args.stream, prompt=prompt)
+            calls[f"chat -> {prov}"] = payloads.gateway_call(shape)
+            calls[f"messages -> {prov}"] = messages_call(shape)
+            calls[f"responses -> {prov}"] = payloads.gateway_call(
+                Shape(prov, alias, surface="responses", stream=args.stream, prompt=prompt))
+        pairs = [(path, name) for path in calls for name in gws]
+        spent = dict.fromkeys(pairs, 0.0)
+        clients = {name: httpx.Client(base_url=url, timeout=30) for name, (_, url) in gws.items()}
+        for rnd in range(args.rounds):
+            k = rnd % len(pairs)  # who goes first rotates: GC must not always hit one pair
+            for path, name in pairs[k:] + pairs[:k]:
+                call, proc = calls[path], gws[name][0]
+                t = cpu_s(proc.pid)
+                for _ in range(args.n):
+                    r = clients[name].post(call.path, content=call.body, headers=call.headers)
+                    assert r.status_code == 200, (name, path, r.text[:300])
+                if rnd:
+                    spent[(path, name)] += cpu_s(proc.pid) - t
+        n = args.n * (args.rounds - 1)
+        print(f"{'path':<20} {args.rev + ' us/req':>14} {'tree us/req':>12} {'tree/rev':>9}"
+              f"   ({'stream' if args.stream else 'whole'}, n={n} per cell)")
+        for path in calls:
+            old, new = spent[(path, args.rev)] / n * 1e6, spent[(path, "tree")] / n * 1e6
+            print(f"{path:<20} {old:14.0f} {new:12.0f} {(new / old - 1) * 100:+8.1f}%")
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
