@@ -72,41 +72,70 @@ _NUM_SHAPES = "|".join([  # noqa: FLY002 - one shape per line
 ])
 
 # Generic "name = value" secrets: the operator is the anchor and the name is checked by
-# fixed-width lookbehinds (``re`` requires fixed width), one per name length and quoting
-# style (nothing, one of ["' ], or a quote and a space between name and operator).
+# lookbehinds (``re`` requires fixed width), for each quoting style between name and
+# operator (nothing, one of ["' ], or a quote and a space; with its width).
 _SECRET_NAMES = (
     "password", "passwd", "passphrase", "pwd", "_pass", "secret", "token", "apikey",
     "api_key", "api-key", "accesskey", "access_key", "access-key", "secretkey", "secret_key",
     "privatekey", "private_key", "auth_key", "credentials",
 )
-_BETWEEN = ("", "[\"' ]", "[\"'] ")
+_BETWEEN = (("", 0), ("[\"' ]", 1), ("[\"'] ", 2))
 
 
 def _class(chars: set[str]) -> str:
     return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
 
 
-# Before the full names, one lookbehind tests the name's last three characters against
-# one class each: in JSON and code almost every "=" and ":" fails there in a few byte-map
-# lookups, where the case-insensitive names would be tried one by one. The last letter
-# is an exact set, the two before it fold case like the names do ("paſſword" matches).
-_TAIL3 = _class({n[-3] for n in _SECRET_NAMES})
-_TAIL2 = _class({n[-2] for n in _SECRET_NAMES})
-_TAIL1 = _class({c for n in _SECRET_NAMES for c in (n[-1], n[-1].upper())})
-_NAME_TAIL = f"(?i:{_TAIL3}{_TAIL2}){_TAIL1}"
+# Characters outside ASCII that ``re`` folds to an ASCII letter (``(?i:s)`` matches "ſ"):
+# the explicit classes below fold as the names' ``(?i:...)`` does.
+_ASCII_FOLDS = "\u0130\u0131\u017f\u212a"
+
+
+def _folded(ch: str) -> str:
+    """What ``(?i:ch)`` matches, as a class: ``re`` rejects a branch that starts with a
+    class on its first character without entering it (not one that starts ``(?i:``)."""
+    folds = {f for f in _ASCII_FOLDS if re.fullmatch(f"(?i:{re.escape(ch)})", f)}
+    return _class({ch, ch.lower(), ch.upper()} | folds)
+
+
+def _name_ends(suffix: str = "") -> str:
+    """A zero-width pattern that holds, right after the first character of ``suffix``,
+    iff the text there ends a secret name that ends with ``suffix`` (case folded; the
+    name's last letter exact). With ``suffix`` empty: right after a name's last letter.
+
+    The names are read right to left along the trie of their endings. Each node is one
+    lookbehind holding a branch per next letter, each branch starting with the letter's
+    class: ``re`` skips a branch whose first class fails without entering it, so a word
+    fails at the first letter no name has there in one lookbehind per letter read
+    ("awd=" or "key=" before a value cost ~0.9 us when each name length and quoting style
+    had a lookbehind, ~0.2 with a lookbehind per trie branch; letters are explicit
+    classes, as case-insensitive opcodes cost ~3x). A run of letters with no branch in it
+    is read in one nested lookbehind."""
+    branches = []
+    for c in sorted({n[-len(suffix) - 1] for n in _SECRET_NAMES
+                     if len(n) > len(suffix) and n.endswith(suffix)}):
+        run = c + suffix
+        while run not in _SECRET_NAMES:  # extend while there is a single way to go on
+            nxt = {n[-len(run) - 1] for n in _SECRET_NAMES if len(n) > len(run) and n.endswith(run)}
+            if len(nxt) != 1:
+                break
+            run = nxt.pop() + run
+        rest = "" if run in _SECRET_NAMES else _name_ends(run)
+        more = run[:len(run) - len(suffix) - 1]  # letters before ``c``, left to right
+        if more:  # read right after ``c``: they end one character back
+            rest = (f"(?<={_folded(more[0])}{rest}"
+                    + "".join(_folded(ch) for ch in more[1:]) + "(?s:.))")
+        branches.append((_class({c, c.upper()}) if not suffix else _folded(c)) + rest)
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    return f"(?<={body}(?s:.))" if suffix else body
 
 
 def _assignment_rest(op: str) -> str:
-    by_len: dict[int, list[str]] = {}
-    for name in _SECRET_NAMES:
-        by_len.setdefault(len(name), []).append(re.escape(name))
-    names = ["(?i:" + "|".join(group) + ")" for _, group in sorted(by_len.items())]
-
-    # Cheapest first: the character before the operator (one class), the name's last
-    # three characters, the value's first eight (the probe, below), then the full names.
+    # Cheapest first: the character before the operator (one class), the value's first
+    # eight characters (the probe, below), then the names (``_name_ends``).
     before = _class({c for n in _SECRET_NAMES for c in (n[-1], n[-1].upper())} | set("\"' "))
-    tail = "|".join(f"(?<={_NAME_TAIL}{b}[=:])" for b in _BETWEEN)
-    full = "|".join(f"(?<={n}{b}[=:])" for b in _BETWEEN for n in names)
+    names = "|".join(f"(?<={b}[=:])" * bool(b) + f"(?<={_name_ends()}(?s:.){{{1 + width}}})"
+                     for b, width in _BETWEEN)
     # The value ends before the next ``op`` (base64 padding excepted): every character is
     # then read by at most one candidate per operator, so "pwd=pwd=pwd=..." costs linear time.
     chars = rf"[^\s\"'`,;()\[\]{{}}<>{op}]"
@@ -114,9 +143,13 @@ def _assignment_rest(op: str) -> str:
     value = rf"[=>]?[ \t]{{0,4}}[\"'`]?(?:(?i:bearer|basic|token) )?{chars}{{8,512}}+{pad}"
     # The value is probed (as a lookahead) before it is matched: most operators that pass
     # the name check are followed by something short ("token = 1") and fail within a few
-    # characters.
-    probe = rf"[=>]?[ \t]{{0,4}}[\"'`]?{chars}{{8}}"
-    return f"(?<={before}[=:])(?>{tail})(?={probe})(?>{full}){value}"
+    # characters. The probe is the value's start, ``[=>]?[ \t]{0,4}["'`]?`` then eight
+    # characters, with a branch per first character: each fails on its first character
+    # but one, and the optional parts, read possessively (quotes, spaces and ">" are not
+    # value characters), leave nothing to backtrack into ("pwd=pwd=...": 60 -> 25 ns).
+    probe = (rf"(?:{chars}{{8}}|[=>][ \t]{{0,4}}+[\"'`]?+{chars}{{8}}"
+             rf"|[ \t]{{1,4}}+[\"'`]?+{chars}{{8}}|[\"'`]{chars}{{8}})")
+    return f"(?<={before}[=:])(?={probe})(?>{names}){value}"
 
 
 _DIGIT_REST = (

@@ -19,6 +19,10 @@ UNITS: tuple[str, ...] = (
     # assignments
     "password=", "password:", "pwd=", "_pass=", "'pwd'=", "token: ", "secret=\"", "pwd=>",
     "api_key=aaaaaaaaaaaaaaaa1 ", "password='aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1' ",
+    # a name's ending and a value that passes the probe, the name itself failing: each
+    # value is the next name ("aaaaaawd=aaaaaawd=": 8x prose when each name length had a
+    # lookbehind)
+    "awd=aaaaaaaa ", "aaaaaawd=", "aaaaakey:", "aaaaa_key:", "aaaaa-key:",
     # prefixed keys and tokens
     "sk-", "sk-a", " sk-proj-", "xoxb-", " xoxb-aaaaaaaaaa", "-----BEGIN PRIVATE KEY-----",
     "-----BEGIN PRIVATE KEY-----\\nA: b", "sk_live_", "ghp_", "github_pat_", "AKIA", "AIza",
