@@ -57,19 +57,34 @@ _CREDENTIAL: Final = frozenset({"credential"})
 
 # Digit tokens start at a digit not glued to a word or to a longer dotted/dashed number
 # (versions, IPs, dates); they end before any letter, digit or [.-]digit continuation.
-_NUM_START = r"(?<![0-9A-Za-z_][0-9])(?<![0-9][.\-][0-9])"
 _NUM_END = r"(?![0-9A-Za-z_]|[.\-][0-9])"
-_NUM_SHAPES = "|".join([  # noqa: FLY002 - one shape per line
-    r"[0-9]{9,19}+|[0-9]{8,18}+[Xx]",                        # card, CN ID, CN mobile
-    r"(?<=0)(?:10|2[0-9]|[3-9][0-9]{2})-[2-9][0-9]{2,3}[ \-]?[0-9]{4}",  # CN landline
-    r"[0-9]{2} [0-9]{2} [0-9]{4}",                           # SSN with spaces
-    r"[0-9]{2}-[0-9]{2}-[0-9]{4}",                           # SSN (first digit consumed)
-    r"[0-9]{3}[ \-][0-9]{4,6}[ \-][0-9]{4,5}(?:[ \-][0-9]{1,4}){0,2}",  # grouped card
-    r"[0-9]{2}[ .\-][2-9][0-9]{2}[ .\-][0-9]{4}",            # NANP 3-3-4
-    r"[ .\-]?[2-9][0-9]{2}[ .\-][2-9][0-9]{2}[ .\-][0-9]{4}",  # NANP with leading 1
-    r"[0-9]{2}[ \-][0-9]{4}[ \-][0-9]{4}",                   # CN mobile 3-4-4
-    r"[0-9][ \-]?1[3-9][0-9](?:[0-9]{8}|[ \-][0-9]{4}[ \-][0-9]{4})",  # 86 + CN mobile
-])
+# The number shapes, after their first digit (the anchor), tried in this order:
+#   [0-9]{9,19}+ | [0-9]{8,18}+[Xx]                                  card, CN ID, CN mobile
+#   (?<=0)(?:10|2[0-9]|[3-9][0-9]{2})-[2-9][0-9]{2,3}[ -]?[0-9]{4}   CN landline
+#   [0-9]{2} [0-9]{2} [0-9]{4}  |  [0-9]{2}-[0-9]{2}-[0-9]{4}        SSN (spaces, dashes)
+#   [0-9]{3}[ -][0-9]{4,6}[ -][0-9]{4,5}(?:[ -][0-9]{1,4}){0,2}      grouped card
+#   [0-9]{2}[ .-][2-9][0-9]{2}[ .-][0-9]{4}                          NANP 3-3-4
+#   [ .-]?[2-9][0-9]{2}[ .-][2-9][0-9]{2}[ .-][0-9]{4}               NANP with leading 1
+#   [0-9]{2}[ -][0-9]{4}[ -][0-9]{4}                                 CN mobile 3-4-4
+#   [0-9][ -]?1[3-9][0-9](?:[0-9]{8}|[ -][0-9]{4}[ -][0-9]{4})       86 + CN mobile
+# Each shape fixes the length of the number's first group, so they are written as a trie
+# on it (one digit more a level, the shapes that need a separator there as branches that
+# start with it): ``re`` skips a branch on its first character, and a number that is no
+# shape ("12 34 5678", "1 1 1") fails after a few characters instead of trying all ten
+# shapes (~250 -> ~100 ns a number). Within a level the shapes keep the order above, so
+# the match is the one the plain alternation finds (``test_pii_patterns`` checks it).
+_NUM_TRIE = (
+    "(?:[ .-][2-9]D{2}[ .-][2-9]D{2}[ .-]D{4}"  # 1: NANP with leading 1
+    "|D(?:[ -]1[3-9]D(?:D{8}|[ -]D{4}[ -]D{4})"  # 2: 86 + CN mobile
+    # 3: landline 010/02x, SSNs, NANP 3-3-4, CN mobile 3-4-4
+    "|D(?:(?<=0(?:10|2D))-[2-9]D{2,3}[ -]?D{4}| D{2} D{4}|-D{2}-D{4}|[ .-][2-9]D{2}[ .-]D{4}"
+    "|[ -]D{4}[ -]D{4}"
+    # 4: landline 0[3-9]xx, grouped card, NANP with leading 1 (no separator)
+    "|D(?:(?<=0[3-9]D{2})-[2-9]D{2,3}[ -]?D{4}|[ -]D{4,6}[ -]D{4,5}(?:[ -]D{1,4}){0,2}"
+    "|(?<=[2-9]D{2})[ .-][2-9]D{2}[ .-]D{4}"
+    # 5: 86 + CN mobile in groups; 6 and more: runs, 86 + CN mobile
+    "|D(?:(?<=1[3-9]D)[ -]D{4}[ -]D{4}|D{5,15}+|D{4,14}+[Xx]|(?<=1[3-9]D)D{8})))))"
+).replace("D", "[0-9]").replace("[ .-]", r"[ .\-]").replace("[ -]", r"[ \-]")
 
 # Generic "name = value" secrets: the operator is the anchor and the name is checked by
 # lookbehinds (``re`` requires fixed width), for each quoting style between name and
@@ -156,20 +171,34 @@ _DIGIT_REST = (
     # Most digits sit inside a number or an identifier (prev char a digit or lower-case
     # letter); no branch can start there, so one lookbehind rejects them all.
     r"(?<![0-9a-z_][0-9])"
-    # Every number shape below continues with at least 7 digits/separators; checking that
-    # first rejects the many short numbers (years, counts, ids) in a few characters.
-    rf"(?:(?=[0-9 .\-()]{{7}})(?:{_NUM_START}(?:{_NUM_SHAPES}){_NUM_END}"
+    # Nor after a digit and [.-] (the rest of "415-555-2671"): no branch starts there either.
+    r"(?<![0-9][.\-][0-9])"
+    # Not after a capital: only an IBAN's check digits are.
+    rf"(?:(?<![A-Z][0-9])(?:{_NUM_TRIE}{_NUM_END}"
+    # After "+" or "(", at least 7 digits or separators follow: checking that first
+    # rejects the many short numbers (years, counts, ids) in a few characters.
+    r"|(?<=[+(][0-9])(?=[0-9 .\-()]{7})"
     # +CC then groups: international phone numbers.
-    r"|(?<=\+[0-9])(?<![0-9A-Za-z_]\+[0-9])[0-9]{0,3}+(?:[ .\-]?+\(?+[0-9]{1,5}+\)?+){1,7}+"
+    r"(?:(?<=\+[0-9])(?<![0-9A-Za-z_]\+[0-9])[0-9]{0,3}+(?:[ .\-]?+\(?+[0-9]{1,5}+\)?+){1,7}+"
     r"(?![0-9A-Za-z_])"
     # (415) 555-2671: NANP with a parenthesised area code; (010) 6552 9988: CN landline.
     r"|(?<=\([2-9])[0-9]{2}\) ?[2-9][0-9]{2}[ .\-][0-9]{4}(?![0-9A-Za-z_])"
-    rf"|(?<=\(0)(?:10|2[0-9]|[3-9][0-9]{{2}})\) ?[2-9][0-9]{{2,3}}[ \-]?[0-9]{{4}}{_NUM_END})"
+    rf"|(?<=\(0)(?:10|2[0-9]|[3-9][0-9]{{2}})\) ?[2-9][0-9]{{2,3}}[ \-]?[0-9]{{4}}{_NUM_END}))"
     # IBAN, anchored at its first check digit after a two-letter country code.
     r"|(?<=[A-Z]{2}[0-9])(?<![0-9A-Za-z_][A-Z]{2}[0-9])[0-9](?: ?[0-9A-Z]){11,32})"
 )
 # Digits first, most frequent first: the BRANCH opcode tests alternatives in order.
 _DIGIT_ALTERNATIVES = [d + _DIGIT_REST for d in "0125348796"]
+
+# What follows "-----BEGIN " in a PEM private key (possessive: header lines and
+# (JSON-escaped) line breaks are read once), "Bearer " or "Basic ", and a JWT's "eyJ".
+_PEM_LINE = r"(?:[A-Z0-9]{1,20}+ ){0,3}PRIVATE KEY(?: BLOCK)?-----(?:\s|\\[nr]){0,64}+"
+_PEM_HEADER = r"[A-Za-z\-]{1,40}+: [^\n\\]{0,200}+(?:\n|\\n)"
+_PEM_KEY = r"(?:\s|\\[nr]){0,64}+[A-Za-z0-9+/=]{40}"
+_PEM_REST = f"{_PEM_LINE}(?:{_PEM_HEADER}){{0,3}}+{_PEM_KEY}"
+_BEARER_REST = r"[A-Za-z0-9._~+/\-]{16,512}+={0,3}+(?![A-Za-z0-9._~+/\-])"
+# The payload's first 8 characters are enough: a candidate then reads ~2 KB at most.
+_JWT_REST = r"[A-Za-z0-9_\-]{8,2048}+\.eyJ[A-Za-z0-9_\-]{8}"
 # The other anchors' alternatives: (anchor, alternative, kinds its candidates can yield).
 _OTHER_ALTERNATIVES: list[tuple[str, str, frozenset[str]]] = [
     (":", ":" + _assignment_rest(":"), _CREDENTIAL),
@@ -182,10 +211,7 @@ _OTHER_ALTERNATIVES: list[tuple[str, str, frozenset[str]]] = [
     ("-", (r"-(?<!--)(?:(?<=[abkoprs]-)(?:(?<=sk-)(?<![0-9A-Za-z_\-]sk-)"
            r"(?:proj-|ant-[a-z]{3,6}[0-9]{0,3}-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,1024}+"
            r"|(?<=xox[abposr]-)(?<![0-9A-Za-z_\-]xox[abposr]-)[0-9A-Za-z\-]{10,1024}+)"
-           # possessive: header lines and (JSON-escaped) line breaks are read once
-           r"|----BEGIN (?:[A-Z0-9]{1,20}+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
-           r"(?:\s|\\[nr]){0,64}+(?:[A-Za-z\-]{1,40}+: [^\n\\]{0,200}+(?:\n|\\n)){0,3}+(?:\s|\\[nr]){0,64}+"
-           r"[A-Za-z0-9+/=]{40})"),
+           r"|----BEGIN " + _PEM_REST + ")"),
      _CREDENTIAL),
     # "_": Stripe keys, GitHub tokens (the first lookbehind is implied by the three).
     ("_", (r"_(?<=[bkoprsu]_)(?:(?<=\b[sr]k_)(?:live|test)_[0-9A-Za-z]{16,1024}+"
@@ -197,13 +223,10 @@ _OTHER_ALTERNATIVES: list[tuple[str, str, frozenset[str]]] = [
            r"|Iza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-]))"),
      _CREDENTIAL),
     # "B": an HTTP bearer token ("Authorization: Bearer <token>").
-    ("B", r"B(?<![0-9A-Za-z_]B)(?:earer|asic) [A-Za-z0-9._~+/\-]{16,512}+={0,3}+(?![A-Za-z0-9._~+/\-])",
-     _CREDENTIAL),
+    ("B", r"B(?<![0-9A-Za-z_]B)(?:earer|asic) " + _BEARER_REST, _CREDENTIAL),
     # "J": JWT, at the 'J' of its "eyJ" header, which no base64url character precedes (so
     # no candidate starts inside another and each character is read once).
-    # The payload's first 8 characters are enough: a candidate then reads ~2 KB at most.
-    ("J", r"J(?<=eyJ)(?<![A-Za-z0-9_\-]eyJ)[A-Za-z0-9_\-]{8,2048}+\.eyJ[A-Za-z0-9_\-]{8}",
-     _CREDENTIAL),
+    ("J", r"J(?<=eyJ)(?<![A-Za-z0-9_\-]eyJ)" + _JWT_REST, _CREDENTIAL),
 ]
 # One pass: every alternative starts with its literal anchor, so ``re`` computes a charset
 # prefix for the whole pattern; inside, the BRANCH opcode rejects alternatives whose
@@ -227,7 +250,54 @@ _CONTEXT = 320
 
 # --- per-anchor scan -----------------------------------------------------------------
 
-_ANCHOR_PASSES = tuple((anchor, re.compile(alt), kinds) for anchor, alt, kinds in _OTHER_ALTERNATIVES)
+# Each alternative is searched on its own. Where its anchor turns out frequent (more than
+# once per _SPLIT_SPACING characters), it is searched by its literal beginnings instead,
+# one pass each: ``re`` finds a literal prefix ("AKIA", "Bearer ", "-----BEGIN ") in a
+# tight loop (~0.5 ms a MB), where a one-character anchor costs a match attempt at each
+# occurrence (~30 ns; 1 MB of "AB12 ": 6 ms for "A" and "B", of PEM headers: 8 ms for
+# their dashes). The lookbehinds that followed the anchor follow the prefix, longer by
+# what it adds. (needle, pattern, where the anchor is in the match); the candidates are
+# the one-pass pattern's (the tests compare both scans on JSON, code, every labelled text).
+_PEM_NEEDLE = "-----BEGIN "
+_PEM_BEGIN = _PEM_NEEDLE + "(?<!-" + _PEM_NEEDLE + ")" + _PEM_LINE
+# (the start of a PEM block followed by a header line, and the whole block)
+_PEM_WITH_HEADERS = re.compile(f"{_PEM_BEGIN}(?={_PEM_HEADER})")
+_PEM_SPLIT = re.compile(f"{_PEM_BEGIN}(?:{_PEM_HEADER}){{0,3}}+{_PEM_KEY}")
+# A PEM header followed by header lines is tested at each occurrence and each test is
+# charged to the validation budget like a candidate: the pattern reads up to three lines
+# ("-----BEGIN PRIVATE KEY-----\\nA: b" repeated: each line read by three candidates,
+# ~0.7 us each, 20 ms a MB). Without header lines it is searched like the others. (The
+# two patterns match what the one-pass alternative matches: its header lines are read
+# possessively, so it reads none exactly when none is there.)
+_SPLIT: dict[str, list[tuple[str, str, int]]] = {
+    "-": [
+        ("sk-", r"sk-(?<![0-9A-Za-z_\-]sk-)(?:proj-|ant-[a-z]{3,6}[0-9]{0,3}-|svcacct-|admin-)?"
+                r"[A-Za-z0-9_\-]{20,1024}+", 2),
+        ("xox", r"xox[abposr]-(?<![0-9A-Za-z_\-]xox[abposr]-)[0-9A-Za-z\-]{10,1024}+", 4),
+        # (the key's characters first: a header line has none, and reading it costs)
+        (_PEM_NEEDLE, _PEM_BEGIN + f"(?={_PEM_KEY})(?!{_PEM_HEADER}){_PEM_KEY}", 0),
+    ],
+    "_": [
+        ("k_", r"k_(?<=\b[sr]k_)(?:live|test)_[0-9A-Za-z]{16,1024}+", 1),
+        ("gh", r"gh[pousr]_(?<=\bgh[pousr]_)[A-Za-z0-9]{30,1024}+", 3),
+        ("github_pat_", r"github_pat_(?<=\bgithub_pat_)[A-Za-z0-9_]{30,1024}+", 6),
+    ],
+    "A": [
+        ("AKIA", r"AKIA(?<![0-9A-Za-z_\-]AKIA)[0-9A-Z]{16}(?![0-9A-Za-z])", 0),
+        ("ASIA", r"ASIA(?<![0-9A-Za-z_\-]ASIA)[0-9A-Z]{16}(?![0-9A-Za-z])", 0),
+        ("AIza", r"AIza(?<![0-9A-Za-z_\-]AIza)[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-])", 0),
+    ],
+    "B": [
+        ("Bearer ", r"Bearer (?<![0-9A-Za-z_]Bearer )" + _BEARER_REST, 0),
+        ("Basic ", r"Basic (?<![0-9A-Za-z_]Basic )" + _BEARER_REST, 0),
+    ],
+    "J": [("eyJ", r"eyJ(?<![A-Za-z0-9_\-]eyJ)" + _JWT_REST, 2)],
+}
+_SPLIT_SPACING = 16
+_ANCHOR_PASSES = tuple(
+    (anchor, re.compile(alt), tuple((n, re.compile(p), o) for n, p, o in _SPLIT.get(anchor, ())),
+     kinds)
+    for anchor, alt, kinds in _OTHER_ALTERNATIVES)
 # A needle seen at most once per _FIND_SPACING characters is found with ``str.find`` and
 # tested with ``match``; past that, ``search`` skips to the next one faster.
 _FIND_SPACING = 4096
@@ -235,7 +305,7 @@ _FIND_SPACING = 4096
 # Alone, one class beats ten literal branches (digit runs: ~45 against ~70 ns a digit).
 _DIGIT_RE = re.compile("[0-9]" + _DIGIT_REST)
 # Every alternative in a group of its own, with the kinds it can yield.
-_GROUPS = ((_DIGIT_RE, _DIGIT_KINDS), *((rx, kinds) for _, rx, kinds in _ANCHOR_PASSES))
+_GROUPS = ((_DIGIT_RE, _DIGIT_KINDS), *((rx, kinds) for _, rx, _, kinds in _ANCHOR_PASSES))
 # Where a candidate starts relative to its trigger: at most 10 characters before a run
 # trigger (the last group of "1-415-555-2671"; 16 for margin), 1 after a "+" trigger, 2
 # after an IBAN trigger.
@@ -244,6 +314,7 @@ _DIGIT_BACK = 16
 # lookaheads add 2): a search that ends this far after the last start it accepts sees what
 # a search of the whole text sees. (The tests check it against the pattern's max width.)
 _DIGIT_REACH = 80
+_START = re.Match.start
 # More than one trigger per _TRIGGER_SPACING characters: the string is scanned in one pass.
 _TRIGGER_SPACING = 256
 # The same for triggers that give a candidate's exact start ("+", IBAN).
@@ -520,28 +591,56 @@ class PiiScanner:
                 return -1
         return stop if end < len(text) else len(text)
 
-    def _search_all(self, text: str, rx: re.Pattern[str], pos: int, kinds: frozenset[str]) -> None:
+    def _search_all(self, text: str, rx: re.Pattern[str], pos: int, kinds: frozenset[str],
+                    offset: int = 0) -> None:
         search = rx.search
         while (m := search(text, pos)) is not None:
             pos = m.start() + 1
-            if self._add(m.start(), m.end(), text, kinds):
+            if self._add(m.start() + offset, m.end(), text, kinds):
                 return
 
     def _scan_per_anchor(self, text: str) -> None:
         found = self.found
         if not _DIGIT_KINDS <= found and not self._scan_digits(text):
             self._search_all(text, _DIGIT_RE, 0, _DIGIT_KINDS)  # triggers too dense
-        for anchor, rx, kinds in _ANCHOR_PASSES:
+        finds = len(text) // _FIND_SPACING
+        for anchor, rx, split, kinds in _ANCHOR_PASSES:
             if kinds <= found:
                 continue
             pos = self._test_each(text, anchor, rx, kinds)
-            if pos >= 0:
+            if pos < 0:
+                continue
+            if not split or pos >= finds * _SPLIT_SPACING:
                 self._search_all(text, rx, pos, kinds)
+                continue
+            for needle, part, offset in split:  # frequent: by literal beginnings
+                self._search_all(text, part, max(0, pos - offset), kinds, offset)
+                if needle == _PEM_NEEDLE and not kinds <= found:
+                    self._charged(text, _PEM_WITH_HEADERS, _PEM_SPLIT, pos, kinds)
+                if kinds <= found:
+                    break
+
+    def _charged(self, text: str, start: re.Pattern[str], whole: re.Pattern[str], pos: int,
+                 kinds: frozenset[str]) -> None:
+        """Test ``whole`` where ``start`` matches, each test charged to the budget like a
+        candidate (past it, ``kinds`` are added unverified); the match starts at its anchor."""
+        search = start.search
+        match = whole.match
+        while (m := search(text, pos)) is not None:
+            pos = m.start()
+            if self.budget <= 0:
+                self.unverified |= kinds - self.found
+                self.found |= kinds
+                return
+            self.budget -= 1
+            if (w := match(text, pos)) is not None and self._add(pos, w.end(), text, kinds):
+                return
+            pos += 1
 
     def _test_each(self, text: str, needle: str, rx: re.Pattern[str], kinds: frozenset[str]) -> int:
         """Find the one-character ``needle`` with ``str.find`` (memchr) and test ``rx`` in
-        place. Returns where ``search`` should take over if the needle turns out frequent,
-        or -1 when done."""
+        place. Returns where ``search`` should take over if the needle turns out frequent
+        (after ``len(text) // _FIND_SPACING`` of them), or -1 when done."""
         find = text.find
         match = rx.match
         budget = len(text) // _FIND_SPACING
@@ -560,25 +659,28 @@ class PiiScanner:
         """Digit candidates, in text order. False (nothing done) if triggers are so dense
         (number tables, lists of phone numbers) that one pass costs less."""
         view = text.encode("latin-1", "replace").translate(VIEW)
-        # "+" and IBAN triggers give a candidate's exact start: one ``match`` each.
+        # "+" and IBAN triggers give a candidate's exact start: one ``match`` each. Trigger
+        # positions are listed by ``map`` and ``islice`` (no Python code per trigger, so
+        # finding that they pass a cap costs ~60 ns each: 1 MB of "AB12 " took 15 ms).
         exact_cap = len(text) // _EXACT_SPACING + 1
-        exact = [(m.start() + 2, m.start() + 2) for m in islice(IBAN_TRIGGER.finditer(view), exact_cap)]
+        iban = list(islice(map(_START, IBAN_TRIGGER.finditer(view)), exact_cap))
+        plus = []
         if b"+" in view:
-            exact += [(m.start() + 1, m.start() + 1)
-                      for m in islice(PLUS_TRIGGER.finditer(view), exact_cap)]
-        if len(exact) >= exact_cap:
+            plus = list(islice(map(_START, PLUS_TRIGGER.finditer(view)), exact_cap))
+        if len(iban) + len(plus) >= exact_cap:
             return False
         if b"0" * LONG_RUN_MIN in view:
             # No run trigger lies inside a run of more than 20 digits: blank them out, or
             # the trigger pattern would be tried at each of their digits.
             view = blank_long_runs(view)
-        # (first, last) possible start of the candidates around each trigger
         cap = len(text) // _TRIGGER_SPACING + 1
-        windows = [(m.start() - _DIGIT_BACK, m.start())
-                   for m in islice(RUN_TRIGGER.finditer(view), cap)]
-        if len(windows) >= cap:
+        runs = list(islice(map(_START, RUN_TRIGGER.finditer(view)), cap))
+        if len(runs) >= cap:
             return False
-        windows += exact
+        # (first, last) possible start of the candidates around each trigger
+        windows = [(t - _DIGIT_BACK, t) for t in runs]
+        windows += [(t + 2, t + 2) for t in iban]
+        windows += [(t + 1, t + 1) for t in plus]
         windows.sort()
         search = _DIGIT_RE.search
         match = _DIGIT_RE.match

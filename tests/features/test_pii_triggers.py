@@ -1,14 +1,24 @@
 """The digit triggers of the per-anchor PII scan (``_triggers.py``): every digit candidate
-has one, and blanking long digit runs is exact."""
+has one, they are precise enough that texts of numbers with no candidate have few, and
+blanking long digit runs is exact."""
 
 from __future__ import annotations
 
 import re
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.features._triggers import LONG_RUN_MIN, PLUS_TRIGGER, VIEW, blank_long_runs
+from gateway.features import pii
+from gateway.features._triggers import (
+    IBAN_TRIGGER,
+    LONG_RUN_MIN,
+    PLUS_TRIGGER,
+    RUN_TRIGGER,
+    VIEW,
+    blank_long_runs,
+)
 from gateway.features.pii import _DIGIT_RE
 
 
@@ -39,3 +49,45 @@ _PIECES += [bytes([c]) for c in b"!Aa -+."]
 def test_blank_long_runs_blanks_exactly_the_long_runs(view: bytes) -> None:
     assert blank_long_runs(view).replace(b"#", b"!") == _old_blank(view)
     assert len(blank_long_runs(view)) == len(view)
+
+
+def _covered(text: str) -> set[int]:
+    """Where the per-anchor scan looks for digit candidates: up to ``_DIGIT_BACK``
+    characters before a run trigger, and exactly where a "+" or IBAN trigger says."""
+    view = text.encode("latin-1", "replace").translate(VIEW)
+    starts = {m.start() + 2 for m in IBAN_TRIGGER.finditer(view)}
+    starts |= {m.start() + 1 for m in PLUS_TRIGGER.finditer(view)}
+    if b"0" * LONG_RUN_MIN in view:
+        view = blank_long_runs(view)
+    for m in RUN_TRIGGER.finditer(view):
+        starts.update(range(m.start() - pii._DIGIT_BACK, m.start() + 1))
+    return starts
+
+
+_NUMBER_PIECES = [
+    *"0123456789", " ", " ", "-", ".", "(", ")", "+", "X", "x", "A", "B", "a", "_", ") ",
+    "138", "010-", "021-", "0755-", "415", "555", "2671", "86 ", "4111", "GB82", "DE89",
+    "+44 ", "(0", "(4", "13812345678", "11010519491231002", "078-05-1120", "1234567890",
+]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(_NUMBER_PIECES), max_size=40).map("".join))
+def test_every_digit_candidate_has_a_trigger(text: str) -> None:
+    covered = _covered(text)
+    for p in range(len(text)):
+        if _DIGIT_RE.match(text, p) is not None:
+            assert p in covered, (text, p)
+
+
+@pytest.mark.parametrize("unit", [
+    "12 34 5678 ", "12 3456 7890 ", "123456789 ", "86 138 1234 567 ", "1 23 4567 ",
+    "1234 12 3456 ", "123456 1234 5678, ", "a123 45 6789 ",
+])
+def test_numbers_of_no_shape_have_no_trigger(unit: str) -> None:
+    # Each of these, repeated, was denser in triggers than one per 256 characters (so the
+    # string was searched in one pass, ~70 ms a MB) with no candidate at all.
+    text = unit * 50
+    assert not any(_DIGIT_RE.match(text, p) for p in range(len(text)))
+    view = text.encode("latin-1").translate(VIEW)
+    assert len(RUN_TRIGGER.findall(view)) <= 2
