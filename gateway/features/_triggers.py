@@ -37,25 +37,29 @@ VIEW = bytes(
 # when "3456 7890" was a trigger). Repeated runs are read possessively: "0" * 23 must
 # not try every shorter run before failing.
 _END = rb"(?![0Aa]|[.\-]0)"  # the number ends here (_NUM_END)
-_NXX = rb"(?:(?<=\)000[ .\-]0000)|(?<=\) 000[ .\-]0000))(?![0Aa])"  # (415) 555-2671
-_AFTER_SPACE_OR_DASH = b"|".join([
-    # the last group, after the groups of a shape
-    rb"(?:(?<=000[ \-]00[ \-]0000)(?<![0Aa]000[ \-]00[ \-]0000)"  # (an SSN's 3 digits start it)
-    rb"|(?<=000[ .\-]000[ \-]0000)"
-    rb"|(?<=000[ \-]0000[ \-]0000)(?<!000000[ \-]0000[ \-]0000)"  # (3 to 5 digits first)
-    rb"|(?<=\)0000[ \-]0000)|(?<=\) 0000[ \-]0000))" + _END,
-    _NXX,  # (its end is checked by the pattern as a lookahead of one character)
-    rb"(?<=00[ \-]0000)(?<![0Aa]00[ \-]0000)(?=0{7}" + _END + rb")",  # 86-13812345678
-    rb"(?<=0000[ \-]0000)(?<![0Aa]0000[ \-]0000)(?=0{0,2}[ \-]00000?+(?:[ \-]0|" + _END
-    + rb"))",  # 4111 1111 1111 1111
-    rb"(?<=000-0000)(?=0{3,4}" + _END + rb")",  # 010-65529988, 0755-2688 1234
+# Where the group goes on (a digit follows its first four): runs, "86 13812345678", the
+# second group of a card, "010-65529988", "(010) 65529988".
+_GOES_ON = b"|".join([
+    rb"(?<!0[.\-]0000)(?=0{6,16}+" + _END + rb"|0{5,15}+[Aa]" + _END + rb")",  # runs
+    rb"(?<=0[ \-]0000)(?:(?<=00[ \-]0000)(?<![0Aa]00[ \-]0000)(?=0{7}" + _END + rb")"  # 86-138...
+    rb"|(?<=000-0000)(?=0{3,4}" + _END + rb"))",  # 010-65529988
+    rb"(?:(?<=\) 0000)|(?<=\)0000))(?=0{3,4}" + _END + rb")",  # (010) 65529988
 ])
-_AFTER_DOT = rb"(?<=000[ .\-]000\.0000)" + _END + rb"|" + _NXX  # 415.555.2671
-_RUN = rb"(?<!0[.\-]0000)(?=0{6,16}+" + _END + rb"|0{5,15}+[Aa]" + _END + rb")"
-_LANDLINE_AFTER_PAREN = rb"(?:(?<=\) 0000)|(?<=\)0000))(?=0{3,4}" + _END + rb")"  # (010) 65529988
+_CARD = rb"(?<=0000[ \-]0000)(?<![0Aa]0000[ \-]0000)(?=0{0,2}[ \-]00000?+(?:[ \-]0|" + _END + rb"))"
+# Where the group ends: the last group, after the groups of a shape.
+_ENDS = b"|".join([
+    rb"(?<=[ \-]0000)(?:(?<=000[ \-]00[ \-]0000)(?<![0Aa]000[ \-]00[ \-]0000)"  # 078-05-1120
+    rb"|(?<=000[ .\-]000[ \-]0000)"  # 415 555 2671, 010-655 9988
+    rb"|(?<=000[ \-]0000[ \-]0000)(?<!000000[ \-]0000[ \-]0000)"  # 138 1234 5678
+    rb"|(?<=\)0000[ \-]0000)|(?<=\) 0000[ \-]0000))" + _END,  # (010) 6552 9988
+    rb"(?<=\)000[ .\-]0000)|(?<=\) 000[ .\-]0000)",  # (415) 555-2671
+    rb"(?<=000[ .\-]000\.0000)" + _END,  # 415.555.2671
+])
+# The first four digits of a run; then a branch for a digit after them and one for the
+# rest (each branch's lookbehinds then fail at once on the other's groups).
 RUN_TRIGGER = re.compile(
-    rb"0000(?<![0Aa]0000)(?:(?<=0[ .\-]0000)(?:(?<=[ \-]0000)(?:" + _AFTER_SPACE_OR_DASH
-    + rb")|(?<=\.0000)(?:" + _AFTER_DOT + rb"))|(?=0{5})" + _RUN + rb"|" + _LANDLINE_AFTER_PAREN + rb")"
+    rb"0000(?<![0Aa]0000)(?:(?=0)(?:" + _GOES_ON + rb"|" + _CARD + rb")"
+    rb"|(?![0Aa])(?<=0[ .\-]0000)(?:" + _ENDS + rb"|" + _CARD + rb"))"
 )
 LONG_RUN_MIN = 24
 _LONG_RUN = b"0" * LONG_RUN_MIN
