@@ -360,7 +360,7 @@ def _classify_num(token: str, found: set[str], before: str, context: str = "") -
         if _SSN_CONTEXT_RE.search(context) and v.is_ssn(digits[:3], digits[3:5], digits[5:]):
             return "us_ssn"
     digits = token.translate(_SEPARATORS)
-    seps = {c for c in token if c in " .-"}
+    seps = {c for c in " .-" if c in token}
     if len(seps) > 1:
         return None  # mixed separators ("415.555-2671") are not how anyone writes these
     n = len(digits)
