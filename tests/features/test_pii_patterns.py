@@ -11,6 +11,7 @@ operators, values, characters that fold to ASCII letters), and must give the sam
 
 from __future__ import annotations
 
+import math
 import random
 import re
 
@@ -19,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.features import pii
+from gateway.features import pii_validators as v
 
 
 def _plain_assignment(op: str) -> str:
@@ -165,3 +167,93 @@ def test_digit_shapes_match_their_plain_definition_hypothesis(text: str) -> None
 def test_each_digit_shape_matches_as_before(shape: str) -> None:
     for text in (shape, f"tel {shape}.", f"x{shape}", f"1-{shape}", f"+{shape}", f"({shape}"):
         assert _assert_same_digit_matches(text) >= (1 if text == shape else 0)
+
+
+# --- validators -------------------------------------------------------------------------
+# The validators were rewritten to run their loops in C (issue 17's speed work); these
+# are the loops they replace, compared on random values.
+
+def _plain_luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _plain_entropy(s: str) -> float:
+    n = len(s)
+    counts: dict[str, int] = {}
+    for c in s:
+        counts[c] = counts.get(c, 0) + 1
+    return -sum(k / n * math.log2(k / n) for k in counts.values())
+
+
+def _plain_iban_prefix(text: str) -> str | None:
+    want = v.IBAN_LENGTHS.get(text[:2])
+    if want is None:
+        return None
+    chars: list[str] = []
+    i = 0
+    while i < len(text) and len(chars) < want:
+        if text[i] != " ":
+            chars.append(text[i])
+        i += 1
+    if len(chars) != want or (i < len(text) and text[i].isalnum()):
+        return None
+    compact = "".join(chars)
+    ok = (v.IBAN_LENGTHS.get(compact[:2]) == len(compact) and compact[2:4].isdigit()
+          and compact[4:].isalnum() and compact.isascii()
+          and int("".join(str(int(c, 36)) for c in compact[4:] + compact[:4])) % 97 == 1)
+    return compact if ok else None
+
+
+def test_validators_match_their_loops() -> None:
+    rng = random.Random(97)
+    for _ in range(50_000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 24)))
+        assert v.luhn_ok(digits) == _plain_luhn(digits), digits
+        value = "".join(rng.choice("aab0123XYZ!_-ſ中") for _ in range(rng.randint(1, 60)))
+        assert v.shannon_entropy(value) == _plain_entropy(value), value  # the same float
+        iban = rng.choice(["DE89", "GB29", "XK05", "NO93", "AB12"]) + "".join(
+            rng.choice("0123456789ABCZ  ") for _ in range(rng.randint(0, 40))) + rng.choice(" a1")
+        assert v.iban_prefix(iban) == _plain_iban_prefix(iban), iban
+    assert v.iban_prefix("DE89 3704 0044 0532 0130 00") == "DE89370400440532013000"
+    assert _plain_luhn("4111111111111111") and v.luhn_ok("4111111111111111")
+
+
+def _plain_looks_like_secret(value: str, *, quoted: bool) -> bool:
+    n = len(value)
+    if n < 8 or n > 512 or not value.isprintable():
+        return False
+    if v._PLACEHOLDER_RE.search(value) or v._STRUCTURED_RE.fullmatch(value):
+        return False
+    if len(set(value)) < 5:
+        return False
+    classes = (any(c.islower() for c in value) + any(c.isupper() for c in value)
+               + any(c.isdigit() for c in value) + any(not c.isalnum() for c in value))
+    if classes < 2 or v._WORDY_RE.fullmatch(value):
+        return False
+    if not quoted:
+        if value[0].isdigit() and value.replace(".", "").isdigit():
+            return False
+        if v._IDENT_CHAIN_RE.fullmatch(value) and not any(c.isdigit() for c in value):
+            return False
+        if n < 12:
+            return False
+    return _plain_entropy(value) >= (3.0 if n >= 16 else 2.5)
+
+
+_VALUE_PIECES = ["a", "B", "7", "$", "_", "-", ".", "/", "Xk9#", "mP2v", "EXAMPLE", "Token",
+                 "passwd", "${", "2024-01-02", "v1.2.3", "ſ", "K", "İ", "中", " ", "changeme"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_VALUE_PIECES), max_size=12).map("".join), st.booleans())
+def test_looks_like_secret_matches_its_plain_definition(value: str, quoted: bool) -> None:
+    expected = _plain_looks_like_secret(value, quoted=quoted)
+    assert v.looks_like_secret(value, quoted=quoted) == expected

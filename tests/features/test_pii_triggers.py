@@ -18,6 +18,7 @@ from gateway.features._triggers import (
     RUN_TRIGGER,
     VIEW,
     blank_long_runs,
+    view_of,
 )
 from gateway.features.pii import _DIGIT_RE
 
@@ -54,13 +55,13 @@ def test_blank_long_runs_blanks_exactly_the_long_runs(view: bytes) -> None:
 def _covered(text: str) -> set[int]:
     """Where the per-anchor scan looks for digit candidates: up to ``_DIGIT_BACK``
     characters before a run trigger, and exactly where a "+" or IBAN trigger says."""
-    view = text.encode("latin-1", "replace").translate(VIEW)
-    starts = {m.start() + 2 for m in IBAN_TRIGGER.finditer(view)}
-    starts |= {m.start() + 1 for m in PLUS_TRIGGER.finditer(view)}
+    view = view_of(text)  # (text position i is view position i + 1)
+    starts = {m.start() + 1 for m in IBAN_TRIGGER.finditer(view)}
+    starts |= {m.start() for m in PLUS_TRIGGER.finditer(view)}
     if b"0" * LONG_RUN_MIN in view:
         view = blank_long_runs(view)
     for m in RUN_TRIGGER.finditer(view):
-        starts.update(range(m.start() - pii._DIGIT_BACK, m.start() + 1))
+        starts.update(range(m.start() - 1 - pii._DIGIT_BACK, m.start()))
     return starts
 
 
@@ -89,5 +90,21 @@ def test_numbers_of_no_shape_have_no_trigger(unit: str) -> None:
     # string was searched in one pass, ~70 ms a MB) with no candidate at all.
     text = unit * 50
     assert not any(_DIGIT_RE.match(text, p) for p in range(len(text)))
-    view = text.encode("latin-1").translate(VIEW)
-    assert len(RUN_TRIGGER.findall(view)) <= 2
+    assert len(RUN_TRIGGER.findall(view_of(text))) <= 2
+
+
+@pytest.mark.parametrize("shape", [
+    "4111 1111 1111 1111", "4111-1111-1111-1111", "3782 822463 10005", "6011 1111 1111 1117 12",
+    "4111111111111111", "078-05-1120", "219 09 9999", "415-555-2671", "415 555 2671",
+    "415.555.2671", "1-415-555-2671", "1415-555-2671", "(415) 555-2671", "(415)555.2671",
+    "138 1234 5678", "86 13812345678", "86-138-1234-5678", "86138 1234 5678", "8613812345678",
+    "010-6552 9988", "010-655 9988", "0755-26881234", "010-65529988", "(010) 6552 9988",
+    "(0755)26881234", "+44 20 7946 0958", "11010519491231002X", "123456789X",
+    "GB29 NWBK 6016 1331 9268 19", "DE89370400440532013000",
+])
+def test_shapes_have_a_trigger_at_the_start_and_end_of_a_string(shape: str) -> None:
+    # (the view's leading "!" stands for the start of the string)
+    for text in (shape, f"{shape} x", f"x {shape}", f"({shape}", f"{shape}."):
+        covered = _covered(text)
+        starts = [p for p in range(len(text)) if _DIGIT_RE.match(text, p) is not None]
+        assert starts and set(starts) <= covered, (text, starts)
