@@ -52,13 +52,14 @@ _END = rb"(?![0Aa]|[.\-]0)"  # the number ends here (_NUM_END)
 # group, after the groups of a shape. Both dispatch on the group before (its length and
 # what precedes it) with one lookbehind each, so a group that no shape ends with fails in
 # three or four lookbehinds (1 MB of "12 3456 7890 " has 150,000 of them).
-_CARD = rb"(?<![0Aa]0000[ \-]0000)(?=0{0,2}[ \-]00000?+(?:[ \-]0|" + _END + rb"))"
+# ("d" is a digit that may be a fifth or later one of its run, "D" in ``run_view``.)
+_CARD = rb"(?<![0Aa]0000[ \-]0000)(?=d{0,2}[ \-]0000d?+(?:[ \-]0|" + _END + rb"))"
 _GOES_ON = b"|".join([
-    rb"(?<!0[.\-]0000)(?=0{6,16}+" + _END + rb"|0{5,15}+[Aa]" + _END + rb")",  # runs
-    rb"(?<=[^0]00[ \-]0000)(?<![0Aa]00[ \-]0000)(?=0{7}" + _END + rb")",  # 86-13812345678
-    rb"(?<=000-0000)(?:(?=0{3,4}" + _END + rb")|(?<=[^0]0000-0000)" + _CARD + rb")",  # 010-65529988
+    rb"(?<![0][.\-]0000)(?=d{6,16}+" + _END + rb"|d{5,15}+[Aa]" + _END + rb")",  # runs
+    rb"(?<=[^0]00[ \-]0000)(?<![0Aa]00[ \-]0000)(?=d{7}" + _END + rb")",  # 86-13812345678
+    rb"(?<=000-0000)(?:(?=d{3,4}" + _END + rb")|(?<=[^0]0000-0000)" + _CARD + rb")",  # 010-65529988
     rb"(?<=[^0]0000 0000)" + _CARD,  # the second group of a card
-    rb"(?:(?<=\) 0000)|(?<=\)0000))(?=0{3,4}" + _END + rb")",  # (010) 65529988
+    rb"(?:(?<=\) 0000)|(?<=\)0000))(?=d{3,4}" + _END + rb")",  # (010) 65529988
 ])
 _ENDS = b"|".join([
     # after 2 digits: 078-05-1120
@@ -66,33 +67,42 @@ _ENDS = b"|".join([
     # after 3: 415 555 2671, 010-655 9988, 415.555.2671, (415) 555-2671
     rb"(?<=[^0]000[ .\-]0000)(?:(?:(?<=000[ .\-]000[ \-]0000)|(?<=000[ .\-]000\.0000))" + _END
     + rb"|(?<=\)000[ .\-]0000)|(?<=\) 000[ .\-]0000))",
-    # after 4: 138 1234 5678, 86 138 1234 5678, 010-6552 9988, (010) 6552 9988, a card
-    rb"(?<=[^0]0000[ \-]0000)(?:(?:(?<=000[ \-]0000[ \-]0000)(?<!000000[ \-]0000[ \-]0000)"
+    # after 4: 138 1234 5678, 86138 1234 5678, 010-6552 9988, (010) 6552 9988, a card
+    rb"(?<=[^0]0000[ \-]0000)(?:(?:(?<=00d[ \-]0000[ \-]0000)(?<!d{6}[ \-]0000[ \-]0000)"
     rb"|(?<=\)0000[ \-]0000)|(?<=\) 0000[ \-]0000))" + _END + rb"|" + _CARD + rb")",
 ])
-# The first four digits of a run; then a branch for a digit after them and one for the
-# rest (each branch's lookbehinds then fail at once on the other's groups).
-RUN_TRIGGER = re.compile(
-    rb"0000(?<![0Aa]0000)(?:(?=0)(?:" + _GOES_ON + rb")"
-    rb"|(?![0Aa])(?<=0[ .\-]0000)(?:" + _ENDS + rb"))"
-)
-LONG_RUN_MIN = 24
-_LONG_RUN = b"0" * LONG_RUN_MIN
 
 
-def blank_long_runs(view: bytes) -> bytes:
-    """``view`` with every run of ``LONG_RUN_MIN`` or more digits replaced by "#", which
-    the trigger patterns read as they read "!" (``VIEW`` never yields "#").
+def _fifths_marked(pattern: bytes) -> bytes:
+    """``pattern`` for ``run_view``: "d" becomes "[0D]" and each class that holds "0"
+    holds "D" too ("0" itself stays where no "D" can be: a group of at most four digits,
+    the start of a run)."""
+    def one(m: re.Match[bytes]) -> bytes:
+        token = m.group()
+        return b"[0D]" if token == b"d" else token.replace(b"0", b"0D")
+    return re.sub(rb"\[[^\]]*\]|d", one, pattern)
 
-    ``bytes.replace`` in C, not ``re.sub`` with a function (a Python call per run: 1 MB of
-    41-digit runs, 26 ms): whole blocks of ``LONG_RUN_MIN`` digits first, then each run's
-    remainder (under ``LONG_RUN_MIN`` digits, right after a "#") in halving steps."""
-    view = view.replace(_LONG_RUN, b"#" * LONG_RUN_MIN)
-    for k in (16, 8, 4, 2, 1):
-        if b"#0" not in view:
-            break
-        view = view.replace(b"#" + b"0" * k, b"#" * (k + 1))
-    return view
+
+# The first four digits of a run (never marked); then a branch for a digit after them
+# and one for the rest (each branch's lookbehinds then fail at once on the other's groups).
+RUN_TRIGGER = re.compile(b"0000" + _fifths_marked(
+    rb"(?<![0Aa]0000)(?:(?=d)(?:" + _GOES_ON + rb")"
+    rb"|(?![0Aa])(?<=[0][ .\-]0000)(?:" + _ENDS + rb"))"
+))
+
+
+def run_view(view: bytes) -> bytes:
+    """The view ``RUN_TRIGGER`` reads: in runs of digits, digits written "D", which the
+    pattern reads as digits but its literal "0000" does not match, so it is tried at the
+    start of a run and right after a "D", not at each digit: runs of sixteen become "0000"
+    and twelve "D", then runs of five "0000D" (each run's first four digits stay "0"). A
+    megabyte of digits: 1,000,000 tries -> 62,500; a run of 20: 17 -> 2. (Long runs were
+    blanked before, in steps that cost up to 25 ms for one run of a megabyte.)"""
+    return view.replace(_SIXTEEN, _SIXTEEN_MARKED).replace(b"00000", b"0000D")
+
+
+_SIXTEEN = b"0" * 16
+_SIXTEEN_MARKED = b"0000" + b"D" * 12
 
 
 # "+", a digit, then 7 digits or separators. Not before a run of 39 digits or more (the

@@ -45,14 +45,7 @@ from typing import Final
 
 from . import pii_validators as v
 from ._normalize import normalize
-from ._triggers import (
-    IBAN_TRIGGER,
-    LONG_RUN_MIN,
-    PLUS_TRIGGER,
-    RUN_TRIGGER,
-    blank_long_runs,
-    view_of,
-)
+from ._triggers import IBAN_TRIGGER, PLUS_TRIGGER, RUN_TRIGGER, run_view, view_of
 
 __all__ = ["PII_KINDS", "PiiScanner", "find_pii", "normalize"]
 
@@ -709,12 +702,8 @@ class PiiScanner:
             plus = list(islice(map(_START, PLUS_TRIGGER.finditer(view)), exact_cap))
         if len(iban) + len(plus) >= exact_cap:
             return False
-        if b"0" * LONG_RUN_MIN in view:
-            # No run trigger lies inside a run of more than 20 digits: blank them out, or
-            # the trigger pattern would be tried at each of their digits.
-            view = blank_long_runs(view)
         cap = len(text) // _TRIGGER_SPACING + 1
-        runs = list(islice(map(_START, RUN_TRIGGER.finditer(view)), cap))
+        runs = list(islice(map(_START, RUN_TRIGGER.finditer(run_view(view))), cap))
         if len(runs) >= cap:
             return False
         # (first, last) possible start of the candidates around each trigger

@@ -13,11 +13,10 @@ from hypothesis import strategies as st
 from gateway.features import pii
 from gateway.features._triggers import (
     IBAN_TRIGGER,
-    LONG_RUN_MIN,
     PLUS_TRIGGER,
     RUN_TRIGGER,
     VIEW,
-    blank_long_runs,
+    run_view,
     view_of,
 )
 from gateway.features.pii import _DIGIT_RE
@@ -38,18 +37,20 @@ def test_plus_trigger_precedes_every_plus_candidate() -> None:
     assert PLUS_TRIGGER.search(b"+0" + b"0" * 39 + b"!") is None
 
 
-def _old_blank(view: bytes) -> bytes:  # what the scanner did before: re.sub, "!" for digits
-    return re.sub(b"0{%d,}" % LONG_RUN_MIN, lambda m: b"!" * len(m.group()), view)
-
-
-_PIECES = [b"0" * k for k in (1, 5, 23, 24, 25, 40, 47, 48, 49, 100)]
+_PIECES = [b"0" * k for k in (1, 4, 5, 9, 15, 16, 17, 20, 21, 23, 24, 40, 100)]
 _PIECES += [bytes([c]) for c in b"!Aa -+."]
 
 
 @given(st.lists(st.sampled_from(_PIECES), max_size=40).map(b"".join))
-def test_blank_long_runs_blanks_exactly_the_long_runs(view: bytes) -> None:
-    assert blank_long_runs(view).replace(b"#", b"!") == _old_blank(view)
-    assert len(blank_long_runs(view)) == len(view)
+def test_run_view_only_renames_digits_after_each_runs_first_four(view: bytes) -> None:
+    marked = run_view(view)
+    assert marked.replace(b"D", b"0") == view
+    for run in re.finditer(rb"[0D]+", marked):
+        digits = run.group()
+        assert digits[:4] == b"0" * min(4, len(digits))  # a run's start is read as it was
+        # the literal "0000" matches inside a run only right after a "D"
+        inner = [i for i in range(1, len(digits)) if digits.startswith(b"0000", i)]
+        assert all(digits[i - 1:i] == b"D" for i in inner)
 
 
 def _covered(text: str) -> set[int]:
@@ -58,9 +59,7 @@ def _covered(text: str) -> set[int]:
     view = view_of(text)  # (text position i is view position i + 1)
     starts = {m.start() + 1 for m in IBAN_TRIGGER.finditer(view)}
     starts |= {m.start() for m in PLUS_TRIGGER.finditer(view)}
-    if b"0" * LONG_RUN_MIN in view:
-        view = blank_long_runs(view)
-    for m in RUN_TRIGGER.finditer(view):
+    for m in RUN_TRIGGER.finditer(run_view(view)):
         starts.update(range(m.start() - 1 - pii._DIGIT_BACK, m.start()))
     return starts
 
@@ -90,7 +89,7 @@ def test_numbers_of_no_shape_have_no_trigger(unit: str) -> None:
     # string was searched in one pass, ~70 ms a MB) with no candidate at all.
     text = unit * 50
     assert not any(_DIGIT_RE.match(text, p) for p in range(len(text)))
-    assert len(RUN_TRIGGER.findall(view_of(text))) <= 2
+    assert len(RUN_TRIGGER.findall(run_view(view_of(text)))) <= 2
 
 
 @pytest.mark.parametrize("shape", [
