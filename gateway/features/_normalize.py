@@ -171,7 +171,14 @@ _PIECE = 65536
 def needs_normalizing(text: str) -> bool:
     """Does ``text`` hold a character that ``normalize`` changes?"""
     for i in range(0, len(text), _PIECE):
-        data = text[i:i + _PIECE].encode("utf-8", "surrogatepass")  # lone surrogates: no error
+        piece = text[i:i + _PIECE]
+        data = piece.encode("utf-8", "surrogatepass")  # lone surrogates: no error
+        if len(data) > 2 * len(piece):
+            # Mostly CJK (3 bytes a character, and full-width punctuation shares the lead
+            # byte of full-width letters): the class search costs less (1.2 against 1.4 ms
+            # for 1 MB of Chinese).
+            return (_NEEDS_NORMALIZING.search(text, i) is not None
+                    or (_wide(text) and _NEEDS_NORMALIZING_WIDE.search(text, i) is not None))
         for lead, search in _LEADS:
             if lead in data and search(data) is not None:
                 return True
