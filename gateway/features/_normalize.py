@@ -165,20 +165,22 @@ _BY_LEAD = {lead: _utf8_class([c for c in _CANDIDATES if c.encode("utf-8")[0] ==
             for lead in sorted({c.encode("utf-8")[0] for c in _CANDIDATES})}
 _LEADS = tuple((bytes([lead]), search) for lead, search in _BY_LEAD.items())
 # Strings are encoded in pieces: a string full of them (1 MB of "＠") stops at the first.
+# The first _HEAD characters of a piece tell whether it is mostly CJK.
 _PIECE = 65536
+_HEAD = 256
 
 
 def needs_normalizing(text: str) -> bool:
     """Does ``text`` hold a character that ``normalize`` changes?"""
     for i in range(0, len(text), _PIECE):
-        piece = text[i:i + _PIECE]
-        data = piece.encode("utf-8", "surrogatepass")  # lone surrogates: no error
-        if len(data) > 2 * len(piece):
+        head = text[i:i + _HEAD]
+        if len(head.encode("utf-8", "surrogatepass")) > 2 * len(head):
             # Mostly CJK (3 bytes a character, and full-width punctuation shares the lead
-            # byte of full-width letters): the class search costs less (1.2 against 1.4 ms
+            # byte of full-width letters): the class search costs less (1.2 against 1.6 ms
             # for 1 MB of Chinese).
             return (_NEEDS_NORMALIZING.search(text, i) is not None
                     or (_wide(text) and _NEEDS_NORMALIZING_WIDE.search(text, i) is not None))
+        data = text[i:i + _PIECE].encode("utf-8", "surrogatepass")  # lone surrogates: no error
         for lead, search in _LEADS:
             if lead in data and search(data) is not None:
                 return True
