@@ -242,12 +242,16 @@ _RE = re.compile("|".join(_DIGIT_ALTERNATIVES + [alt for _, alt, _ in _OTHER_ALT
 # characters scanned (validators cost 2-15 us a candidate: at most ~30 ns a character).
 _BUDGET_BASE = 256
 _CHARS_PER_CANDIDATE = 512
-# The one pass is timed per window of _CHUNK characters; after two windows in a row above
+# The one pass is timed per window (see below); after two windows in a row above
 # _SLOW_NS_PER_CHAR (prose costs ~4 ns) the scanner switches to per-anchor scans,
 # re-reading _CONTEXT characters (lookbehinds, an email's local part, URL userinfo).
-# (16 K: text that is all anchors, "====" or "@@@@", costs ~50 ns a character in one pass
-# and ~15 per anchor: with 64 K windows it was one pass for 128 K characters, ~6 ms.)
+# Windows start at 16 K and double after each fast one, up to 64 K: text that is all
+# anchors ("====", "@@@@": ~50 ns a character in one pass, ~15 per anchor) switches after
+# 32 K characters, not 128 K (~6 ms a MB); and each window's search reads up to
+# _MAX_REACH past it again, which at 16 K throughout cost ~13% more on long strings with
+# few anchors (10 MB of Chinese: +2 ms).
 _CHUNK = 16384
+_MAX_CHUNK = 65536
 # How far past its start any candidate of the one-pass pattern reads (a JWT's header, 2 KB;
 # the tests check it against the pattern's maximum width).
 _MAX_REACH = 2_100
@@ -510,15 +514,16 @@ class PiiScanner:
     each group (digits, ``@``, each credential anchor) adds the kinds that group can yield,
     unverified (``unverified``), so a policy treats the request as if they were present.
 
-    The one pass is timed per window of ``_CHUNK`` characters (of one string, or of
-    several small ones): after two windows in a row above ``_SLOW_NS_PER_CHAR`` (text
+    The one pass is timed per window of ``_CHUNK`` to ``_MAX_CHUNK`` characters (of one
+    string, or of several small ones): after two windows in a row above
+    ``_SLOW_NS_PER_CHAR`` (text
     dense in anchors that the sample missed: the pass then tries ~10 alternatives at
     almost every character), the rest of the request is scanned per anchor. The choice
     only affects speed.
     """
 
-    __slots__ = ("_one_pass_chars", "_one_pass_ns", "_slow_windows", "budget", "found",
-                 "per_anchor", "unverified")
+    __slots__ = ("_chunk", "_one_pass_chars", "_one_pass_ns", "_slow_windows", "budget",
+                 "found", "per_anchor", "unverified")
 
     def __init__(self) -> None:
         self.found: set[str] = set()
@@ -528,6 +533,7 @@ class PiiScanner:
         self._one_pass_ns = 0
         self._one_pass_chars = 0
         self._slow_windows = 0
+        self._chunk = _CHUNK
 
     def done(self) -> bool:
         return len(self.found) == len(PII_KINDS)
@@ -561,17 +567,18 @@ class PiiScanner:
         n = len(text)
         while pos < n:
             t0 = perf_counter_ns()
-            resume = self._one_pass(text, pos, pos + _CHUNK)
+            resume = self._one_pass(text, pos, pos + self._chunk)
             self._one_pass_ns += perf_counter_ns() - t0
             if resume < 0:
                 return
             self._one_pass_chars += resume - pos
             pos = resume
-            if self._one_pass_chars < _CHUNK:
+            if self._one_pass_chars < self._chunk:
                 continue  # (small strings add up until a window is long enough to judge)
             # Two slow windows in a row: one alone may be the process waiting for a CPU.
             slow = self._one_pass_ns > _SLOW_NS_PER_CHAR * self._one_pass_chars
             self._slow_windows = self._slow_windows + 1 if slow else 0
+            self._chunk = _CHUNK if slow else min(2 * self._chunk, _MAX_CHUNK)
             self._one_pass_ns = self._one_pass_chars = 0
             if self._slow_windows >= 2:
                 self.per_anchor = True
