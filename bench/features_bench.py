@@ -124,12 +124,14 @@ def adversarial(size: int = 1_000_000, runs: int = 7) -> None:
     print(f"worst: {worst[2]:.2f}x prose ({worst[0]!r})")
     over = [r for r in rows if r[2] > 3]
     md = ["## Feature scanner, adversarial inputs", "",
-          f"Command: `python bench/features_bench.py --adversarial` ({time.strftime('%Y-%m-%d')}, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores). `extract_features` on "
-          "1 MB of each unit repeated (`tests/features/adversarial.py`), one message, thread CPU "
-          f"time, best of {runs} runs alternating with 1 MB of English prose; x prose is the unit's "
-          "best over the prose's best in the same runs (the load drifts), and the prose row is the "
-          f"best of all its runs. Target: no input above 3x prose; {len(over)} of {len(rows)} above.",
+          "Command: `python bench/features_bench.py --adversarial` "
+          f"({time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores). `extract_features` on 1 MB of each unit repeated "
+          "(`tests/features/adversarial.py`), one message, thread CPU time, best of "
+          f"{runs} runs alternating with 1 MB of English prose; x prose is the unit's best "
+          "over the prose's best in the same runs (the load drifts), and the prose row is the "
+          f"best of all its runs. Target: no input above 3x prose; {len(over)} of {len(rows)} "
+          "above.",
           "", "| input | CPU ms | x prose | pii |", "| --- | ---: | ---: | --- |",
           f"| English prose | {base:.1f} | 1.00 | - |"]
     md += [f"| `{unit!r}` | {ms:.1f} | {ratio:.2f} | {pii} |" for unit, ms, ratio, pii in rows]

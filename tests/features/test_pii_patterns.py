@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.features import pii
+from gateway.features import _pii_patterns as pii
 from gateway.features import pii_validators as v
 
 
