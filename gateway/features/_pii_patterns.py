@@ -110,6 +110,12 @@ def _name_ends(suffix: str = "") -> str:
     return f"(?<={body}(?s:.))" if suffix else body
 
 
+# What ``\s`` matches (``str.isspace``), written out: a class of characters alone is a
+# byte map and a few ranges, where ``\s`` adds a category test to each character the
+# value pattern reads (~8% of a "pwd=" flood; the tests check it for every code point).
+_WHITESPACE = "\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
 def _assignment_rest(op: str) -> str:
     # Cheapest first: the character before the operator (one class: "====" fails there),
     # the value's first eight characters (the probe, below), then the names. (A check of
@@ -122,7 +128,7 @@ def _assignment_rest(op: str) -> str:
     names = (f"{ends[0]}|(?<={_BETWEEN[1][0]}[=:])(?:{ends[1]}|(?<={_BETWEEN[2][0]}[=:]){ends[2]})")
     # The value ends before the next ``op`` (base64 padding excepted): every character is
     # then read by at most one candidate per operator, so "pwd=pwd=pwd=..." costs linear time.
-    chars = rf"[^\s\"'`,;()\[\]{{}}<>{op}]"
+    chars = rf"[^{_WHITESPACE}\"'`,;()\[\]{{}}<>{op}]"
     pad = "={0,3}+" if op == "=" else ""
     value = rf"[=>]?[ \t]{{0,4}}[\"'`]?(?:(?i:bearer|basic|token) )?{chars}{{8,512}}+{pad}"
     # The value is probed (as a lookahead) before it is matched: most operators that pass

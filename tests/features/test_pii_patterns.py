@@ -257,3 +257,10 @@ _VALUE_PIECES = ["a", "B", "7", "$", "_", "-", ".", "/", "Xk9#", "mP2v", "EXAMPL
 def test_looks_like_secret_matches_its_plain_definition(value: str, quoted: bool) -> None:
     expected = _plain_looks_like_secret(value, quoted=quoted)
     assert v.looks_like_secret(value, quoted=quoted) == expected
+
+
+def test_whitespace_class_is_what_backslash_s_matches() -> None:
+    written = re.compile(f"[{pii._WHITESPACE}]")
+    s = re.compile(r"\s")
+    for c in map(chr, range(0x110000)):
+        assert bool(written.fullmatch(c)) == bool(s.fullmatch(c)) == c.isspace(), hex(ord(c))
