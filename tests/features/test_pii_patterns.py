@@ -58,22 +58,28 @@ _PLAIN = {op: re.compile(_plain_assignment(op)) for op in ":="}
 _FAST = {op: re.compile(alt) for op, alt, _ in pii._OTHER_ALTERNATIVES if op in ":="}
 
 
-def _assert_same_assignments(text: str) -> int:
+def _same_matches(plain: re.Pattern[str], fast: re.Pattern[str], text: str) -> int:
+    """Both patterns match the same span (or none) at every position; how many matched."""
     matches = 0
-    for op in ":=":
-        for p in range(len(text)):
-            plain, fast = _PLAIN[op].match(text, p), _FAST[op].match(text, p)
-            assert (plain and plain.span()) == (fast and fast.span()), (op, text, p)
-            matches += plain is not None
+    for p in range(len(text)):
+        a, b = plain.match(text, p), fast.match(text, p)
+        assert (a and a.span()) == (b and b.span()), (text, p)
+        matches += a is not None
     return matches
 
 
+def _random_texts(seed: int, pieces: list[str], most: int) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(1, most)))
+            for _ in range(20_000)]
+
+
+def _assert_same_assignments(text: str) -> int:
+    return sum(_same_matches(_PLAIN[op], _FAST[op], text) for op in ":=")
+
+
 def test_assignment_names_match_their_plain_definition() -> None:
-    rng = random.Random(17)
-    matches = 0
-    for _ in range(20_000):
-        text = "".join(rng.choice(_ASSIGNMENT_PIECES) for _ in range(rng.randint(1, 12)))
-        matches += _assert_same_assignments(text)
+    matches = sum(map(_assert_same_assignments, _random_texts(17, _ASSIGNMENT_PIECES, 12)))
     assert matches > 1_000  # the texts hit the pattern often, not only its misses
 
 
@@ -134,21 +140,11 @@ _DIGIT_PIECES = [
 
 
 def _assert_same_digit_matches(text: str) -> int:
-    matches = 0
-    for p in range(len(text)):
-        plain, fast = _PLAIN_DIGIT.match(text, p), pii._DIGIT_RE.match(text, p)
-        assert (plain and plain.span()) == (fast and fast.span()), (text, p)
-        matches += plain is not None
-    return matches
+    return _same_matches(_PLAIN_DIGIT, pii._DIGIT_RE, text)
 
 
 def test_digit_shapes_match_their_plain_definition() -> None:
-    rng = random.Random(1717)
-    matches = 0
-    for _ in range(20_000):
-        text = "".join(rng.choice(_DIGIT_PIECES) for _ in range(rng.randint(1, 24)))
-        matches += _assert_same_digit_matches(text)
-    assert matches > 3_000
+    assert sum(map(_assert_same_digit_matches, _random_texts(1717, _DIGIT_PIECES, 24))) > 3_000
 
 
 @settings(max_examples=500, deadline=None)
