@@ -34,7 +34,20 @@ sys.path[:0] = [str(ROOT), str(BENCH)]
 from harness import payloads  # noqa: E402
 from harness.payloads import Call, Shape  # noqa: E402
 from harness.systems import gateway_config  # noqa: E402
-from surface_ab import cpu_s, free_port  # noqa: E402
+from surface_ab import free_port  # noqa: E402
+
+
+def cpu_s(pid: int) -> float:
+    """The process's CPU time: the scheduler's nanoseconds summed over its threads where
+    /proc has them (a 10 ms tick is too coarse for a batch), else user+system ticks."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+        return total / 1e9
+    except (OSError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def messages_call(shape: Shape) -> Call:
@@ -80,6 +93,8 @@ def main() -> None:
     ap.add_argument("--stream", action="store_true")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--paths", default="", help="only the paths containing one of these "
+                    "comma-separated words (e.g. chat,claude)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="revision-ab-"))
     up = free_port()
@@ -105,6 +120,9 @@ def main() -> None:
             calls[f"messages -> {prov}"] = messages_call(shape)
             calls[f"responses -> {prov}"] = payloads.gateway_call(
                 Shape(prov, alias, surface="responses", stream=args.stream, prompt=prompt))
+        if args.paths:
+            words = args.paths.split(",")
+            calls = {k: v for k, v in calls.items() if all(w in k for w in words)}
         pairs = [(path, name) for path in calls for name in gws]
         spent = dict.fromkeys(pairs, 0.0)
         clients = {name: httpx.Client(base_url=url, timeout=30) for name, (_, url) in gws.items()}

@@ -41,151 +41,39 @@ from __future__ import annotations
 import re
 from itertools import islice
 from time import perf_counter_ns
-from typing import Final
 
 from . import pii_validators as v
 from ._normalize import normalize
-from ._triggers import IBAN_TRIGGER, LONG_RUN_MIN, PLUS_TRIGGER, RUN_TRIGGER, VIEW, blank_long_runs
+from ._pii_patterns import (
+    PII_KINDS,
+    _ANCHOR_PASSES,
+    _DIGIT_KINDS,
+    _DIGIT_RE,
+    _GROUPS,
+    _PEM_NEEDLE,
+    _PEM_SPLIT,
+    _PEM_WITH_HEADERS,
+    _RE,
+    _SPLIT_SPACING,
+)
+from ._triggers import IBAN_TRIGGER, PLUS_TRIGGER, RUN_TRIGGER, run_view, view_of
 
 __all__ = ["PII_KINDS", "PiiScanner", "find_pii", "normalize"]
-
-PII_KINDS: Final = frozenset({
-    "email", "phone", "credit_card", "cn_resident_id", "iban", "us_ssn", "credential",
-})
-_DIGIT_KINDS: Final = frozenset({"phone", "credit_card", "cn_resident_id", "iban", "us_ssn"})
-_CREDENTIAL: Final = frozenset({"credential"})
-
-# Digit tokens start at a digit not glued to a word or to a longer dotted/dashed number
-# (versions, IPs, dates); they end before any letter, digit or [.-]digit continuation.
-_NUM_START = r"(?<![0-9A-Za-z_][0-9])(?<![0-9][.\-][0-9])"
-_NUM_END = r"(?![0-9A-Za-z_]|[.\-][0-9])"
-_NUM_SHAPES = "|".join([  # noqa: FLY002 - one shape per line
-    r"[0-9]{9,19}+|[0-9]{8,18}+[Xx]",                        # card, CN ID, CN mobile
-    r"(?<=0)(?:10|2[0-9]|[3-9][0-9]{2})-[2-9][0-9]{2,3}[ \-]?[0-9]{4}",  # CN landline
-    r"[0-9]{2} [0-9]{2} [0-9]{4}",                           # SSN with spaces
-    r"[0-9]{2}-[0-9]{2}-[0-9]{4}",                           # SSN (first digit consumed)
-    r"[0-9]{3}[ \-][0-9]{4,6}[ \-][0-9]{4,5}(?:[ \-][0-9]{1,4}){0,2}",  # grouped card
-    r"[0-9]{2}[ .\-][2-9][0-9]{2}[ .\-][0-9]{4}",            # NANP 3-3-4
-    r"[ .\-]?[2-9][0-9]{2}[ .\-][2-9][0-9]{2}[ .\-][0-9]{4}",  # NANP with leading 1
-    r"[0-9]{2}[ \-][0-9]{4}[ \-][0-9]{4}",                   # CN mobile 3-4-4
-    r"[0-9][ \-]?1[3-9][0-9](?:[0-9]{8}|[ \-][0-9]{4}[ \-][0-9]{4})",  # 86 + CN mobile
-])
-
-# Generic "name = value" secrets: the operator is the anchor and the name is checked by
-# fixed-width lookbehinds (``re`` requires fixed width), one per name length and quoting
-# style (nothing, one of ["' ], or a quote and a space between name and operator).
-_SECRET_NAMES = (
-    "password", "passwd", "passphrase", "pwd", "_pass", "secret", "token", "apikey",
-    "api_key", "api-key", "accesskey", "access_key", "access-key", "secretkey", "secret_key",
-    "privatekey", "private_key", "auth_key", "credentials",
-)
-_BETWEEN = ("", "[\"' ]", "[\"'] ")
-
-
-def _class(chars: set[str]) -> str:
-    return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
-
-
-# Before the full names, one lookbehind tests the name's last three characters against
-# one class each: in JSON and code almost every "=" and ":" fails there in a few byte-map
-# lookups, where the case-insensitive names would be tried one by one. The last letter
-# is an exact set, the two before it fold case like the names do ("paſſword" matches).
-_TAIL3 = _class({n[-3] for n in _SECRET_NAMES})
-_TAIL2 = _class({n[-2] for n in _SECRET_NAMES})
-_TAIL1 = _class({c for n in _SECRET_NAMES for c in (n[-1], n[-1].upper())})
-_NAME_TAIL = f"(?i:{_TAIL3}{_TAIL2}){_TAIL1}"
-
-
-def _assignment_rest(op: str) -> str:
-    by_len: dict[int, list[str]] = {}
-    for name in _SECRET_NAMES:
-        by_len.setdefault(len(name), []).append(re.escape(name))
-    names = ["(?i:" + "|".join(group) + ")" for _, group in sorted(by_len.items())]
-
-    # Cheapest first: the character before the operator (one class), the name's last
-    # three characters, the value's first eight (the probe, below), then the full names.
-    before = _class({c for n in _SECRET_NAMES for c in (n[-1], n[-1].upper())} | set("\"' "))
-    tail = "|".join(f"(?<={_NAME_TAIL}{b}[=:])" for b in _BETWEEN)
-    full = "|".join(f"(?<={n}{b}[=:])" for b in _BETWEEN for n in names)
-    # The value ends before the next ``op`` (base64 padding excepted): every character is
-    # then read by at most one candidate per operator, so "pwd=pwd=pwd=..." costs linear time.
-    chars = rf"[^\s\"'`,;()\[\]{{}}<>{op}]"
-    pad = "={0,3}+" if op == "=" else ""
-    value = rf"[=>]?[ \t]{{0,4}}[\"'`]?(?:(?i:bearer|basic|token) )?{chars}{{8,512}}+{pad}"
-    # The value is probed (as a lookahead) before it is matched: most operators that pass
-    # the name check are followed by something short ("token = 1") and fail within a few
-    # characters.
-    probe = rf"[=>]?[ \t]{{0,4}}[\"'`]?{chars}{{8}}"
-    return f"(?<={before}[=:])(?>{tail})(?={probe})(?>{full}){value}"
-
-
-_DIGIT_REST = (
-    # Most digits sit inside a number or an identifier (prev char a digit or lower-case
-    # letter); no branch can start there, so one lookbehind rejects them all.
-    r"(?<![0-9a-z_][0-9])"
-    # Every number shape below continues with at least 7 digits/separators; checking that
-    # first rejects the many short numbers (years, counts, ids) in a few characters.
-    rf"(?:(?=[0-9 .\-()]{{7}})(?:{_NUM_START}(?:{_NUM_SHAPES}){_NUM_END}"
-    # +CC then groups: international phone numbers.
-    r"|(?<=\+[0-9])(?<![0-9A-Za-z_]\+[0-9])[0-9]{0,3}+(?:[ .\-]?+\(?+[0-9]{1,5}+\)?+){1,7}+"
-    r"(?![0-9A-Za-z_])"
-    # (415) 555-2671: NANP with a parenthesised area code; (010) 6552 9988: CN landline.
-    r"|(?<=\([2-9])[0-9]{2}\) ?[2-9][0-9]{2}[ .\-][0-9]{4}(?![0-9A-Za-z_])"
-    rf"|(?<=\(0)(?:10|2[0-9]|[3-9][0-9]{{2}})\) ?[2-9][0-9]{{2,3}}[ \-]?[0-9]{{4}}{_NUM_END})"
-    # IBAN, anchored at its first check digit after a two-letter country code.
-    r"|(?<=[A-Z]{2}[0-9])(?<![0-9A-Za-z_][A-Z]{2}[0-9])[0-9](?: ?[0-9A-Z]){11,32})"
-)
-# Digits first, most frequent first: the BRANCH opcode tests alternatives in order.
-_DIGIT_ALTERNATIVES = [d + _DIGIT_REST for d in "0125348796"]
-# The other anchors' alternatives: (anchor, alternative, kinds its candidates can yield).
-_OTHER_ALTERNATIVES: list[tuple[str, str, frozenset[str]]] = [
-    (":", ":" + _assignment_rest(":"), _CREDENTIAL),
-    ("=", "=" + _assignment_rest("="), _CREDENTIAL),
-    # "@": an email (local part read backwards by the validator) or URL userinfo.
-    ("@", r"@(?<=[^\s@]@)[A-Za-z0-9][A-Za-z0-9.\-]{0,253}(?![A-Za-z0-9\-])",
-     frozenset({"email", "credential"})),
-    # "-": OpenAI/Anthropic "sk-" keys, Slack "xox?-" tokens, PEM private keys. The first
-    # two need a letter before the "-": one class lookbehind rejects UUID and date dashes.
-    ("-", (r"-(?<!--)(?:(?<=[abkoprs]-)(?:(?<=sk-)(?<![0-9A-Za-z_\-]sk-)"
-           r"(?:proj-|ant-[a-z]{3,6}[0-9]{0,3}-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,1024}+"
-           r"|(?<=xox[abposr]-)(?<![0-9A-Za-z_\-]xox[abposr]-)[0-9A-Za-z\-]{10,1024}+)"
-           # possessive: header lines and (JSON-escaped) line breaks are read once
-           r"|----BEGIN (?:[A-Z0-9]{1,20}+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
-           r"(?:\s|\\[nr]){0,64}+(?:[A-Za-z\-]{1,40}+: [^\n\\]{0,200}+(?:\n|\\n)){0,3}+(?:\s|\\[nr]){0,64}+"
-           r"[A-Za-z0-9+/=]{40})"),
-     _CREDENTIAL),
-    # "_": Stripe keys, GitHub tokens (the first lookbehind is implied by the three).
-    ("_", (r"_(?<=[bkoprsu]_)(?:(?<=\b[sr]k_)(?:live|test)_[0-9A-Za-z]{16,1024}+"
-           r"|(?<=\bgh[pousr]_)[A-Za-z0-9]{30,1024}+"
-           r"|(?<=\bgithub_)pat_[A-Za-z0-9_]{30,1024}+)"),
-     _CREDENTIAL),
-    # "A": AWS access key ids, Google API keys.
-    ("A", (r"A(?<![0-9A-Za-z_\-]A)(?:(?:KIA|SIA)[0-9A-Z]{16}(?![0-9A-Za-z])"
-           r"|Iza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-]))"),
-     _CREDENTIAL),
-    # "B": an HTTP bearer token ("Authorization: Bearer <token>").
-    ("B", r"B(?<![0-9A-Za-z_]B)(?:earer|asic) [A-Za-z0-9._~+/\-]{16,512}+={0,3}+(?![A-Za-z0-9._~+/\-])",
-     _CREDENTIAL),
-    # "J": JWT, at the 'J' of its "eyJ" header, which no base64url character precedes (so
-    # no candidate starts inside another and each character is read once).
-    # The payload's first 8 characters are enough: a candidate then reads ~2 KB at most.
-    ("J", r"J(?<=eyJ)(?<![A-Za-z0-9_\-]eyJ)[A-Za-z0-9_\-]{8,2048}+\.eyJ[A-Za-z0-9_\-]{8}",
-     _CREDENTIAL),
-]
-# One pass: every alternative starts with its literal anchor, so ``re`` computes a charset
-# prefix for the whole pattern; inside, the BRANCH opcode rejects alternatives whose
-# literal differs from the current character in ~1 ns. (``re`` forbids duplicate group
-# names, so the scanner dispatches on the anchor instead.)
-_RE = re.compile("|".join(_DIGIT_ALTERNATIVES + [alt for _, alt, _ in _OTHER_ALTERNATIVES]))
 
 # Candidates validated per request: _BUDGET_BASE, plus one per _CHARS_PER_CANDIDATE
 # characters scanned (validators cost 2-15 us a candidate: at most ~30 ns a character).
 _BUDGET_BASE = 256
 _CHARS_PER_CANDIDATE = 512
-# The one pass is timed per window of _CHUNK characters; after two windows in a row above
+# The one pass is timed per window (see below); after two windows in a row above
 # _SLOW_NS_PER_CHAR (prose costs ~4 ns) the scanner switches to per-anchor scans,
 # re-reading _CONTEXT characters (lookbehinds, an email's local part, URL userinfo).
-_CHUNK = 65536
+# Windows start at 16 K and double after each fast one, up to 64 K: text that is all
+# anchors ("====", "@@@@": ~50 ns a character in one pass, ~15 per anchor) switches after
+# 32 K characters, not 128 K (~6 ms a MB); and each window's search reads up to
+# _MAX_REACH past it again, which at 16 K throughout cost ~13% more on long strings with
+# few anchors (10 MB of Chinese: +2 ms).
+_CHUNK = 16384
+_MAX_CHUNK = 65536
 # How far past its start any candidate of the one-pass pattern reads (a JWT's header, 2 KB;
 # the tests check it against the pattern's maximum width).
 _MAX_REACH = 2_100
@@ -194,15 +82,10 @@ _CONTEXT = 320
 
 # --- per-anchor scan -----------------------------------------------------------------
 
-_ANCHOR_PASSES = tuple((anchor, re.compile(alt), kinds) for anchor, alt, kinds in _OTHER_ALTERNATIVES)
 # A needle seen at most once per _FIND_SPACING characters is found with ``str.find`` and
 # tested with ``match``; past that, ``search`` skips to the next one faster.
 _FIND_SPACING = 4096
 
-# Alone, one class beats ten literal branches (digit runs: ~45 against ~70 ns a digit).
-_DIGIT_RE = re.compile("[0-9]" + _DIGIT_REST)
-# Every alternative in a group of its own, with the kinds it can yield.
-_GROUPS = ((_DIGIT_RE, _DIGIT_KINDS), *((rx, kinds) for _, rx, kinds in _ANCHOR_PASSES))
 # Where a candidate starts relative to its trigger: at most 10 characters before a run
 # trigger (the last group of "1-415-555-2671"; 16 for margin), 1 after a "+" trigger, 2
 # after an IBAN trigger.
@@ -211,7 +94,16 @@ _DIGIT_BACK = 16
 # lookaheads add 2): a search that ends this far after the last start it accepts sees what
 # a search of the whole text sees. (The tests check it against the pattern's max width.)
 _DIGIT_REACH = 80
-# More than one trigger per _TRIGGER_SPACING characters: the string is scanned in one pass.
+_START = re.Match.start
+# More than one trigger per _TRIGGER_SPACING characters: the string is searched in one
+# pass (``_search_digits``), piece by piece, each piece of _DIGIT_PIECE characters charged
+# to the validation budget one unit per _DIGITS_PER_CHARGE digits in it. The pass costs
+# ~20 ns a digit, and up to ~300 ns a number that looks like a shape until its digits rule
+# it out ("415-155-2671 415-155-2671 ...": 45 ms a MB); 64 digits cost about what a
+# validation does. Past the budget the digit kinds are added unverified (fail closed), as
+# when candidates use it up.
+_DIGIT_PIECE = 4096
+_DIGITS_PER_CHARGE = 64
 _TRIGGER_SPACING = 256
 # The same for triggers that give a candidate's exact start ("+", IBAN).
 _EXACT_SPACING = 32
@@ -256,7 +148,7 @@ def _classify_num(token: str, found: set[str], before: str, context: str = "") -
         if _SSN_CONTEXT_RE.search(context) and v.is_ssn(digits[:3], digits[3:5], digits[5:]):
             return "us_ssn"
     digits = token.translate(_SEPARATORS)
-    seps = {c for c in token if c in " .-"}
+    seps = {c for c in " .-" if c in token}
     if len(seps) > 1:
         return None  # mixed separators ("415.555-2671") are not how anyone writes these
     n = len(digits)
@@ -392,15 +284,16 @@ class PiiScanner:
     each group (digits, ``@``, each credential anchor) adds the kinds that group can yield,
     unverified (``unverified``), so a policy treats the request as if they were present.
 
-    The one pass is timed per window of ``_CHUNK`` characters (of one string, or of
-    several small ones): after two windows in a row above ``_SLOW_NS_PER_CHAR`` (text
+    The one pass is timed per window of ``_CHUNK`` to ``_MAX_CHUNK`` characters (of one
+    string, or of several small ones): after two windows in a row above
+    ``_SLOW_NS_PER_CHAR`` (text
     dense in anchors that the sample missed: the pass then tries ~10 alternatives at
     almost every character), the rest of the request is scanned per anchor. The choice
     only affects speed.
     """
 
-    __slots__ = ("_one_pass_chars", "_one_pass_ns", "_slow_windows", "budget", "found", "per_anchor",
-                 "unverified")
+    __slots__ = ("_chunk", "_one_pass_chars", "_one_pass_ns", "_slow_windows", "budget",
+                 "found", "per_anchor", "unverified")
 
     def __init__(self) -> None:
         self.found: set[str] = set()
@@ -410,6 +303,7 @@ class PiiScanner:
         self._one_pass_ns = 0
         self._one_pass_chars = 0
         self._slow_windows = 0
+        self._chunk = _CHUNK
 
     def done(self) -> bool:
         return len(self.found) == len(PII_KINDS)
@@ -443,17 +337,18 @@ class PiiScanner:
         n = len(text)
         while pos < n:
             t0 = perf_counter_ns()
-            resume = self._one_pass(text, pos, pos + _CHUNK)
+            resume = self._one_pass(text, pos, pos + self._chunk)
             self._one_pass_ns += perf_counter_ns() - t0
             if resume < 0:
                 return
             self._one_pass_chars += resume - pos
             pos = resume
-            if self._one_pass_chars < _CHUNK:
+            if self._one_pass_chars < self._chunk:
                 continue  # (small strings add up until a window is long enough to judge)
             # Two slow windows in a row: one alone may be the process waiting for a CPU.
             slow = self._one_pass_ns > _SLOW_NS_PER_CHAR * self._one_pass_chars
             self._slow_windows = self._slow_windows + 1 if slow else 0
+            self._chunk = _CHUNK if slow else min(2 * self._chunk, _MAX_CHUNK)
             self._one_pass_ns = self._one_pass_chars = 0
             if self._slow_windows >= 2:
                 self.per_anchor = True
@@ -487,28 +382,56 @@ class PiiScanner:
                 return -1
         return stop if end < len(text) else len(text)
 
-    def _search_all(self, text: str, rx: re.Pattern[str], pos: int, kinds: frozenset[str]) -> None:
+    def _search_all(self, text: str, rx: re.Pattern[str], pos: int, kinds: frozenset[str],
+                    offset: int = 0) -> None:
         search = rx.search
         while (m := search(text, pos)) is not None:
             pos = m.start() + 1
-            if self._add(m.start(), m.end(), text, kinds):
+            if self._add(m.start() + offset, m.end(), text, kinds):
                 return
 
     def _scan_per_anchor(self, text: str) -> None:
         found = self.found
         if not _DIGIT_KINDS <= found and not self._scan_digits(text):
-            self._search_all(text, _DIGIT_RE, 0, _DIGIT_KINDS)  # triggers too dense
-        for anchor, rx, kinds in _ANCHOR_PASSES:
+            self._search_digits(text)  # triggers too dense
+        finds = len(text) // _FIND_SPACING
+        for anchor, rx, split, kinds in _ANCHOR_PASSES:
             if kinds <= found:
                 continue
             pos = self._test_each(text, anchor, rx, kinds)
-            if pos >= 0:
+            if pos < 0:
+                continue
+            if not split or pos >= finds * _SPLIT_SPACING:
                 self._search_all(text, rx, pos, kinds)
+                continue
+            for needle, part, offset in split:  # frequent: by literal beginnings
+                self._search_all(text, part, max(0, pos - offset), kinds, offset)
+                if needle == _PEM_NEEDLE and not kinds <= found:
+                    self._charged(text, _PEM_WITH_HEADERS, _PEM_SPLIT, pos, kinds)
+                if kinds <= found:
+                    break
+
+    def _charged(self, text: str, start: re.Pattern[str], whole: re.Pattern[str], pos: int,
+                 kinds: frozenset[str]) -> None:
+        """Test ``whole`` where ``start`` matches, each test charged to the budget like a
+        candidate (past it, ``kinds`` are added unverified); the match starts at its anchor."""
+        search = start.search
+        match = whole.match
+        while (m := search(text, pos)) is not None:
+            pos = m.start()
+            if self.budget <= 0:
+                self.unverified |= kinds - self.found
+                self.found |= kinds
+                return
+            self.budget -= 1
+            if (w := match(text, pos)) is not None and self._add(pos, w.end(), text, kinds):
+                return
+            pos += 1
 
     def _test_each(self, text: str, needle: str, rx: re.Pattern[str], kinds: frozenset[str]) -> int:
         """Find the one-character ``needle`` with ``str.find`` (memchr) and test ``rx`` in
-        place. Returns where ``search`` should take over if the needle turns out frequent,
-        or -1 when done."""
+        place. Returns where ``search`` should take over if the needle turns out frequent
+        (after ``len(text) // _FIND_SPACING`` of them), or -1 when done."""
         find = text.find
         match = rx.match
         budget = len(text) // _FIND_SPACING
@@ -523,29 +446,51 @@ class PiiScanner:
             pos = find(needle, pos + 1)
         return -1
 
+    def _search_digits(self, text: str) -> None:
+        """Digit candidates, in text order, by one search in pieces, each charged to the
+        budget by the digits it holds (see ``_DIGITS_PER_CHARGE``)."""
+        view = view_of(text)
+        search = _DIGIT_RE.search
+        pos = 0
+        n = len(text)
+        for a in range(0, n, _DIGIT_PIECE):
+            b = min(n, a + _DIGIT_PIECE)
+            charge = view.count(b"0", a + 1, b + 1) // _DIGITS_PER_CHARGE
+            if charge > self.budget:
+                self.unverified |= _DIGIT_KINDS - self.found
+                self.found |= _DIGIT_KINDS
+                return
+            self.budget -= charge
+            pos = max(pos, a)
+            # (the search ends _DIGIT_REACH past the piece: a candidate starting in it is
+            # found as in the whole text)
+            while (m := search(text, pos, b + _DIGIT_REACH)) is not None and m.start() < b:
+                pos = m.start() + 1
+                if self._add(m.start(), m.end(), text, _DIGIT_KINDS):
+                    return
+
     def _scan_digits(self, text: str) -> bool:
         """Digit candidates, in text order. False (nothing done) if triggers are so dense
         (number tables, lists of phone numbers) that one pass costs less."""
-        view = text.encode("latin-1", "replace").translate(VIEW)
-        # "+" and IBAN triggers give a candidate's exact start: one ``match`` each.
+        view = view_of(text)  # (text position i is view position i + 1)
+        # "+" and IBAN triggers give a candidate's exact start: one ``match`` each. Trigger
+        # positions are listed by ``map`` and ``islice`` (no Python code per trigger, so
+        # finding that they pass a cap costs ~60 ns each: 1 MB of "AB12 " took 15 ms).
         exact_cap = len(text) // _EXACT_SPACING + 1
-        exact = [(m.start() + 2, m.start() + 2) for m in islice(IBAN_TRIGGER.finditer(view), exact_cap)]
+        iban = list(islice(map(_START, IBAN_TRIGGER.finditer(view)), exact_cap))
+        plus = []
         if b"+" in view:
-            exact += [(m.start() + 1, m.start() + 1)
-                      for m in islice(PLUS_TRIGGER.finditer(view), exact_cap)]
-        if len(exact) >= exact_cap:
+            plus = list(islice(map(_START, PLUS_TRIGGER.finditer(view)), exact_cap))
+        if len(iban) + len(plus) >= exact_cap:
             return False
-        if b"0" * LONG_RUN_MIN in view:
-            # No run trigger lies inside a run of more than 20 digits: blank them out, or
-            # the trigger pattern would be tried at each of their digits.
-            view = blank_long_runs(view)
-        # (first, last) possible start of the candidates around each trigger
         cap = len(text) // _TRIGGER_SPACING + 1
-        windows = [(m.start() - _DIGIT_BACK, m.start())
-                   for m in islice(RUN_TRIGGER.finditer(view), cap)]
-        if len(windows) >= cap:
+        runs = list(islice(map(_START, RUN_TRIGGER.finditer(run_view(view))), cap))
+        if len(runs) >= cap:
             return False
-        windows += exact
+        # (first, last) possible start of the candidates around each trigger
+        windows = [(t - 1 - _DIGIT_BACK, t - 1) for t in runs]
+        windows += [(t + 1, t + 1) for t in iban]
+        windows += [(t, t) for t in plus]
         windows.sort()
         search = _DIGIT_RE.search
         match = _DIGIT_RE.match
@@ -566,7 +511,8 @@ class PiiScanner:
                 # Candidates that start in [pos, last], each found as a search of the whole
                 # text would find it: the search ends _DIGIT_REACH past ``last``, beyond
                 # anything such a candidate reads.
-                while (m := search(text, pos, last + _DIGIT_REACH)) is not None and m.start() <= last:
+                end = last + _DIGIT_REACH
+                while (m := search(text, pos, end)) is not None and m.start() <= last:
                     pos = m.start() + 1
                     if self._add(m.start(), m.end(), text, _DIGIT_KINDS):
                         return True

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
+from operator import mul
 from datetime import date
 
 # --- payment cards -------------------------------------------------------------------
 
+# A doubled Luhn digit, by character (the candidates' digits are ASCII).
+_DOUBLED = {str(d): 2 * d - 9 * (d > 4) for d in range(10)}
+
+
 def luhn_ok(digits: str) -> bool:
+    if digits.isascii() and digits.isdigit():  # in C: ~3x faster than the loop below
+        total = sum(map(int, digits[-1::-2])) + sum(map(_DOUBLED.__getitem__, digits[-2::-2]))
+        return total % 10 == 0
     total = 0
     for i, ch in enumerate(reversed(digits)):
         d = ord(ch) - 48
@@ -66,6 +75,9 @@ _CN_PROVINCES = frozenset({
 })
 
 
+_FIRST_BORN, _LAST_BORN = date(1900, 1, 1), date(2100, 1, 1)
+
+
 def is_cn_resident_id(s: str) -> bool:
     if len(s) != 18 or not s[:17].isdigit() or not (s[17].isdigit() or s[17] in "Xx"):
         return False
@@ -75,9 +87,9 @@ def is_cn_resident_id(s: str) -> bool:
         born = date(int(s[6:10]), int(s[10:12]), int(s[12:14]))
     except ValueError:
         return False
-    if not date(1900, 1, 1) <= born <= date(2100, 1, 1):
+    if not _FIRST_BORN <= born <= _LAST_BORN:
         return False
-    total = sum(int(c) * w for c, w in zip(s[:17], _CN_WEIGHTS))
+    total = sum(map(mul, map(int, s[:17]), _CN_WEIGHTS))
     return _CN_CHECK[total % 11] == s[17].upper()
 
 
@@ -104,8 +116,21 @@ def is_iban(compact: str) -> bool:
     if not compact[4:].isalnum() or not compact.isascii():
         return False
     rearranged = compact[4:] + compact[:4]
-    # int(c, 36) maps 0-9 to themselves and A-Z to 10-35, exactly ISO 13616's letter values.
-    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+    # ISO 13616's letter values, A (or a) = 10 ... Z = 35, as int(c, 36) gives them.
+    return int(rearranged.translate(_IBAN_LETTERS)) % 97 == 1
+
+
+_IBAN_LETTERS = {ord(c): str(int(c, 36))
+                 for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}
+# The first ``want`` characters other than spaces, by length (``_first_chars``).
+_FIRST: dict[int, re.Pattern[str]] = {}
+
+
+def _first_chars(want: int) -> re.Pattern[str]:
+    rx = _FIRST.get(want)
+    if rx is None:
+        rx = _FIRST[want] = re.compile(f"(?: *[^ ]){{{want}}}")
+    return rx
 
 
 def iban_prefix(text: str) -> str | None:
@@ -113,21 +138,14 @@ def iban_prefix(text: str) -> str | None:
     want = IBAN_LENGTHS.get(text[:2])
     if want is None:
         return None
-    chars: list[str] = []
-    i = 0
-    while i < len(text) and len(chars) < want:
-        c = text[i]
-        if c == " ":
-            i += 1
-            continue
-        chars.append(c)
-        i += 1
-    if len(chars) != want:
+    m = _first_chars(want).match(text)
+    if m is None:
         return None
     # The IBAN must end at a token boundary: grouped text may run into following words.
+    i = m.end()
     if i < len(text) and text[i].isalnum():
         return None
-    compact = "".join(chars)
+    compact = m.group().replace(" ", "")
     return compact if is_iban(compact) else None
 
 
@@ -246,11 +264,22 @@ def valid_local_part(local: str) -> bool:
 
 # --- secrets -------------------------------------------------------------------------
 
-_PLACEHOLDER_RE = re.compile(
-    r"(?i)(?:example|sample|dummy|placeholder|changeme|change[_-]?me|your[_-]|<|>|\$\{|\{\{|"
+_PLACEHOLDERS = (
+    r"(?:example|sample|dummy|placeholder|changeme|change[_-]?me|your[_-]|<|>|\$\{|\{\{|"
     r"%\(|xxxx|\*\*\*|\.\.\.|redacted|replace|insert|todo|fixme|secret|password|passwd|"
     r"token|api[_-]?key|none|null|undefined|test123|abc123|123456|qwerty|letmein)"
 )
+_PLACEHOLDER_RE = re.compile("(?i)" + _PLACEHOLDERS)
+# The same on a lower-cased ASCII value, case-sensitive: ``re`` then skips to the
+# characters that start a placeholder and rejects the others on their first letter
+# (~8 us for a 37-character value with (?i), which tries every placeholder everywhere).
+_PLACEHOLDER_LOWER_RE = re.compile(_PLACEHOLDERS)
+
+
+def has_placeholder(value: str) -> bool:
+    if value.isascii():  # lower() folds ASCII exactly as (?i) does
+        return _PLACEHOLDER_LOWER_RE.search(value.lower()) is not None
+    return _PLACEHOLDER_RE.search(value) is not None
 # Prefixed keys only need the unmistakable placeholders ("sk-your-key-here", "sk-xxxx").
 _KEY_PLACEHOLDER_RE = re.compile(r"(?i)(?:example|your|xxxx|\*\*\*|placeholder|dummy|redacted|\.\.\.)")
 # Identifier chains (config.api_key, os.environ, SECRET_KEY_NAME, myApiToken) are code,
@@ -268,26 +297,41 @@ _STRUCTURED_RE = re.compile(
 _WORDY_RE = re.compile(r"(?:[A-Z]?+[a-z]{2,}+|[A-Z]{2,}+|[_.\-])++")
 
 
+# -p * log2(p) for p = k / n, by n then k, computed once per length as the sum's terms
+# were (the same floats, so the same entropy to the last bit): a value's entropy is then a
+# count and a sum in C (4 -> 1 us for 36 characters).
+_TERMS: dict[int, list[float]] = {}
+
+
+def _terms(n: int) -> list[float]:
+    terms = _TERMS.get(n)
+    if terms is None:
+        terms = _TERMS[n] = [0.0] + [k / n * math.log2(k / n) for k in range(1, n + 1)]
+    return terms
+
+
 def shannon_entropy(s: str) -> float:
-    n = len(s)
-    counts: dict[str, int] = {}
-    for c in s:
-        counts[c] = counts.get(c, 0) + 1
-    return -sum(k / n * math.log2(k / n) for k in counts.values())
+    # (Counter keeps first-occurrence order: the terms are summed in the same order)
+    return -sum(map(_terms(len(s)).__getitem__, Counter(s).values()))
 
 
 def looks_like_secret(value: str, *, quoted: bool) -> bool:
-    """Is an assigned value random enough to be a real credential (not a placeholder)?"""
+    """Is an assigned value random enough to be a real credential (not a placeholder)?
+
+    All tests must pass; the cheapest run first (a request's candidates are validated
+    within a budget, and a text made of near-secrets spends all of it here)."""
     n = len(value)
     if n < 8 or n > 512 or not value.isprintable():
         return False
-    if _PLACEHOLDER_RE.search(value) or _STRUCTURED_RE.fullmatch(value):
+    chars = set(value)
+    if len(chars) < 5:
         return False
-    if len(set(value)) < 5:
-        return False
-    classes = (any(c.islower() for c in value) + any(c.isupper() for c in value)
-               + any(c.isdigit() for c in value) + any(not c.isalnum() for c in value))
+    # (over the distinct characters, each test in C)
+    classes = (any(map(str.islower, chars)) + any(map(str.isupper, chars))
+               + any(map(str.isdigit, chars)) + (not all(map(str.isalnum, chars))))
     if classes < 2:
+        return False
+    if has_placeholder(value) or _STRUCTURED_RE.fullmatch(value):
         return False
     if _WORDY_RE.fullmatch(value):
         return False  # snake_case / camelCase / CONSTANT_CASE words: an identifier

@@ -16,8 +16,12 @@ from gateway.features._normalize import (
     _COMPAT,
     _INVISIBLE,
     _MAX_REPLACED,
+    _NEEDS_NORMALIZING,
+    _NEEDS_NORMALIZING_WIDE,
+    _PIECE,
     _to_ascii_forms,
     _translate,
+    needs_normalizing,
 )
 from gateway.features.pii import normalize
 from tests.support import planted
@@ -56,6 +60,26 @@ def test_normalize() -> None:
     assert normalize("中文，标点") == "中文，标点"  # CJK punctuation alone: read as it is
     assert normalize("电话（010）６５５２ ９９８８") == "电话(010)6552 9988"
     assert normalize("𝟒𝟏𝟏𝟏 ① ａ") == "4111 1 a"
+
+
+def test_needs_normalizing_is_the_class_search_for_every_character() -> None:
+    # The check runs on the string's UTF-8; it must say yes for exactly the characters of
+    # the two classes, alone, among ASCII and among other non-ASCII characters.
+    for c in map(chr, range(0x80, 0x110000)):
+        expected = bool(_NEEDS_NORMALIZING.match(c) or _NEEDS_NORMALIZING_WIDE.match(c))
+        assert needs_normalizing(c) == expected, hex(ord(c))
+    assert not needs_normalizing("plain text, “quotes”, café, 中文，。\U0001f600 \ud800")
+    assert needs_normalizing("plain text, “quotes”\u200b, café")
+
+
+def test_needs_normalizing_reads_every_piece() -> None:
+    # Long strings are encoded piece by piece: a character in the last piece, or across
+    # no boundary at all (a piece ends between characters), is found.
+    filler = "Word “quoted”, 中文. " * (3 * _PIECE // 20)
+    assert not needs_normalizing(filler)
+    for at in (0, _PIECE - 1, _PIECE, 2 * _PIECE + 7, len(filler)):
+        assert needs_normalizing(filler[:at] + "＠" + filler[at:])
+    assert needs_normalizing(filler + "\U0001d7d2")  # (mathematical digit, 4 UTF-8 bytes)
 
 
 _TABLE_CHARS = [chr(c) for c in sorted(_COMPAT)]
