@@ -178,7 +178,7 @@ def start_gateway(procs: Procs, name: str, v: Variant, upstream: int, workdir: P
     return sys_
 
 
-TMUX: list[str] = []  # tmux server sockets started here (killed at the end)
+TMUX: list[tuple[str, int]] = []  # (tmux socket, pane pid) started here, ended at the end
 
 
 def _in_tmux(procs: Procs, name: str, argv: list[str], env: dict[str, str | None],
@@ -186,7 +186,6 @@ def _in_tmux(procs: Procs, name: str, argv: list[str], env: dict[str, str | None
     """Run ``argv`` in a detached tmux session (a terminal that keeps its screen and
     scrollback, as when the gateway runs in a terminal window); its pid."""
     sock = f"bench-{os.getpid()}-{name}"
-    TMUX.append(sock)
     sets = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if v is not None)
     unsets = " ".join(f"-u {k}" for k, v in env.items() if v is None)
     cmd = (f"cd {shlex.quote(str(root))} && exec env {unsets} {sets} "
@@ -195,14 +194,39 @@ def _in_tmux(procs: Procs, name: str, argv: list[str], env: dict[str, str | None
                                  "-x", "200", "-y", "50", "-s", "g", cmd]).popen.wait(10)
     out = subprocess.run(["tmux", "-L", sock, "list-panes", "-F", "#{pane_pid}"],
                          capture_output=True, text=True, check=True, timeout=10)
-    return int(out.stdout.split()[0])
+    pid = int(out.stdout.split()[0])
+    TMUX.append((sock, pid))
+    return pid
 
 
 def stop_tmux() -> None:
-    for sock in TMUX:
+    """End the panes' processes first (SIGTERM, then SIGKILL): the SIGHUP of
+    ``kill-server`` does not reach a process that ignores it (started under nohup)."""
+    for sock, pid in TMUX:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.1)
+            if not _alive(pid):
+                break
         subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True, check=False,
                        timeout=10)
+        # The server leaves its socket file behind.
+        tmp = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+        (tmp / sock).unlink(missing_ok=True)
     TMUX.clear()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def start_peer(procs: Procs, name: str, phase: Phase) -> Sys:
