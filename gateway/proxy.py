@@ -34,6 +34,7 @@ from .routing import Decision, requested_output
 from .runtime import Runtime, Snapshot
 from .sse import SSEEvent
 from .surfaces.base import Prepared, StreamTranslator, Surface, Usage
+from .translate.hub import CHAT_COMPLETIONS
 from .translate.params import DROPPED_HEADER, Unsupported, resolve
 
 log = logging.getLogger("gateway")
@@ -331,7 +332,7 @@ class Engine:
                     prep = self._prepare(ex, model, client)
                     body = dict(prep.body)
                     body["stream"] = True
-                    if client.kind == "openai":
+                    if client.kind == CHAT_COMPLETIONS:
                         # Moonshot and OpenAI-compatible servers report usage when asked.
                         body["stream_options"] = {"include_usage": True}
                     up = await client.open_stream(body, prep.headers or None)

@@ -1,4 +1,5 @@
-"""Server-sent events: an incremental parser for upstream streams, and encoders.
+"""Server-sent events: an incremental parser for upstream streams, and the framing of
+client streams in the two dialects the surfaces speak.
 
 The parser follows the WHATWG event-stream interpretation
 (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):
@@ -17,7 +18,11 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from .errors import UpstreamBadResponse
 
@@ -158,6 +163,48 @@ class SSEParser:
 
 DONE = b"data: [DONE]\n\n"
 """The terminator of an OpenAI chat completion stream."""
+
+# -- framing -----------------------------------------------------------------------
+# Stream translators yield events, never bytes; a surface frames them with one of the
+# two functions below, once per upstream event (one join, one write).
+
+END = "[DONE]"
+"""The event that ends a ``frame_data`` stream (OpenAI's terminator)."""
+
+
+def frame_data(events: Iterable[Any]) -> bytes:
+    """The chat-completions dialect: each event (a JSON object) one ``data:`` line, no
+    event names; ``END`` becomes ``data: [DONE]``."""
+    out = []
+    for ev in events:
+        out.append(DONE if ev is END else b"data: " + orjson.dumps(ev) + b"\n\n")
+    return b"".join(out)
+
+
+_NAMES: dict[str, bytes] = {}  # "event: name\ndata: " of the names seen (a few dozen)
+
+
+def frame_named(events: Iterable[tuple[str, Any]]) -> bytes:
+    """The named-event dialect (Anthropic Messages, OpenAI Responses): ``(name, data)``
+    as ``event: name`` and ``data: json``. ``data`` already serialised (a ``str``: an
+    upstream event relayed as it came) is written as is, a line per line."""
+    out = []
+    for name, data in events:
+        head = _NAMES.get(name)
+        if head is None:
+            if "\n" in name or "\r" in name:
+                raise ValueError("SSE event names cannot contain line breaks")
+            head = b"event: " + name.encode() + b"\ndata: "
+            if len(_NAMES) < 256:  # relayed names come from upstream: bounded
+                _NAMES[name] = head
+        if isinstance(data, str):
+            raw = data.encode()
+            if b"\n" in raw:
+                raw = raw.replace(b"\n", b"\ndata: ")
+        else:
+            raw = orjson.dumps(data)
+        out.append(head + raw + b"\n\n")
+    return b"".join(out)
 
 
 def encode_event(data: bytes, event: str | None = None) -> bytes:

@@ -1,6 +1,7 @@
-"""OpenAI chat requests and responses for Moonshot Kimi (OpenAI wire format).
+"""The chat-completions wire format's adapter pieces: the hub's chat requests and
+answers for Moonshot Kimi and other OpenAI-compatible servers (``hub.py``).
 
-Kimi speaks Chat Completions with a few differences (WIRE-FORMATS.md, section 3):
+Kimi speaks Chat Completions with a few differences:
 
 - ``temperature`` ranges 0..1: values above 1 are clamped to 1, not rescaled (Kimi's
   own recommended values, 0.6 and 1.0, then mean what they say);
@@ -16,7 +17,10 @@ Kimi speaks Chat Completions with a few differences (WIRE-FORMATS.md, section 3)
   ``choices: []`` usage chunk.
 
 Streamed requests always ask for ``stream_options.include_usage`` (usage reconciles
-token limits); everything else is forwarded as parsed (Moonshot extras such as
+token limits). The hub's ``thinking_blocks`` on assistant messages (``hub.py``) are not
+sent: the gateway's own blocks (Kimi's reasoning, ``reasoning.py``) become the turn's
+``reasoning_content`` again, Anthropic's are dropped (their signatures mean nothing to
+Moonshot). Everything else is forwarded as parsed (Moonshot extras such as
 ``reasoning_content`` or ``partial`` included).
 """
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _check as check
+from .reasoning import is_gateway_thinking
 from .stream_errors import openai_stream_error
 from .usage import normalize_openai_usage
 
@@ -38,9 +43,10 @@ def chat_to_kimi_request(body: dict[str, Any], *, upstream_model: str) -> dict[s
     if not isinstance(body, dict):
         raise check.bad("body", "must be a JSON object")
     messages = check.arr(body.get("messages"), "messages")
-    _check_images(messages)
     out = dict(body)
     out["model"] = upstream_model
+    if _check_messages(messages):
+        out["messages"] = messages = [_without_thinking_blocks(m) for m in messages]
 
     temperature = body.get("temperature")
     if temperature is not None and check.number(temperature, "temperature") > 1:
@@ -64,8 +70,13 @@ def chat_to_kimi_request(body: dict[str, Any], *, upstream_model: str) -> dict[s
     return out
 
 
-def _check_images(messages: list[Any]) -> None:
+def _check_messages(messages: list[Any]) -> bool:
+    """Refuse what Moonshot cannot take; True if a message carries ``thinking_blocks``."""
+    blocks = False
     for i, msg in enumerate(messages):
+        if isinstance(msg, dict) and "thinking_blocks" in msg:
+            check.arr(msg["thinking_blocks"], f"messages[{i}].thinking_blocks")
+            blocks = True
         reasoning = msg.get("reasoning_content") if isinstance(msg, dict) else None
         if reasoning is not None:
             # Thinking models want it back on earlier tool-call turns; it must be text.
@@ -84,6 +95,17 @@ def _check_images(messages: list[Any]) -> None:
                     "must be a base64 data URL for this model: Moonshot does not fetch image "
                     "URLs and the gateway does not download them",
                 )
+    return blocks
+
+
+def _without_thinking_blocks(msg: Any) -> Any:
+    if not isinstance(msg, dict) or "thinking_blocks" not in msg:
+        return msg
+    out = {k: v for k, v in msg.items() if k != "thinking_blocks"}
+    own = [b["thinking"] for b in msg["thinking_blocks"] if is_gateway_thinking(b)]
+    if own and not out.get("reasoning_content"):
+        out["reasoning_content"] = "".join(own)
+    return out
 
 
 def _required_choice(body: dict[str, Any]) -> tuple[Any, str | None]:
@@ -151,12 +173,15 @@ class KimiStreamNormalizer:
         "_include_usage",
         "_model",
         "_n",
+        "_provider",
         "_started",
         "_usage",
     )
 
-    def __init__(self, *, include_usage: bool, model: str | None = None, n: int = 1) -> None:
+    def __init__(self, *, include_usage: bool, model: str | None = None, n: int = 1,
+                 provider: str = "upstream") -> None:
         self._include_usage = include_usage
+        self._provider = provider
         self._n = n
         self._model = model
         self._usage: dict[str, Any] | None = None
@@ -182,7 +207,7 @@ class KimiStreamNormalizer:
         if not isinstance(chunk, dict):
             return []
         if chunk.get("error") is not None:
-            raise openai_stream_error(chunk, provider="kimi")
+            raise openai_stream_error(chunk, provider=self._provider)
         out = dict(chunk)
         if self._model is not None:
             out["model"] = self._model
