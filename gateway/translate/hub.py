@@ -53,10 +53,10 @@ chat-completions adapter's upstreams, which never see them):
     Signed reasoning, as Anthropic blocks: ``{"type": "thinking", "thinking",
     "signature"}`` or ``{"type": "redacted_thinking", "data"}``, in order. On a
     request's assistant message they are sent to Claude first in that turn, unchanged
-    (its tool loop with thinking requires it); the gateway's own blocks (signature
-    ``gwkimi1.``, Kimi's reasoning, ``reasoning.py``) become ``reasoning_content`` for
-    Kimi and never reach Anthropic. In an answer they appear only for surfaces that
-    asked (``HubOptions.signed_reasoning``).
+    (its tool loop with thinking requires it), except the gateway's own (signature
+    ``gwkimi1.``: Kimi's reasoning, ``reasoning.py``), which would fail Anthropic's
+    check; to Kimi their texts go as ``reasoning_content``. In an answer they appear
+    only for surfaces that asked (``HubOptions.signed_reasoning``).
 ``thinking_blocks`` (delta)
     The stream form: ``{"type": "thinking", "signature"}`` ends the thinking block
     whose text came as ``reasoning_content`` deltas; a ``redacted_thinking`` block

@@ -18,10 +18,11 @@ Kimi speaks Chat Completions with a few differences:
 
 Streamed requests always ask for ``stream_options.include_usage`` (usage reconciles
 token limits). The hub's ``thinking_blocks`` on assistant messages (``hub.py``) are not
-sent: the gateway's own blocks (Kimi's reasoning, ``reasoning.py``) become the turn's
-``reasoning_content`` again, Anthropic's are dropped (their signatures mean nothing to
-Moonshot). Everything else is forwarded as parsed (Moonshot extras such as
-``reasoning_content`` or ``partial`` included).
+sent: their texts become the turn's ``reasoning_content`` (unless it has one), which
+Moonshot's thinking models want back on tool-call turns, whoever did the thinking (as
+a reasoning item's summary does, ``responses_request.py``); signatures and redacted
+blocks mean nothing to Moonshot. Everything else is forwarded as parsed (Moonshot
+extras such as ``reasoning_content`` or ``partial`` included).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from __future__ import annotations
 from typing import Any
 
 from . import _check as check
-from .reasoning import is_gateway_thinking
 from .stream_errors import openai_stream_error
 from .usage import normalize_openai_usage
 
@@ -102,9 +102,10 @@ def _without_thinking_blocks(msg: Any) -> Any:
     if not isinstance(msg, dict) or "thinking_blocks" not in msg:
         return msg
     out = {k: v for k, v in msg.items() if k != "thinking_blocks"}
-    own = [b["thinking"] for b in msg["thinking_blocks"] if is_gateway_thinking(b)]
-    if own and not out.get("reasoning_content"):
-        out["reasoning_content"] = "".join(own)
+    texts = [b["thinking"] for b in msg["thinking_blocks"] if isinstance(b, dict)
+             and b.get("type") == "thinking" and isinstance(b.get("thinking"), str)]
+    if any(texts) and not out.get("reasoning_content"):
+        out["reasoning_content"] = "\n\n".join(t for t in texts if t)
     return out
 
 

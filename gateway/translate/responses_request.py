@@ -18,8 +18,8 @@ Decisions (each documented in the README's Responses section):
   ``web_search``, so refusing would break it);
 - ``reasoning`` input items open the assistant turn that follows: with an
   ``encrypted_content`` the gateway made, as the signed thinking block it stands for
-  (the hub's ``thinking_blocks``: Claude's go back to Claude as they came, the
-  gateway's own to Kimi as ``reasoning_content``); without one, their summary (which
+  (the hub's ``thinking_blocks``: Claude's go back to Claude as they came; Kimi gets
+  their text as ``reasoning_content``); without one, their summary (which
   the gateway fills with the whole reasoning text) becomes ``reasoning_content``,
   which Moonshot's thinking models want back on tool-call turns and Claude never
   sees. Another provider's ``encrypted_content`` is ignored. ``reasoning.effort``
