@@ -24,7 +24,14 @@ from ..translate import (
     chat_to_messages_response,
     messages_to_chat_request,
 )
-from ..translate.hub import MESSAGES, PLAIN, HubOptions, event_json, not_an_answer
+from ..translate.hub import (
+    MESSAGES,
+    PLAIN,
+    USAGE_LAST,
+    HubOptions,
+    event_json,
+    not_an_answer,
+)
 from ..translate.params import Unsupported
 from ..translate.reasoning import strip_gateway_thinking
 from .base import HubSurface, Prepared, Usage
@@ -270,10 +277,10 @@ class AnthropicSurface(HubSurface):
         return chat_to_messages_response(chat, model=model_id, tr=ctx, provider=provider)
 
     def events(self, ctx: Any, prep: Prepared, model_id: str, body: dict[str, Any],
-               cacheable: bool) -> tuple[MessagesEvents, bool]:
+               cacheable: bool) -> tuple[MessagesEvents, str]:
         tr = ChatStreamToMessages(model=model_id, tr=ctx, input_estimate=prep.input_estimate,
                                   provider=prep.ctx.provider)
-        return MessagesEvents(tr, cacheable), True
+        return MessagesEvents(tr, cacheable), USAGE_LAST
 
     def usage(self, client_body: dict[str, Any]) -> Usage:
         return Usage.from_anthropic(client_body.get("usage"))

@@ -210,8 +210,8 @@ class HubSurface:
         raise NotImplementedError
 
     def events(self, ctx: Any, prep: Prepared, model_id: str, body: dict[str, Any],
-               cacheable: bool) -> tuple[HubEvents, bool]:
-        """The stream from the hub, and whether it wants the usage chunk."""
+               cacheable: bool) -> tuple[HubEvents, str]:
+        """The stream from the hub, and where it wants usage (``hub.USAGE_*``)."""
         raise NotImplementedError
 
     def replay_events(self, cached: dict[str, Any], body: dict[str, Any]) -> list[Any]:
@@ -249,9 +249,9 @@ class HubSurface:
         route = prep.ctx
         if not isinstance(route, Route):
             return self.shortcuts[provider_type].stream(prep, cacheable)
-        sink, include_usage = self.events(route.surface, prep, model_id, body, cacheable)
+        sink, usage = self.events(route.surface, prep, model_id, body, cacheable)
         source = route.adapter.stream(route.upstream, model_id, request_id, route.opts,
-                                      route.provider, include_usage)
+                                      route.provider, usage)
         return self.stream_class(source, sink, self.frame)
 
     def error_event(self, err: GatewayError) -> bytes:

@@ -11,7 +11,7 @@ from typing import Any
 from ..config import ModelConfig
 from ..errors import GatewayError
 from ..sse import END, frame_data
-from ..translate.hub import PLAIN, HubOptions
+from ..translate.hub import PLAIN, USAGE_NONE, USAGE_OPENAI, HubOptions
 from ..translate.params import Unsupported
 from .base import HubSurface, Prepared, Usage
 from .chat_cache import ChunkAssembler, replay_chunks
@@ -58,9 +58,9 @@ class OpenAISurface(HubSurface):
         return chat
 
     def events(self, ctx: Any, prep: Prepared, model_id: str, body: dict[str, Any],
-               cacheable: bool) -> tuple[ChatEvents, bool]:
+               cacheable: bool) -> tuple[ChatEvents, str]:
         so = body.get("stream_options") or {}
-        return ChatEvents(cacheable), bool(so.get("include_usage"))
+        return ChatEvents(cacheable), USAGE_OPENAI if so.get("include_usage") else USAGE_NONE
 
     def usage(self, client_body: dict[str, Any]) -> Usage:
         return Usage.from_openai(client_body.get("usage"))

@@ -18,7 +18,7 @@ from typing import Any
 from ..config import ModelConfig
 from ..errors import GatewayError
 from ..sse import frame_named
-from ..translate.hub import ChunkSource, HubOptions
+from ..translate.hub import USAGE_LAST, ChunkSource, HubOptions
 from ..translate.params import Unsupported
 from ..translate.responses_request import (
     ResponsesTranslation,
@@ -79,9 +79,9 @@ class ResponsesSurface(HubSurface):
         return chat_to_response(chat, ctx.tr.names, env, ctx.tr.sealed)
 
     def events(self, ctx: ResponsesContext, prep: Prepared, model_id: str,
-               body: dict[str, Any], cacheable: bool) -> tuple[ResponseEvents, bool]:
+               body: dict[str, Any], cacheable: bool) -> tuple[ResponseEvents, str]:
         env = envelope(ctx.body, ctx.id, model_id, ctx.created)
-        return ResponseEvents(env, ctx.tr.names, ctx.tr.sealed), True
+        return ResponseEvents(env, ctx.tr.names, ctx.tr.sealed), USAGE_LAST
 
     def usage(self, client_body: dict[str, Any]) -> Usage:
         u = client_body.get("usage") or {}

@@ -129,6 +129,7 @@ class MessagesStreamToChat:
         "_base",
         "_blocks",
         "_finish_reason",
+        "_final_usage",
         "_finished",
         "_include_usage",
         "_next_tool",
@@ -140,9 +141,12 @@ class MessagesStreamToChat:
 
     def __init__(
         self, *, model: str, tr: ChatTranslation, include_usage: bool, chunk_id: str, created: int,
-        signed: bool = False, provider: str = "upstream",
+        signed: bool = False, provider: str = "upstream", final_usage: bool = False,
     ) -> None:
         self._tr = tr
+        # include_usage: OpenAI's stream (usage null on every chunk, then the usage
+        # chunk); final_usage: the usage chunk only (for a translation reading it there).
+        self._final_usage = include_usage or final_usage
         self._signed = signed
         self._provider = provider
         self._include_usage = include_usage
@@ -198,7 +202,7 @@ class MessagesStreamToChat:
             return self._message_delta(data)
         if etype == "message_stop":
             self._finished = True
-            if self._include_usage:
+            if self._final_usage:
                 return [{**self._base, "choices": [], "usage": self.usage}]
             return []
         if etype == "error":

@@ -27,11 +27,13 @@ Adding a wire format
     ``response(upstream, ctx, model_id, opts, provider) -> chat.completion``
         A whole upstream answer as a hub answer. A 200 that is no answer raises
         ``UpstreamBadResponse`` naming ``provider`` (the configured provider name).
-    ``stream(ctx, model_id, request_id, opts, provider, include_usage) -> ChunkSource``
+    ``stream(ctx, model_id, request_id, opts, provider, usage) -> ChunkSource``
         ``feed(SSEEvent) -> list[chunk]`` per upstream event, ``finished`` once the
         upstream said it is done, ``usage`` the hub usage seen so far (also when the
-        stream broke off). With ``include_usage`` the chunks carry ``usage: null`` and
-        end with OpenAI's ``{"choices": [], "usage": ...}`` chunk; without, no usage.
+        stream broke off). ``usage`` says where usage goes in the chunks: nowhere
+        (``USAGE_NONE``), in OpenAI's last ``{"choices": [], "usage": ...}`` chunk
+        (``USAGE_LAST``), or there and as ``usage: null`` on every other chunk
+        (``USAGE_OPENAI``, a chat client's ``stream_options.include_usage``).
 
     Errors inside a 200 stream raise ``UpstreamStatusError`` (``stream_errors.py``).
 
@@ -39,7 +41,7 @@ Adding a surface
     Subclass ``surfaces.base.HubSurface`` and give it ``to_hub`` (client body -> hub
     request, ``HubOptions``, the surface's context), ``from_hub`` (hub answer -> client
     answer), ``events`` (hub chunks -> client events: ``feed``, ``finish``, ``close``,
-    ``assembled``), ``replay_events`` (a cached answer as events), ``error_events`` and
+    ``assembled``; and the ``USAGE_*`` it wants), ``replay_events`` (a cached answer as events), ``error_events`` and
     ``frame`` (``sse.frame_data`` or ``sse.frame_named``). A surface whose own format
     *is* a wire format may declare a lossless ``shortcut`` for it, as Messages does
     for Anthropic (``surfaces/anthropic.py``): the hub is then not used at all.
@@ -87,6 +89,8 @@ CHAT_COMPLETIONS = "chat_completions"
 MESSAGES = "messages"
 """Anthropic's ``POST /v1/messages``: Claude, and Anthropic-compatible endpoints."""
 
+USAGE_NONE, USAGE_LAST, USAGE_OPENAI = "none", "last", "openai"  # see ``stream`` above
+
 # The config's provider ``type:`` (a public contract, spelt by vendor) -> wire format.
 WIRE_FORMATS: dict[str, str] = {"openai": CHAT_COMPLETIONS, "anthropic": MESSAGES}
 
@@ -129,7 +133,7 @@ class WireAdapter(Protocol):
                  provider: str) -> dict[str, Any]: ...
 
     def stream(self, ctx: Any, model_id: str, request_id: str, opts: HubOptions,
-               provider: str, include_usage: bool) -> ChunkSource: ...
+               provider: str, usage: str) -> ChunkSource: ...
 
 
 def event_json(ev: SSEEvent, provider: str) -> dict[str, Any]:
@@ -199,9 +203,9 @@ class ChatCompletionsAdapter:
         return kimi_response_to_chat(upstream, model=model_id)
 
     def stream(self, ctx: int, model_id: str, request_id: str, opts: HubOptions,
-               provider: str, include_usage: bool) -> _ChatChunks:
-        norm = KimiStreamNormalizer(include_usage=include_usage, model=model_id, n=ctx,
-                                    provider=provider)
+               provider: str, usage: str) -> _ChatChunks:
+        norm = KimiStreamNormalizer(include_usage=usage == USAGE_OPENAI, model=model_id, n=ctx,
+                                    provider=provider, final_usage=usage == USAGE_LAST)
         return _ChatChunks(norm, provider)
 
 
@@ -256,10 +260,11 @@ class MessagesAdapter:
                                          signed=opts.signed_reasoning)
 
     def stream(self, ctx: Any, model_id: str, request_id: str, opts: HubOptions,
-               provider: str, include_usage: bool) -> _MessagesChunks:
-        tr = MessagesStreamToChat(model=model_id, tr=ctx, include_usage=include_usage,
+               provider: str, usage: str) -> _MessagesChunks:
+        tr = MessagesStreamToChat(model=model_id, tr=ctx, include_usage=usage == USAGE_OPENAI,
                                   chunk_id="chatcmpl-" + request_id, created=int(time.time()),
-                                  signed=opts.signed_reasoning, provider=provider)
+                                  signed=opts.signed_reasoning, provider=provider,
+                                  final_usage=usage == USAGE_LAST)
         return _MessagesChunks(tr, provider)
 
 

@@ -164,12 +164,16 @@ class KimiStreamNormalizer:
 
     Every chunk gets ``usage: null`` (with ``include_usage``) or no usage at all
     (without); the usage found on a chunk, in ``choices[i].usage`` or at the top level,
-    is emitted once as the final ``{"choices": [], "usage": ...}`` chunk.
+    is emitted once as the final ``{"choices": [], "usage": ...}`` chunk (with
+    ``include_usage`` or ``final_usage``: a translation that reads usage only there).
+    A chunk with nothing to change (no usage, the model's name, not the last) is passed
+    on as the same object, which is most of a stream.
     """
 
     __slots__ = (
         "_base",
         "_emitted",
+        "_final_usage",
         "_finish_reason",
         "_include_usage",
         "_model",
@@ -180,8 +184,9 @@ class KimiStreamNormalizer:
     )
 
     def __init__(self, *, include_usage: bool, model: str | None = None, n: int = 1,
-                 provider: str = "upstream") -> None:
+                 provider: str = "upstream", final_usage: bool = False) -> None:
         self._include_usage = include_usage
+        self._final_usage = include_usage or final_usage
         self._provider = provider
         self._n = n
         self._model = model
@@ -209,6 +214,8 @@ class KimiStreamNormalizer:
             return []
         if chunk.get("error") is not None:
             raise openai_stream_error(chunk, provider=self._provider)
+        if self._started and not self._include_usage and self._unchanged(chunk):
+            return [chunk]
         out = dict(chunk)
         if self._model is not None:
             out["model"] = self._model
@@ -246,12 +253,24 @@ class KimiStreamNormalizer:
             emitted.extend(self._usage_chunk())
         return emitted
 
+    def _unchanged(self, chunk: dict[str, Any]) -> bool:
+        """Nothing to do to this chunk: no usage anywhere, no finish, the right model."""
+        if "usage" in chunk or (self._model is not None and chunk.get("model") != self._model):
+            return False
+        choices = chunk.get("choices")
+        if not isinstance(choices, list) or not choices:
+            return False
+        for c in choices:
+            if not isinstance(c, dict) or "usage" in c or c.get("finish_reason") is not None:
+                return False
+        return True
+
     def finish(self) -> list[dict[str, Any]]:
         """At the end of the upstream stream: the usage chunk, if it is still owed."""
         return self._usage_chunk() if self._usage is not None else []
 
     def _usage_chunk(self) -> list[dict[str, Any]]:
-        if not self._include_usage or self._emitted:
+        if not self._final_usage or self._emitted:
             return []
         self._emitted = True
         return [{**self._base, "choices": [], "usage": self._usage}]

@@ -13,6 +13,8 @@ makes the response ``incomplete`` (``max_output_tokens``), ``content_filter``
 
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
 from typing import Any
 
@@ -27,8 +29,25 @@ _ECHO = ("instructions", "max_output_tokens", "metadata", "previous_response_id"
          "service_tier", "store", "background", "text")
 
 
+class _Ids:
+    """Unique ids without a system call each: 32 random hex digits per process (made
+    anew in a forked child), then a counter. They need to be unique, not secret: a
+    stored response is found only with the key that made it."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.base = secrets.token_hex(16)
+        self.count = itertools.count()
+
+
+_IDS = _Ids()
+
+
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(24)}"
+    return f"{prefix}_{_IDS.base}{next(_IDS.count):016x}"
 
 
 def envelope(body: dict[str, Any], resp_id: str, model: str, created: float) -> dict[str, Any]:

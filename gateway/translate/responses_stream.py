@@ -128,12 +128,18 @@ class ResponseEvents:
             item = self._open
             assert item is not None
         self._text.append(delta)
+        # Built in place (not through _ev): one of these per streamed token.
         if kind == "reasoning":
-            self._ev(out, "response.reasoning_summary_text.delta", item_id=item["id"],
-                     output_index=self._open_index, summary_index=0, delta=delta)
+            name = "response.reasoning_summary_text.delta"
+            out.append((name, {"type": name, "sequence_number": self.seq,
+                               "item_id": item["id"], "output_index": self._open_index,
+                               "summary_index": 0, "delta": delta}))
         else:
-            self._ev(out, "response.output_text.delta", item_id=item["id"],
-                     output_index=self._open_index, content_index=0, delta=delta, logprobs=[])
+            name = "response.output_text.delta"
+            out.append((name, {"type": name, "sequence_number": self.seq,
+                               "item_id": item["id"], "output_index": self._open_index,
+                               "content_index": 0, "delta": delta, "logprobs": []}))
+        self.seq += 1
 
     def _blocks(self, out: list[Event], blocks: list[Any]) -> None:
         """The hub's signed reasoning: a signature ends the open reasoning item, a
@@ -192,22 +198,27 @@ class ResponseEvents:
         if not self.started:
             self.start(out)
         for ch in chunks:
-            if ch.get("usage"):
-                self.usage = ch["usage"]
+            usage = ch.get("usage")
+            if usage:
+                self.usage = usage
             for c in ch.get("choices") or ():
                 if c.get("index", 0) != 0:
                     continue
-                d = c.get("delta") or {}
-                if d.get("reasoning_content"):
-                    self._text_delta(out, "reasoning", d["reasoning_content"])
-                if d.get("thinking_blocks"):
-                    self._blocks(out, d["thinking_blocks"])
-                if d.get("content"):
-                    self._text_delta(out, "message", d["content"])
-                for tc in d.get("tool_calls") or ():
-                    self._tool_delta(out, tc)
-                if c.get("finish_reason"):
-                    self.finish_reason = c["finish_reason"]
+                d = c.get("delta")
+                if d:
+                    text = d.get("reasoning_content")
+                    if text:
+                        self._text_delta(out, "reasoning", text)
+                    if "thinking_blocks" in d:
+                        self._blocks(out, d["thinking_blocks"] or ())
+                    text = d.get("content")
+                    if text:
+                        self._text_delta(out, "message", text)
+                    for tc in d.get("tool_calls") or ():
+                        self._tool_delta(out, tc)
+                reason = c.get("finish_reason")
+                if reason:
+                    self.finish_reason = reason
         return out
 
     def finish(self) -> list[Event]:
