@@ -40,14 +40,15 @@ Adding a wire format
 Adding a surface
     Subclass ``surfaces.base.HubSurface`` and give it ``to_hub`` (client body -> hub
     request, ``HubOptions``, the surface's context), ``from_hub`` (hub answer -> client
-    answer), ``events`` (hub chunks -> client events: ``feed``, ``finish``, ``close``,
-    ``assembled``; and the ``USAGE_*`` it wants), ``replay_events`` (a cached answer as events), ``error_events`` and
-    ``frame`` (``sse.frame_data`` or ``sse.frame_named``). A surface whose own format
-    *is* a wire format may declare a lossless ``shortcut`` for it, as Messages does
-    for Anthropic (``surfaces/anthropic.py``): the hub is then not used at all.
+    answer), ``events`` (hub chunks -> client events, unframed: ``feed``, ``finish``,
+    ``close``, ``assembled``; and the ``USAGE_*`` it wants), ``replay_events`` (a
+    cached answer as events), ``error_events``, ``usage`` and ``frame``
+    (``sse.frame_data`` or ``sse.frame_named``). A surface whose own format *is* a
+    wire format may declare a lossless ``shortcut`` for it, as Messages does for
+    Anthropic (``surfaces/anthropic.py``): the hub is then not used at all.
 
-The hub's extensions to chat completions (each optional, each ignored by the
-chat-completions adapter's upstreams, which never see them):
+The hub's extensions to chat completions (each optional; an adapter converts or
+removes what its upstream does not take):
 
 ``reasoning_content`` (message, delta)
     The model's reasoning text, as Moonshot sends it; Claude's thinking text.
