@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,27 +184,30 @@ def frame_data(events: Iterable[Any]) -> bytes:
 _NAMES: dict[str, bytes] = {}  # "event: name\ndata: " of the names seen (a few dozen)
 
 
-def frame_named(events: Iterable[tuple[str, Any]]) -> bytes:
+def frame_named(events: Sequence[tuple[str, Any]]) -> bytes:
     """The named-event dialect (Anthropic Messages, OpenAI Responses): ``(name, data)``
     as ``event: name`` and ``data: json``. ``data`` already serialised (a ``str``: an
     upstream event relayed as it came) is written as is, a line per line."""
-    out = []
-    for name, data in events:
-        head = _NAMES.get(name)
-        if head is None:
-            if "\n" in name or "\r" in name:
-                raise ValueError("SSE event names cannot contain line breaks")
-            head = b"event: " + name.encode() + b"\ndata: "
-            if len(_NAMES) < 256:  # relayed names come from upstream: bounded
-                _NAMES[name] = head
-        if isinstance(data, str):
-            raw = data.encode()
-            if b"\n" in raw:
-                raw = raw.replace(b"\n", b"\ndata: ")
-        else:
-            raw = orjson.dumps(data)
-        out.append(head + raw + b"\n\n")
-    return b"".join(out)
+    if len(events) == 1:  # the usual case: one event per upstream event
+        return named_event(*events[0])
+    return b"".join([named_event(name, data) for name, data in events])
+
+
+def named_event(name: str, data: Any) -> bytes:
+    """One event of ``frame_named`` (a relay frames one event per upstream event)."""
+    head = _NAMES.get(name)
+    if head is None:
+        if "\n" in name or "\r" in name:
+            raise ValueError("SSE event names cannot contain line breaks")
+        head = b"event: " + name.encode() + b"\ndata: "
+        if len(_NAMES) < 256:  # relayed names come from upstream: bounded
+            _NAMES[name] = head
+    if data.__class__ is str:
+        raw = data.encode()
+        if b"\n" in raw:
+            raw = raw.replace(b"\n", b"\ndata: ")
+        return head + raw + b"\n\n"
+    return head + orjson.dumps(data) + b"\n\n"
 
 
 def encode_event(data: bytes, event: str | None = None) -> bytes:

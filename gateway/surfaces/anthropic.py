@@ -17,7 +17,7 @@ import orjson
 
 from ..config import ModelConfig
 from ..errors import GatewayError
-from ..sse import SSEEvent, frame_named
+from ..sse import SSEEvent, frame_named, named_event
 from ..translate import (
     ChatStreamToMessages,
     anthropic_stream_error,
@@ -112,7 +112,7 @@ class ClaudeNativeStream:
             self.finished = True
         if not name:
             return b""
-        return frame_named(((name, ev.data),))
+        return named_event(name, ev.data)
 
     def close(self) -> bytes:
         return b""
@@ -130,30 +130,25 @@ class ClaudeNativeStream:
 class MessagesEvents:
     """Hub chunks -> an Anthropic event sequence (``to_messages.py``)."""
 
-    __slots__ = ("_asm", "_tr")
+    __slots__ = ("_asm", "_tr", "finished")
 
     def __init__(self, tr: ChatStreamToMessages, cacheable: bool) -> None:
         self._tr = tr
         self._asm = MessageAssembler() if cacheable else None
-
-    @property
-    def finished(self) -> bool:
-        return self._tr.finished
+        self.finished = False  # once message_stop is out
 
     def _out(self, events: list[Event]) -> list[Event]:
         if self._asm is not None:
             for name, d in events:
                 self._asm.add(name, d)
+        self.finished = self._tr.finished
         return events
 
     def feed(self, chunks: list[dict[str, Any]]) -> list[Any]:
-        tr = self._tr
+        feed = self._tr.feed
         if len(chunks) == 1:
-            return self._out(tr.feed(chunks[0]))
-        events: list[Event] = []
-        for ch in chunks:
-            events += tr.feed(ch)
-        return self._out(events)
+            return self._out(feed(chunks[0]))
+        return self._out([ev for ch in chunks for ev in feed(ch)])
 
     def finish(self) -> list[Any]:
         return self._out(self._tr.finish())

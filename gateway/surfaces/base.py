@@ -152,12 +152,12 @@ class HubStream:
         self.finished = False
 
     def feed(self, ev: SSEEvent) -> bytes:
-        sink = self.sink
-        events = sink.feed(self.source.feed(ev))
-        if self.source.finished:
+        sink, source = self.sink, self.source
+        events = sink.feed(source.feed(ev))
+        if source.finished:
             self.finished = True
             if not sink.finished:
-                events += sink.finish()
+                events = [*events, *sink.finish()]
         elif sink.finished:
             self.finished = True
         return self.frame(events) if events else b""

@@ -214,8 +214,15 @@ class KimiStreamNormalizer:
             return []
         if chunk.get("error") is not None:
             raise openai_stream_error(chunk, provider=self._provider)
-        if self._started and not self._include_usage and self._unchanged(chunk):
-            return [chunk]
+        if self._started and not self._include_usage and "usage" not in chunk and (
+                self._model is None or chunk.get("model") == self._model):
+            choices = chunk.get("choices")
+            if choices.__class__ is list and choices:
+                for c in choices:
+                    if c.__class__ is not dict or "usage" in c or c.get("finish_reason"):
+                        break
+                else:
+                    return [chunk]  # nothing to change: no usage, no finish, our model
         out = dict(chunk)
         if self._model is not None:
             out["model"] = self._model
@@ -252,18 +259,6 @@ class KimiStreamNormalizer:
         if (finished and self._n == 1 or not choices) and self._usage is not None:
             emitted.extend(self._usage_chunk())
         return emitted
-
-    def _unchanged(self, chunk: dict[str, Any]) -> bool:
-        """Nothing to do to this chunk: no usage anywhere, no finish, the right model."""
-        if "usage" in chunk or (self._model is not None and chunk.get("model") != self._model):
-            return False
-        choices = chunk.get("choices")
-        if not isinstance(choices, list) or not choices:
-            return False
-        for c in choices:
-            if not isinstance(c, dict) or "usage" in c or c.get("finish_reason") is not None:
-                return False
-        return True
 
     def finish(self) -> list[dict[str, Any]]:
         """At the end of the upstream stream: the usage chunk, if it is still owed."""
