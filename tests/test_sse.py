@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 
 import pytest
@@ -195,3 +196,32 @@ def test_any_bytes_any_chunking_same_events_or_clean_error(
 ) -> None:
     # Only UpstreamBadResponse may escape, and the chunking never changes the outcome.
     assert _outcome(data, cuts, max_size) == _outcome(data, [], max_size)
+
+
+# -- framing (stream translators yield events; sse.py writes the bytes) --------------------
+
+def test_frame_data_is_the_chat_completions_dialect() -> None:
+    from gateway.sse import END, frame_data
+
+    chunks = [{"id": "c", "choices": [{"delta": {"content": "a\nb"}}]}, {"choices": []}]
+    out = frame_data([*chunks, END])
+    assert out.endswith(b"data: [DONE]\n\n") and b"event:" not in out
+    events = parse(out)
+    assert [e.event for e in events] == [None, None, None]
+    assert [json.loads(e.data) for e in events[:2]] == chunks and events[2].data == "[DONE]"
+    assert frame_data([]) == b""
+
+
+def test_frame_named_writes_objects_and_relays_raw_data_as_it_came() -> None:
+    from gateway.sse import frame_named
+
+    raw = '{"type":"ping"}'
+    out = frame_named([("message_start", {"type": "message_start", "n": "é"}),
+                       ("ping", raw), ("multi", "line one\nline two")])
+    events = parse(out)
+    assert [e.event for e in events] == ["message_start", "ping", "multi"]
+    assert json.loads(events[0].data) == {"type": "message_start", "n": "é"}
+    assert events[1].data == raw  # byte for byte: a relayed upstream event
+    assert events[2].data == "line one\nline two"  # each line its own data: field
+    with pytest.raises(ValueError):
+        frame_named([("bad\nname", {})])
