@@ -37,7 +37,7 @@ from ..translate.hub import (
 )
 from ..translate.params import Unsupported
 from ..translate.reasoning import strip_gateway_thinking
-from .base import HubSurface, Prepared, Usage
+from .base import HubCodec, Prepared, Usage
 from .surface import Count, Surface
 
 _FORWARD_HEADERS = ("anthropic-version", "anthropic-beta")
@@ -258,8 +258,7 @@ class NativeMessages:
         return ClaudeNativeStream(cacheable, prep.ctx.provider)
 
 
-class AnthropicSurface(HubSurface):
-    name = "anthropic"
+class MessagesCodec(HubCodec):
     frame = staticmethod(frame_named)
     shortcuts = {MESSAGES: NativeMessages()}
 
@@ -293,7 +292,7 @@ class AnthropicSurface(HubSurface):
 
 SURFACE = Surface(
     name="messages", path="/v1/messages", dialect=ANTHROPIC_ERRORS, key=anthropic_key,
-    validate=validate.messages_request, walker="messages", codec=AnthropicSurface(),
+    validate=validate.messages_request, walker="messages", codec=MessagesCodec(),
     forward_headers=_FORWARD_HEADERS,
     count=Count("/v1/messages/count_tokens", validate.count_tokens_request,
                 lambda n: {"input_tokens": n}))

@@ -7,7 +7,7 @@ or streamed) back into its client's format. The engine (``pipeline/engine.py``) 
 rest identically for all: fallbacks, retries, streams; the front half is
 ``surfaces/surface.py``.
 
-:class:`HubSurface` gives the engine's methods (``prepare``, ``response``, ``stream``,
+:class:`HubCodec` gives the engine's methods (``prepare``, ``response``, ``stream``,
 ``replay``, ``error_event``) from a surface's translations to and from the hub
 (``translate/hub.py``, where the contract is written down), over the wire-format
 adapters; a ``shortcut`` replaces the hub for one wire format where the surface speaks
@@ -189,7 +189,7 @@ class Shortcut(Protocol):
     def stream(self, prep: Prepared, cacheable: bool) -> StreamTranslator: ...
 
 
-class HubSurface:
+class HubCodec:
     """The engine's side of a surface, from the surface's hub translations.
 
     Subclasses give ``to_hub``, ``from_hub``, ``events``, ``replay_events``,

@@ -16,7 +16,7 @@ from ..http import OPENAI_ERRORS
 from ..sse import END, frame_data
 from ..translate.hub import PLAIN, USAGE_NONE, USAGE_OPENAI, HubOptions
 from ..translate.params import Unsupported
-from .base import HubSurface, Prepared, Usage
+from .base import HubCodec, Prepared, Usage
 from .chat_cache import ChunkAssembler, replay_chunks
 from .surface import Surface
 
@@ -49,8 +49,7 @@ class ChatEvents:
         self._asm = None
 
 
-class OpenAISurface(HubSurface):
-    name = "openai"
+class ChatCompletionsCodec(HubCodec):
     frame = staticmethod(frame_data)
 
     def to_hub(self, body: dict[str, Any], model: ModelConfig, unsupported: Unsupported | None
@@ -82,4 +81,4 @@ class OpenAISurface(HubSurface):
 SURFACE = Surface(
     name="chat_completions", path="/v1/chat/completions", dialect=OPENAI_ERRORS,
     key=openai_key, validate=validate.chat_request, walker="chat_completions",
-    codec=OpenAISurface())
+    codec=ChatCompletionsCodec())

@@ -36,7 +36,7 @@ from ..translate.responses_request import (
 )
 from ..translate.responses_response import chat_to_response, envelope, new_id
 from ..translate.responses_stream import ResponseEvents, replay
-from .base import Frame, HubStream, HubSurface, Prepared, Usage
+from .base import Frame, HubStream, HubCodec, Prepared, Usage
 from .responses_state import ResponsesState
 from .surface import Count, Surface
 
@@ -77,8 +77,7 @@ class ResponsesStream(HubStream):
         return self.frame(self.sink.failed(err.openai_body()["error"]))
 
 
-class ResponsesSurface(HubSurface):
-    name = "responses"
+class ResponsesCodec(HubCodec):
     frame = staticmethod(frame_named)
     stream_class = ResponsesStream
 
@@ -229,7 +228,7 @@ def stored_routes(svc: Services) -> list[BaseRoute]:
     ]
 
 
-CODEC = ResponsesSurface()
+CODEC = ResponsesCodec()
 
 
 def _turn(svc: Services) -> Turn:

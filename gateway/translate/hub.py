@@ -11,7 +11,7 @@ formats need N + M translators, not N x M:
     upstream events --adapter.stream--> hub chunks --surface's events--> client events
                                                    --sse.frame_*--> client bytes
 
-The surface half lives in ``gateway/surfaces/`` (``base.HubSurface`` runs the arrows
+The surface half lives in ``gateway/surfaces/`` (``base.HubCodec`` runs the arrows
 above); the wire-format half is here.
 
 Adding a wire format
@@ -38,7 +38,7 @@ Adding a wire format
     Errors inside a 200 stream raise ``UpstreamStatusError`` (``stream_errors.py``).
 
 Adding a surface
-    Subclass ``surfaces.base.HubSurface`` and give it ``to_hub`` (client body -> hub
+    Subclass ``surfaces.base.HubCodec`` and give it ``to_hub`` (client body -> hub
     request, ``HubOptions``, the surface's context), ``from_hub`` (hub answer -> client
     answer), ``events`` (hub chunks -> client events, unframed: ``feed``, ``finish``,
     ``close``, ``assembled``; and the ``USAGE_*`` it wants), ``replay_events`` (a

@@ -27,10 +27,10 @@ from gateway.emulators.moonshot import _Render as KimiRender
 from gateway.emulators.moonshot_validate import validate_chat
 from gateway.emulators.replies import Reply, ToolCall
 from gateway.sse import SSEEvent, SSEParser
-from gateway.surfaces.anthropic import AnthropicSurface
+from gateway.surfaces.anthropic import MessagesCodec
 from gateway.surfaces.base import HubStream
-from gateway.surfaces.openai import OpenAISurface
-from gateway.surfaces.responses import ResponsesSurface
+from gateway.surfaces.openai import ChatCompletionsCodec
+from gateway.surfaces.responses import ResponsesCodec
 from gateway.translate.hub import CHAT_COMPLETIONS, MESSAGES, WIRE_FORMATS
 from gateway.translate.params import Unsupported
 from tests.responses.support import strict_event
@@ -46,8 +46,8 @@ KIMI_THINKING = ModelConfig(provider="moonshot-cn", upstream="kimi-k2-thinking",
 CLAUDE = ModelConfig(provider="anthropic-eu", upstream="claude-opus-4-5", context_window=200000,
                      max_output_tokens=64000)
 MODELS = {CHAT_COMPLETIONS: KIMI, MESSAGES: CLAUDE}
-SURFACES = {"chat": OpenAISurface(), "messages": AnthropicSurface(),
-            "responses": ResponsesSurface()}
+SURFACES = {"chat": ChatCompletionsCodec(), "messages": MessagesCodec(),
+            "responses": ResponsesCodec()}
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 ASK = "What is the weather in Paris?"
 BODIES: dict[str, dict[str, Any]] = {
