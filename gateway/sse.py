@@ -213,20 +213,6 @@ def named_event(name: str, data: Any) -> bytes:
     return head + orjson.dumps(data) + b"\n\n"
 
 
-def encode_event(data: bytes, event: str | None = None) -> bytes:
-    """One SSE event; multi-line data becomes several ``data:`` lines."""
-    if event is not None and ("\n" in event or "\r" in event):
-        raise ValueError("SSE event names cannot contain line breaks")
-    if b"\n" in data or b"\r" in data:
-        lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-        body = b"".join(b"data: " + line + b"\n" for line in lines)
-    else:
-        body = b"data: " + data + b"\n"
-    if event is None:
-        return body + b"\n"
-    return b"event: " + event.encode() + b"\n" + body + b"\n"
-
-
 # -- the client side ------------------------------------------------------------
 # An SSE response that notices a departed client at once.
 #
