@@ -5,9 +5,12 @@
 One `gateway serve` process (memory store, no keys) in front of the harness's
 streaming mock (harness/stream_server.py); batches of N sequential requests go round
 the four (provider, surface) pairs, ROUNDS times (the first round is a warm-up), and
-the gateway process's user+system CPU (/proc) is charged to the batch that ran. The
-interleaving makes machine drift hit every pair alike, which separate wrk runs do not; the order
-rotates each round.
+the gateway process's CPU (/proc: the scheduler's run time, to the nanosecond, where the
+kernel shows it, else user+system ticks) is charged to the batch that ran. The interleaving
+makes machine drift hit every pair alike, which separate wrk runs do not; the order rotates
+each round. Besides the ratio of the totals, the median of the per-round ratios (each
+round's Responses batch over the chat batch next to it) is printed: on a shared machine
+a burst of contention lands in one batch, and the median leaves it out.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -38,6 +42,20 @@ def free_port() -> int:
 
 
 def cpu_s(pid: int) -> float:
+    """Seconds of CPU the process has run: the sum of its threads' ``se.sum_exec_runtime``
+    (milliseconds, ns precision), or user+system in clock ticks (10 ms) without it."""
+    total, seen = 0.0, False
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            lines = (task / "sched").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith("se.sum_exec_runtime"):
+                total += float(line.split(":")[1]) / 1000
+                seen = True
+    if seen:
+        return total
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -73,6 +91,7 @@ def main() -> None:
                  for prov, alias in (("kimi", "kimi-k2"), ("claude", "claude-opus"))
                  for surface in ("chat", "responses")}
         spent = dict.fromkeys(calls, 0.0)
+        per_round: dict[tuple[str, str], list[float]] = {k: [] for k in calls}
         with httpx.Client(base_url=url, timeout=30) as client:
             keys = list(calls)
             for rnd in range(args.rounds):
@@ -85,12 +104,17 @@ def main() -> None:
                         r = client.post(call.path, content=call.body, headers=call.headers)
                         assert r.status_code == 200, r.text[:300]
                     if rnd:
-                        spent[key] += cpu_s(gw.pid) - t
+                        used = cpu_s(gw.pid) - t
+                        spent[key] += used
+                        per_round[key].append(used)
         n = args.n * (args.rounds - 1)
         for prov in ("kimi", "claude"):
             chat, resp = spent[(prov, "chat")] / n * 1e6, spent[(prov, "responses")] / n * 1e6
+            paired = statistics.median(
+                r / c for c, r in zip(per_round[(prov, "chat")],
+                                      per_round[(prov, "responses")], strict=True))
             print(f"{prov:<7} chat {chat:7.0f} us/req   responses {resp:7.0f} us/req   "
-                  f"{(resp / chat - 1) * 100:+.1f}%")
+                  f"{(resp / chat - 1) * 100:+.1f}%   median of rounds {(paired - 1) * 100:+.1f}%")
     finally:
         for p in procs:
             p.terminate()

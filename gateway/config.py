@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from .translate.hub import WIRE_FORMATS
 from .translate.params import DROPPABLE
 
 def _droppable(v: bool | list[str] | None) -> bool | list[str] | None:
@@ -85,6 +86,7 @@ class ProviderLimits(_Strict):
 
 
 class ProviderConfig(_Strict):
+    # The file's spelling (a public contract); the code speaks of ``wire_format``.
     type: Literal["openai", "anthropic"]
     base_url: str
     api_key: str = ""
@@ -100,6 +102,11 @@ class ProviderConfig(_Strict):
         if not re.match(r"^https?://[^/\s]+", v):
             raise ValueError(f"must be an http(s) URL, got {v!r}")
         return v.rstrip("/")
+
+    @property
+    def wire_format(self) -> str:
+        """``hub.CHAT_COMPLETIONS`` or ``hub.MESSAGES``: what the provider speaks."""
+        return WIRE_FORMATS[self.type]
 
 
 class Price(_Strict):

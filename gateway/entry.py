@@ -23,6 +23,7 @@ from .metrics import Metrics
 from .runtime import Runtime
 from .settings import Settings
 from .stores.factory import build_store
+from .translate.hub import CHAT_COMPLETIONS
 
 log = logging.getLogger("gateway")
 
@@ -35,7 +36,7 @@ def demo_config(cfg: GatewayConfig, kimi_port: int, anthropic_port: int) -> Gate
     """Point every provider at the in-process emulators (by provider type)."""
     providers: dict[str, ProviderConfig] = {}
     for name, p in cfg.providers.items():
-        if p.type == "openai":
+        if p.wire_format == CHAT_COMPLETIONS:
             upd = {"base_url": f"http://127.0.0.1:{kimi_port}/v1", "api_key": DEMO_KIMI_KEY}
         elif p.base_url.endswith("/anthropic"):
             # Moonshot's Anthropic-compatible endpoint: the Kimi emulator serves it too.

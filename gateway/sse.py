@@ -1,5 +1,6 @@
-"""Server-sent events: an incremental parser for upstream streams, encoders, and
-the response that streams events to a client (``SSEResponse``).
+"""Server-sent events: an incremental parser for upstream streams, the framing of client
+streams in the two dialects the surfaces speak, and the response that streams them to a
+client (``SSEResponse``).
 
 The parser follows the WHATWG event-stream interpretation
 (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):
@@ -19,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import codecs
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from starlette.types import Receive, Scope, Send
 
 from .errors import UpstreamBadResponse
@@ -164,19 +167,50 @@ class SSEParser:
 DONE = b"data: [DONE]\n\n"
 """The terminator of an OpenAI chat completion stream."""
 
+# -- framing -----------------------------------------------------------------------
+# Stream translators yield events, never bytes; a surface frames them with one of the
+# two functions below, once per upstream event (one join, one write).
 
-def encode_event(data: bytes, event: str | None = None) -> bytes:
-    """One SSE event; multi-line data becomes several ``data:`` lines."""
-    if event is not None and ("\n" in event or "\r" in event):
-        raise ValueError("SSE event names cannot contain line breaks")
-    if b"\n" in data or b"\r" in data:
-        lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-        body = b"".join(b"data: " + line + b"\n" for line in lines)
-    else:
-        body = b"data: " + data + b"\n"
-    if event is None:
-        return body + b"\n"
-    return b"event: " + event.encode() + b"\n" + body + b"\n"
+END = "[DONE]"
+"""The event that ends a ``frame_data`` stream (OpenAI's terminator)."""
+
+
+def frame_data(events: Iterable[Any]) -> bytes:
+    """The chat-completions dialect: each event (a JSON object) one ``data:`` line, no
+    event names; ``END`` becomes ``data: [DONE]``."""
+    out = []
+    for ev in events:
+        out.append(DONE if ev is END else b"data: " + orjson.dumps(ev) + b"\n\n")
+    return b"".join(out)
+
+
+_NAMES: dict[str, bytes] = {}  # "event: name\ndata: " of the names seen (a few dozen)
+
+
+def frame_named(events: Sequence[tuple[str, Any]]) -> bytes:
+    """The named-event dialect (Anthropic Messages, OpenAI Responses): ``(name, data)``
+    as ``event: name`` and ``data: json``. ``data`` already serialised (a ``str``: an
+    upstream event relayed as it came) is written as is, a line per line."""
+    if len(events) == 1:  # the usual case: one event per upstream event
+        return named_event(*events[0])
+    return b"".join([named_event(name, data) for name, data in events])
+
+
+def named_event(name: str, data: Any) -> bytes:
+    """One event of ``frame_named`` (a relay frames one event per upstream event)."""
+    head = _NAMES.get(name)
+    if head is None:
+        if "\n" in name or "\r" in name:
+            raise ValueError("SSE event names cannot contain line breaks")
+        head = b"event: " + name.encode() + b"\ndata: "
+        if len(_NAMES) < 256:  # relayed names come from upstream: bounded
+            _NAMES[name] = head
+    if data.__class__ is str:
+        raw = data.encode()
+        if b"\n" in raw:
+            raw = raw.replace(b"\n", b"\ndata: ")
+        return head + raw + b"\n\n"
+    return head + orjson.dumps(data) + b"\n\n"
 
 
 # -- the client side ------------------------------------------------------------

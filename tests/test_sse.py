@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 
 import pytest
@@ -10,7 +11,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import UpstreamBadResponse
-from gateway.sse import DONE, SSEEvent, SSEParser, encode_event
+from gateway.sse import DONE, SSEEvent, SSEParser
+
+
+# The reference encoder the parser's round trips are checked against (the gateway frames
+# its own streams with sse.frame_data / frame_named).
+def encode_event(data: bytes, event: str | None = None) -> bytes:
+    """One SSE event; multi-line data becomes several ``data:`` lines."""
+    if event is not None and ("\n" in event or "\r" in event):
+        raise ValueError("SSE event names cannot contain line breaks")
+    if b"\n" in data or b"\r" in data:
+        lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        body = b"".join(b"data: " + line + b"\n" for line in lines)
+    else:
+        body = b"data: " + data + b"\n"
+    if event is None:
+        return body + b"\n"
+    return b"event: " + event.encode() + b"\n" + body + b"\n"
 
 
 def parse(data: bytes, chunk: int | None = None, **kw: int) -> list[SSEEvent]:
@@ -195,3 +212,32 @@ def test_any_bytes_any_chunking_same_events_or_clean_error(
 ) -> None:
     # Only UpstreamBadResponse may escape, and the chunking never changes the outcome.
     assert _outcome(data, cuts, max_size) == _outcome(data, [], max_size)
+
+
+# -- framing (stream translators yield events; sse.py writes the bytes) --------------------
+
+def test_frame_data_is_the_chat_completions_dialect() -> None:
+    from gateway.sse import END, frame_data
+
+    chunks = [{"id": "c", "choices": [{"delta": {"content": "a\nb"}}]}, {"choices": []}]
+    out = frame_data([*chunks, END])
+    assert out.endswith(b"data: [DONE]\n\n") and b"event:" not in out
+    events = parse(out)
+    assert [e.event for e in events] == [None, None, None]
+    assert [json.loads(e.data) for e in events[:2]] == chunks and events[2].data == "[DONE]"
+    assert frame_data([]) == b""
+
+
+def test_frame_named_writes_objects_and_relays_raw_data_as_it_came() -> None:
+    from gateway.sse import frame_named
+
+    raw = '{"type":"ping"}'
+    out = frame_named([("message_start", {"type": "message_start", "n": "é"}),
+                       ("ping", raw), ("multi", "line one\nline two")])
+    events = parse(out)
+    assert [e.event for e in events] == ["message_start", "ping", "multi"]
+    assert json.loads(events[0].data) == {"type": "message_start", "n": "é"}
+    assert events[1].data == raw  # byte for byte: a relayed upstream event
+    assert events[2].data == "line one\nline two"  # each line its own data: field
+    with pytest.raises(ValueError):
+        frame_named([("bad\nname", {})])

@@ -13,8 +13,6 @@ cache afterwards, so usage mapping of cache writes and reads can be tested.
 
 from __future__ import annotations
 
-import base64
-import secrets
 from collections.abc import Collection, Iterable
 from typing import Any
 
@@ -22,6 +20,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from .anthropic_content import sign_thinking
 from .anthropic_prompt import build_prompt, input_tokens, uses_cache_control
 from .anthropic_validate import (
     CONTEXT_WINDOW,
@@ -166,7 +165,7 @@ class _Render:
             "cache_read_input_tokens": part if cached == "read" else 0,
         }
         self.tool_ids = ["toolu_01" + random_base62(22) for _ in reply.tool_calls]
-        self.signature = base64.b64encode(secrets.token_bytes(48)).decode()
+        self.signature = sign_thinking(reply.thinking) if reply.thinking is not None else ""
 
     def _usage(self, output_tokens: int) -> dict[str, Any]:
         return {**self.input_usage, "output_tokens": output_tokens, "service_tier": "standard"}

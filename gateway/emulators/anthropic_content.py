@@ -5,19 +5,48 @@ Claude Code 2.1; they sit outside the turn structure.
 
 The API merges consecutive turns of one role before checking the pairing, so a
 gateway may put each tool result in its own user message.
+
+Thinking signatures are checked as the API checks them: a block's ``signature`` must be
+one this emulator made for exactly that ``thinking`` text (``sign_thinking``), so an
+edited text, a signature from elsewhere (the gateway's ``gwkimi1.`` ones) or a made-up
+one is refused with the API's "Invalid `signature` in `thinking` block".
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from .checks import bad_request
 
 _SIGNATURE = re.compile(r"[A-Za-z0-9+/=]*")
+# One key for every emulator: a signature made by one instance passes another (as
+# Anthropic's do across requests), never one made for another text.
+_SIGNING_KEY = b"anthropic-emulator-thinking"
+_NONCE = 16
+
+
+def sign_thinking(text: str) -> str:
+    """A signature for a thinking block's text (base64, as Anthropic's)."""
+    nonce = secrets.token_bytes(_NONCE)
+    mac = hmac.new(_SIGNING_KEY, nonce + text.encode(), hashlib.sha256).digest()
+    return base64.b64encode(nonce + mac).decode()
+
+
+def signature_valid(signature: str, text: str) -> bool:
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    nonce, mac = raw[:_NONCE], raw[_NONCE:]
+    want = hmac.new(_SIGNING_KEY, nonce + text.encode(), hashlib.sha256).digest()
+    return len(raw) > _NONCE and hmac.compare_digest(mac, want)
 
 TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
@@ -175,8 +204,8 @@ def _block(block: Any, where: str, role: str, allowed: frozenset[str]) -> None:
             block.get("signature"), str
         ):
             raise bad_request(f"{where}.thinking: thinking and signature are required strings")
-        if not _SIGNATURE.fullmatch(block["signature"]):
-            # Anthropic's signatures are base64; anything else was not signed by it.
+        if not _SIGNATURE.fullmatch(block["signature"]) or not signature_valid(
+                block["signature"], block["thinking"]):
             raise bad_request(f"{where}: Invalid `signature` in `thinking` block")
     elif kind == "redacted_thinking" and not isinstance(block.get("data"), str):
         raise bad_request(f"{where}.redacted_thinking.data: Field required")

@@ -122,7 +122,9 @@ def validate_create(body: Any, models: Collection[str]) -> list[Turn]:
             raise bad_request("metadata.user_id: Input should be a valid string")
     if body.get("service_tier", "auto") not in ("auto", "standard_only"):
         raise bad_request("service_tier: Input should be 'auto' or 'standard_only'")
-    return _rest(body)
+    turns = _rest(body)
+    _thinking_first(body, turns)
+    return turns
 
 
 def validate_count(body: Any, models: Collection[str]) -> list[Turn]:
@@ -209,6 +211,28 @@ def _thinking(body: dict[str, Any], max_tokens: int | None) -> None:
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
         raise bad_request("Thinking may not be enabled when tool_choice forces tool use.")
+
+
+def _thinking_first(body: dict[str, Any], turns: list[Turn]) -> None:
+    """With thinking enabled, a tool loop must come back with the assistant turn's
+    thinking block first (the API's rule; it keeps the model's reasoning across the
+    tool call). Only ``enabled``: with ``adaptive`` the model may not have thought."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled" or len(turns) < 2:
+        return
+    last, called = turns[-1], turns[-2]
+    if last.role != "user" or not any(b.get("type") == "tool_result" for b in last.blocks):
+        return
+    first = called.blocks[0].get("type") if called.blocks else None
+    if first not in ("thinking", "redacted_thinking"):
+        raise bad_request(
+            f"messages.{called.index}.content.0.type: Expected `thinking` or "
+            f"`redacted_thinking`, but found `{first}`. When `thinking` is enabled, a final "
+            "`assistant` message must start with a thinking block (preceeding the lastmost "
+            "set of `tool_use` and `tool_result` blocks). We recommend you include thinking "
+            "blocks from previous turns. To avoid this requirement, disable `thinking`. "
+            "Please consult our documentation at "
+            "https://docs.claude.com/en/docs/build-with-claude/extended-thinking")
 
 
 def _tools(tools: Any) -> set[str]:

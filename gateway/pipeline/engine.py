@@ -32,6 +32,7 @@ from ..routing import requested_output
 from ..runtime import Runtime
 from ..sse import SSEEvent
 from ..surfaces.base import Prepared, StreamTranslator
+from ..translate.hub import CHAT_COMPLETIONS
 from .exchange import Exchange
 
 if TYPE_CHECKING:
@@ -272,7 +273,7 @@ class Engine:
                     prep = self._prepare(ex, model, client)
                     body = dict(prep.body)
                     body["stream"] = True
-                    if client.kind == "openai":
+                    if client.kind == CHAT_COMPLETIONS:
                         # Moonshot and OpenAI-compatible servers report usage when asked.
                         body["stream_options"] = {"include_usage": True}
                     up = await client.open_stream(body, prep.headers or None)

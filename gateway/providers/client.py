@@ -34,6 +34,7 @@ from ..errors import (
 from ..jsonutil import too_deep
 from ..logs import Redactor
 from ..sse import SSEEvent, SSEParser
+from ..translate.hub import CHAT_COMPLETIONS
 from . import h1
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -70,10 +71,11 @@ class ProviderClient:
     def __init__(self, name: str, cfg: ProviderConfig) -> None:
         self.name = name
         self.cfg = cfg
-        self.kind = cfg.type
+        self.kind = cfg.wire_format  # hub.CHAT_COMPLETIONS or hub.MESSAGES
         self._origin = h1.Origin(cfg.base_url)
         self._pool: h1.Pool | None = None
-        self._url = cfg.base_url + ("/chat/completions" if cfg.type == "openai" else "/v1/messages")
+        self._url = cfg.base_url + ("/chat/completions" if self.kind == CHAT_COMPLETIONS
+                                    else "/v1/messages")
         self._target = self._origin.path_of(self._url)
         self._redactor = Redactor([cfg.api_key])
         # Built once: every request sends the same headers (plus the few it adds).
@@ -85,7 +87,8 @@ class ProviderClient:
     @property
     def key_setting(self) -> str:
         """The setting a user must fill for this provider (named in errors and warnings)."""
-        return f"providers.{self.name}.api_key (env {'KIMI_API_KEY' if self.kind == 'openai' else 'ANTHROPIC_API_KEY'} in the shipped config)"
+        env = "KIMI_API_KEY" if self.kind == CHAT_COMPLETIONS else "ANTHROPIC_API_KEY"
+        return f"providers.{self.name}.api_key (env {env} in the shipped config)"
 
     def pool(self) -> h1.Pool:
         if self._pool is None or self._pool.closed:
@@ -107,7 +110,7 @@ class ProviderClient:
     def headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         h = {"content-type": "application/json", "accept": "application/json",
              "accept-encoding": "identity", "user-agent": "llm-gateway/0.1"}
-        if self.kind == "openai":
+        if self.kind == CHAT_COMPLETIONS:
             h["authorization"] = f"Bearer {self.cfg.api_key}"
         else:
             h["x-api-key"] = self.cfg.api_key

@@ -10,13 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from ..sse import DONE
-
-
-def sse_data(obj: Any) -> bytes:
-    return b"data: " + orjson.dumps(obj) + b"\n\n"
+from ..sse import END
 
 
 class _Choice:
@@ -103,19 +97,19 @@ class ChunkAssembler:
         return out
 
 
-def replay_chunks(cached: dict[str, Any], include_usage: bool) -> list[bytes]:
-    """A cached chat.completion as the chunk stream that would have produced it."""
+def replay_chunks(cached: dict[str, Any], include_usage: bool) -> list[Any]:
+    """A cached chat.completion as the chunks (then ``END``) that would have produced it."""
     base: dict[str, Any] = {"id": cached.get("id"), "object": "chat.completion.chunk",
                             "created": cached.get("created"), "model": cached.get("model")}
     if include_usage:
         base["usage"] = None  # OpenAI: null on every chunk but the last
 
     def chunk(index: int, delta: dict[str, Any], finish: str | None = None,
-              logprobs: Any = None) -> bytes:
-        return sse_data({**base, "choices": [{"index": index, "delta": delta,
-                                              "logprobs": logprobs, "finish_reason": finish}]})
+              logprobs: Any = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": index, "delta": delta,
+                                     "logprobs": logprobs, "finish_reason": finish}]}
 
-    out = []
+    out: list[Any] = []
     choices = cached.get("choices") or [{}]
     for n, choice in enumerate(choices):
         index = choice.get("index", n)
@@ -135,6 +129,6 @@ def replay_chunks(cached: dict[str, Any], include_usage: bool) -> list[bytes]:
                 "function": {"name": fn.get("name"), "arguments": fn.get("arguments", "")}}]}))
         out.append(chunk(index, {}, choice.get("finish_reason")))
     if include_usage and cached.get("usage"):
-        out.append(sse_data({**base, "choices": [], "usage": cached["usage"]}))
-    out.append(DONE)
+        out.append({**base, "choices": [], "usage": cached["usage"]})
+    out.append(END)
     return out

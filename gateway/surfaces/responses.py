@@ -1,10 +1,12 @@
-"""The OpenAI Responses surface, built on the chat-completions surface.
+"""The OpenAI Responses surface: to and from the hub (``translate/hub.py``).
 
-A Responses body is translated to a chat-completions body (``translate/responses_*``),
-which the chat surface then sends to Kimi (passthrough) or Claude (translated); its
-answer, whole or streamed, comes back as chat completions and is turned into a
-``response`` object or the Responses event sequence. Routing, limits, cache and
-metrics see the Responses body and the surface name ``responses``.
+A Responses body is translated to the hub's chat completions
+(``translate/responses_request.py``), which the wire-format adapters send to Kimi or
+Claude; the answer, whole or streamed, comes back as hub chat completions and becomes
+a ``response`` object or the Responses event sequence (``translate/responses_*``).
+Routing, limits, cache and metrics see the Responses body and the surface name
+``responses``. The surface takes signed reasoning both ways (``encrypted_content``),
+so on Claude ``reasoning.effort`` turns extended thinking on.
 """
 
 from __future__ import annotations
@@ -23,18 +25,18 @@ from ..auth import Caller, openai_key
 from ..config import ModelConfig
 from ..errors import BadRequest, GatewayError, NotFound
 from ..http import OPENAI_ERRORS, error_response, json_response, request_id
-from ..sse import SSEEvent, SSEResponse
-from ..translate.responses_request import HOSTED_TOOLS
+from ..sse import SSEResponse, frame_named
+from ..translate.hub import USAGE_LAST, ChunkSource, HubOptions
+from ..translate.params import Unsupported
 from ..translate.responses_request import (
+    HOSTED_TOOLS,
     ResponsesTranslation,
     ToolNames,
     responses_to_chat_request,
 )
-from ..translate.params import Unsupported
 from ..translate.responses_response import chat_to_response, envelope, new_id
 from ..translate.responses_stream import ResponseEvents, replay
-from .base import Prepared, Usage
-from .openai import ClaudeStream, KimiStream, OpenAISurface
+from .base import Frame, HubStream, HubCodec, Prepared, Usage
 from .responses_state import ResponsesState
 from .surface import Count, Surface
 
@@ -42,152 +44,69 @@ if TYPE_CHECKING:
     from ..pipeline.exchange import Exchange
     from ..pipeline.services import Services
 
-CHAT = OpenAISurface()
 DROPPED_HEADER = "x-gateway-dropped-tools"
+# By prompt_cache_key: Claude gets cache breakpoints for it.
+_OPTIONS = {cache: HubOptions(signed_reasoning=True, prompt_cache=cache) for cache in (False, True)}
 
 
 @dataclass(slots=True)
 class ResponsesContext:
     tr: ResponsesTranslation
-    chat: Prepared  # the chat surface's own preparation
     body: dict[str, Any]  # the client's (expanded) Responses body, echoed in the answer
     id: str
     created: int
 
 
-class _Chunks:
-    """Mixed into the chat surface's streams: chunks collected as dicts, not bytes."""
+class ResponsesStream(HubStream):
+    """The terminal event (``response.completed`` / ``incomplete``) is held back until
+    ``close``, so the pipeline can store the response before the client sees its end
+    (``closing`` tells it, ``Turn.relay``)."""
 
-    pending: list[dict[str, Any]]
+    __slots__ = ("closing",)
+    sink: ResponseEvents
 
-    def _emit(self, chunks: list[dict[str, Any]]) -> bytes:
-        for ch in chunks:
-            if ch.get("usage"):
-                self._usage = ch["usage"]
-        self.pending.extend(chunks)
-        return b""
-
-
-class _KimiChunks(_Chunks, KimiStream):
-    pass
-
-
-class _ClaudeChunks(_Chunks, ClaudeStream):
-    pass
-
-
-class ResponsesStream:
-    """Chat chunks from either provider's stream -> Responses events.
-
-    The terminal event (``response.completed`` / ``incomplete``) is held back until
-    ``close``, so the pipeline can store the response before the client sees its end.
-    """
-
-    def __init__(self, inner: KimiStream | ClaudeStream, events: ResponseEvents) -> None:
-        self.inner = inner
-        self.inner.pending = []  # type: ignore[union-attr]
-        self.events = events
-        self.finished = False
+    def __init__(self, source: ChunkSource, sink: ResponseEvents, frame: Frame) -> None:
+        super().__init__(source, sink, frame)
         self.closing = False
-
-    def feed(self, ev: SSEEvent) -> bytes:
-        inner = self.inner
-        inner.feed(ev)
-        chunks, inner.pending = inner.pending, []  # type: ignore[union-attr]
-        out = self.events.feed(chunks) if chunks or not self.events.started else b""
-        if inner.finished and not self.finished:
-            self.finished = True
-            out += self.events.finish()
-        return out
 
     def close(self) -> bytes:
         self.closing = True  # what follows is the terminal event (``Turn.relay`` below)
-        return self.events.terminal()
-
-    def usage(self) -> Usage:
-        return self.inner.usage()
-
-    def assembled(self) -> dict[str, Any] | None:
-        return self.events.response if self.finished else None
+        return super().close()
 
     def fail(self, err: GatewayError) -> bytes:
-        return self.events.failed(err.openai_body()["error"])
+        return self.frame(self.sink.failed(err.openai_body()["error"]))
 
 
-_EPHEMERAL = {"type": "ephemeral"}
+class ResponsesCodec(HubCodec):
+    frame = staticmethod(frame_named)
+    stream_class = ResponsesStream
 
-
-def cache_breakpoints(up: dict[str, Any]) -> None:
-    """``prompt_cache_key`` on Claude: cache breakpoints on the last tool, the end of
-    the system prompt and the last message (3 of Anthropic's 4), so an agent's long,
-    stable instructions and tools, and the conversation so far, are read from the
-    prompt cache on its next turn instead of billed again."""
-    tools = up.get("tools")
-    if isinstance(tools, list) and tools:
-        tools[-1] = {**tools[-1], "cache_control": _EPHEMERAL}
-    system = up.get("system")
-    if isinstance(system, str) and system:
-        up["system"] = [{"type": "text", "text": system, "cache_control": _EPHEMERAL}]
-    elif isinstance(system, list) and system:
-        up["system"] = [*system[:-1], {**system[-1], "cache_control": _EPHEMERAL}]
-    messages = up.get("messages")
-    if isinstance(messages, list) and messages:
-        last = messages[-1]
-        content = last.get("content")
-        if isinstance(content, str) and content:
-            content = [{"type": "text", "text": content}]
-        if isinstance(content, list) and content and content[-1].get("type") not in (
-                "thinking", "redacted_thinking"):
-            messages[-1] = {**last, "content": [*content[:-1],
-                                                {**content[-1], "cache_control": _EPHEMERAL}]}
-
-
-class ResponsesSurface:
-    name = "responses"
-
-    def prepare(self, body: dict[str, Any], model: ModelConfig, provider_type: str,
-                client_headers: dict[str, str], unsupported: Unsupported | None = None
-                ) -> Prepared:
+    def to_hub(self, body: dict[str, Any], model: ModelConfig, unsupported: Unsupported | None
+               ) -> tuple[dict[str, Any], HubOptions, Any]:
         chat, tr = responses_to_chat_request(body)
-        inner = CHAT.prepare(chat, model, provider_type, client_headers, unsupported)
-        if provider_type == "anthropic" and body.get("prompt_cache_key"):
-            cache_breakpoints(inner.body)
-        ctx = ResponsesContext(tr, inner, body, new_id("resp"), int(time.time()))
-        headers = dict(inner.headers)
-        return Prepared(inner.body, ctx, headers)
+        ctx = ResponsesContext(tr, body, new_id("resp"), int(time.time()))
+        return chat, _OPTIONS[bool(body.get("prompt_cache_key"))], ctx
 
-    @staticmethod
-    def dropped(prep_ctx: Any) -> list[str]:
-        return prep_ctx.tr.dropped_tools if isinstance(prep_ctx, ResponsesContext) else []
-
-    def response(self, provider_type: str, upstream: dict[str, Any], prep: Prepared,
-                 model_id: str) -> dict[str, Any]:
-        ctx: ResponsesContext = prep.ctx
-        chat = CHAT.response(provider_type, upstream, ctx.chat, model_id)
+    def from_hub(self, chat: dict[str, Any], ctx: ResponsesContext, model_id: str,
+                 provider: str) -> dict[str, Any]:
         env = envelope(ctx.body, ctx.id, model_id, ctx.created)
-        return chat_to_response(chat, ctx.tr.names, env)
+        return chat_to_response(chat, ctx.tr.names, env, ctx.tr.sealed)
 
-    def stream(self, provider_type: str, prep: Prepared, model_id: str, body: dict[str, Any],
-               request_id: str, cacheable: bool = False) -> ResponsesStream:
-        ctx: ResponsesContext = prep.ctx
-        inner: KimiStream | ClaudeStream
-        if provider_type == "openai":
-            inner = _KimiChunks(model_id, True, False)
-        else:
-            inner = _ClaudeChunks(model_id, ctx.chat.ctx, True, False, request_id)
-        env = envelope(body, ctx.id, model_id, ctx.created)
-        return ResponsesStream(inner, ResponseEvents(env, ctx.tr.names))
+    def events(self, ctx: ResponsesContext, prep: Prepared, model_id: str,
+               body: dict[str, Any], cacheable: bool) -> tuple[ResponseEvents, str]:
+        env = envelope(ctx.body, ctx.id, model_id, ctx.created)
+        return ResponseEvents(env, ctx.tr.names, ctx.tr.sealed), USAGE_LAST
 
     def usage(self, client_body: dict[str, Any]) -> Usage:
         u = client_body.get("usage") or {}
         return Usage(int(u.get("input_tokens") or 0), int(u.get("output_tokens") or 0),
                      int((u.get("input_tokens_details") or {}).get("cached_tokens") or 0))
 
-    def error_event(self, err: GatewayError) -> bytes:
+    def error_events(self, err: GatewayError) -> list[Any]:
         # Without the stream's state (see ResponsesStream.fail, which the API uses).
         return ResponseEvents({}, ToolNames()).failed(err.openai_body()["error"])
 
-    def replay(self, cached: dict[str, Any], body: dict[str, Any]) -> list[bytes]:
+    def replay_events(self, cached: dict[str, Any], body: dict[str, Any]) -> list[Any]:
         return replay(cached, ToolNames())
 
 
@@ -309,7 +228,7 @@ def stored_routes(svc: Services) -> list[BaseRoute]:
     ]
 
 
-CODEC = ResponsesSurface()
+CODEC = ResponsesCodec()
 
 
 def _turn(svc: Services) -> Turn:

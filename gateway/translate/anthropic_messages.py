@@ -14,7 +14,11 @@ enforces with a 400:
   a message left with no content is skipped (an assistant ``refusal`` is its text);
 - "final assistant content cannot end with trailing whitespace" (prefill), so the last
   text of a final assistant turn is right-stripped;
-- ``tool_use.id`` must match ``^[a-zA-Z0-9_-]+$``: ids go through ``to_safe_tool_id``.
+- ``tool_use.id`` must match ``^[a-zA-Z0-9_-]+$``: ids go through ``to_safe_tool_id``;
+- an assistant message's ``thinking_blocks`` (the hub's signed reasoning, ``hub.py``)
+  open its turn as they are, since Anthropic wants a tool-use turn's thinking back
+  first and unchanged; the gateway's own blocks (Kimi's reasoning, ``reasoning.py``)
+  are left out: their signatures would fail Anthropic's check.
 
 A ``cache_control`` on a system, developer or user text part (the extension
 OpenRouter and LiteLLM accept) is kept on its text block: it is how a chat client
@@ -32,6 +36,7 @@ from typing import Any
 import orjson
 
 from . import _check as check
+from .reasoning import SIGNATURE_PREFIX
 from .tool_ids import from_safe_tool_id, to_safe_tool_id
 
 IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
@@ -170,6 +175,9 @@ def _file_block(file: Any, p: str) -> Block:
 
 def _assistant_blocks(msg: dict[str, Any], p: str, turns: _Turns) -> list[Block]:
     blocks: list[Block] = []
+    thinking = msg.get("thinking_blocks")
+    if thinking is not None:
+        blocks.extend(_thinking_blocks(thinking, f"{p}.thinking_blocks"))
     content = msg.get("content")
     if isinstance(content, str):
         if has_text(content):
@@ -208,6 +216,22 @@ def _assistant_blocks(msg: dict[str, Any], p: str, turns: _Turns) -> list[Block]
             turns.note_use(safe_id, pk)
             blocks.append({"type": "tool_use", "id": safe_id, "name": name, "input": args})
     return blocks
+
+
+def _thinking_blocks(value: Any, p: str) -> Iterator[Block]:
+    for j, block in enumerate(check.arr(value, p)):
+        pj = f"{p}[{j}]"
+        kind = check.obj(block, pj).get("type")
+        if kind == "thinking":
+            check.string(block.get("thinking"), f"{pj}.thinking")
+            if check.string(block.get("signature"), f"{pj}.signature").startswith(
+                    SIGNATURE_PREFIX):
+                continue
+        elif kind == "redacted_thinking":
+            check.string(block.get("data"), f"{pj}.data")
+        else:
+            raise check.bad(f"{pj}.type", "must be 'thinking' or 'redacted_thinking'")
+        yield block
 
 
 def parse_arguments(arguments: Any, p: str) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 Thinking blocks are not message content: their text is exposed as
 ``message.reasoning_content`` (``delta.reasoning_content`` when streaming), the field
 Moonshot's and other OpenAI-compatible thinking models use, so clients see one shape
-whichever provider answered. Signatures and redacted thinking are dropped.
+whichever provider answered. Signatures and redacted thinking are dropped, unless the
+surface asked for them (``signed``): then they travel in the hub's ``thinking_blocks``
+(``hub.py``), so that a client able to send them back can continue Claude's thinking.
 """
 
 from __future__ import annotations
@@ -45,10 +47,12 @@ def _arguments(value: Any) -> str:
 
 
 def messages_to_chat_response(
-    msg: dict[str, Any], *, model: str, tr: ChatTranslation, created: int | None = None
+    msg: dict[str, Any], *, model: str, tr: ChatTranslation, created: int | None = None,
+    signed: bool = False,
 ) -> dict[str, Any]:
     texts: list[str] = []
     thinking: list[str] = []
+    blocks: list[dict[str, Any]] = []
     tool_calls: list[dict[str, Any]] = []
     json_text: str | None = None
     for block in msg.get("content") or ():
@@ -71,6 +75,10 @@ def messages_to_chat_response(
             )
         elif btype == "thinking":
             thinking.append(block.get("thinking") or "")
+            if signed:
+                blocks.append(block)
+        elif btype == "redacted_thinking" and signed:
+            blocks.append(block)
     message: dict[str, Any] = {"role": "assistant"}
     if json_text is not None:
         message["content"] = json_text  # JSON mode: any prose around it is not JSON
@@ -81,6 +89,8 @@ def messages_to_chat_response(
         message["tool_calls"] = tool_calls
     if thinking:
         message["reasoning_content"] = "".join(thinking)
+    if blocks:
+        message["thinking_blocks"] = blocks
     usage = msg.get("usage")
     return {
         "id": "chatcmpl-" + str(msg.get("id") or ""),
@@ -119,17 +129,26 @@ class MessagesStreamToChat:
         "_base",
         "_blocks",
         "_finish_reason",
+        "_final_usage",
         "_finished",
         "_include_usage",
         "_next_tool",
+        "_provider",
+        "_signed",
         "_tr",
         "_usage",
     )
 
     def __init__(
-        self, *, model: str, tr: ChatTranslation, include_usage: bool, chunk_id: str, created: int
+        self, *, model: str, tr: ChatTranslation, include_usage: bool, chunk_id: str, created: int,
+        signed: bool = False, provider: str = "upstream", final_usage: bool = False,
     ) -> None:
         self._tr = tr
+        # include_usage: OpenAI's stream (usage null on every chunk, then the usage
+        # chunk); final_usage: the usage chunk only (for a translation reading it there).
+        self._final_usage = include_usage or final_usage
+        self._signed = signed
+        self._provider = provider
         self._include_usage = include_usage
         self._base: dict[str, Any] = {
             "id": chunk_id,
@@ -183,11 +202,11 @@ class MessagesStreamToChat:
             return self._message_delta(data)
         if etype == "message_stop":
             self._finished = True
-            if self._include_usage:
+            if self._final_usage:
                 return [{**self._base, "choices": [], "usage": self.usage}]
             return []
         if etype == "error":
-            raise anthropic_stream_error(data)
+            raise anthropic_stream_error(data, provider=self._provider)
         # ping, content_block_stop, and event types added after this was written
         # (Anthropic's versioning policy allows new ones) need no output.
         return []
@@ -223,6 +242,8 @@ class MessagesStreamToChat:
             text = block.get("thinking")
             return [self._chunk({"reasoning_content": text})] if text else []
         self._blocks[index] = (_IGNORED, -1)  # redacted_thinking, server tool blocks
+        if btype == "redacted_thinking" and self._signed:
+            return [self._chunk({"thinking_blocks": [block]})]
         return []
 
     def _delta(self, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -245,7 +266,11 @@ class MessagesStreamToChat:
         if dtype == "thinking_delta" and kind == _THINKING:
             text = delta.get("thinking")
             return [self._chunk({"reasoning_content": text})] if text else []
-        return []  # signature_delta, citations_delta
+        if dtype == "signature_delta" and kind == _THINKING and self._signed:
+            # The end of the thinking block whose text came as reasoning_content.
+            block = {"type": "thinking", "signature": delta.get("signature") or ""}
+            return [self._chunk({"thinking_blocks": [block]})]
+        return []  # signature_delta (unsigned), citations_delta
 
     def _message_delta(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         usage = data.get("usage")

@@ -1,7 +1,8 @@
-"""Anthropic Messages request (the ``/v1/messages`` ingress) -> OpenAI chat for Kimi.
+"""Anthropic Messages request (the ``/v1/messages`` ingress) -> the hub's chat request.
 
-The result has already been through :func:`chat_to_kimi_request`, which is idempotent,
-so a provider adapter may apply it again without harm.
+The Messages surface's to-hub half, used for providers of the chat-completions wire
+format (Kimi); the chat-completions adapter (``kimi.py``) then makes it Moonshot's
+request. To Anthropic a Messages body goes as it is (``hub.py``, the native shortcut).
 
 Decisions:
 - ``thinking`` (``enabled``, ``adaptive`` or ``disabled``) is dropped: Moonshot's chat
@@ -45,7 +46,6 @@ from typing import Any
 import orjson
 
 from . import _check as check
-from .kimi import chat_to_kimi_request
 from .params import Unsupported
 from .reasoning import is_gateway_thinking
 from .tool_ids import from_safe_tool_id
@@ -134,10 +134,7 @@ def messages_to_chat_request(
     stream = body.get("stream")
     streaming = bool(stream is not None and check.boolean(stream, "stream"))
     if streaming:
-        out["stream"] = True
-        # Always ask for usage: the gateway reconciles tokens from it, and Anthropic
-        # clients expect it in message_delta.
-        out["stream_options"] = {"include_usage": True}
+        out["stream"] = True  # the adapter asks for usage (Anthropic's message_delta has it)
 
     tools = body.get("tools")
     if tools is not None:
@@ -147,7 +144,7 @@ def messages_to_chat_request(
             _tool_choice(body.get("tool_choice"), out)
     elif body.get("tool_choice") is not None:
         check.obj(body["tool_choice"], "tool_choice")
-    return chat_to_kimi_request(out, upstream_model=upstream_model), MessagesTranslation(streaming)
+    return out, MessagesTranslation(streaming)
 
 
 def _check_unservable(body: dict[str, Any], unsupported: Unsupported) -> None:

@@ -1,4 +1,5 @@
-"""OpenAI chat requests and responses for Moonshot Kimi (OpenAI wire format).
+"""The chat-completions wire format's adapter pieces: the hub's chat requests and
+answers for Moonshot Kimi and other OpenAI-compatible servers (``hub.py``).
 
 Kimi speaks Chat Completions with a few differences (README.md, "Translation
 decisions"; the Moonshot emulator, ``gateway/emulators/moonshot_validate.py``, refuses
@@ -18,8 +19,12 @@ what the real API refuses):
   ``choices: []`` usage chunk.
 
 Streamed requests always ask for ``stream_options.include_usage`` (usage reconciles
-token limits); everything else is forwarded as parsed (Moonshot extras such as
-``reasoning_content`` or ``partial`` included).
+token limits). The hub's ``thinking_blocks`` on assistant messages (``hub.py``) are not
+sent: their texts become the turn's ``reasoning_content`` (unless it has one), which
+Moonshot's thinking models want back on tool-call turns, whoever did the thinking (as
+a reasoning item's summary does, ``responses_request.py``); signatures and redacted
+blocks mean nothing to Moonshot. Everything else is forwarded as parsed (Moonshot
+extras such as ``reasoning_content`` or ``partial`` included).
 """
 
 from __future__ import annotations
@@ -40,9 +45,10 @@ def chat_to_kimi_request(body: dict[str, Any], *, upstream_model: str) -> dict[s
     if not isinstance(body, dict):
         raise check.bad("body", "must be a JSON object")
     messages = check.arr(body.get("messages"), "messages")
-    _check_images(messages)
     out = dict(body)
     out["model"] = upstream_model
+    if _check_messages(messages):
+        out["messages"] = messages = [_without_thinking_blocks(m) for m in messages]
 
     temperature = body.get("temperature")
     if temperature is not None and check.number(temperature, "temperature") > 1:
@@ -66,8 +72,13 @@ def chat_to_kimi_request(body: dict[str, Any], *, upstream_model: str) -> dict[s
     return out
 
 
-def _check_images(messages: list[Any]) -> None:
+def _check_messages(messages: list[Any]) -> bool:
+    """Refuse what Moonshot cannot take; True if a message carries ``thinking_blocks``."""
+    blocks = False
     for i, msg in enumerate(messages):
+        if isinstance(msg, dict) and "thinking_blocks" in msg:
+            check.arr(msg["thinking_blocks"], f"messages[{i}].thinking_blocks")
+            blocks = True
         reasoning = msg.get("reasoning_content") if isinstance(msg, dict) else None
         if reasoning is not None:
             # Thinking models want it back on earlier tool-call turns; it must be text.
@@ -86,6 +97,18 @@ def _check_images(messages: list[Any]) -> None:
                     "must be a base64 data URL for this model: Moonshot does not fetch image "
                     "URLs and the gateway does not download them",
                 )
+    return blocks
+
+
+def _without_thinking_blocks(msg: Any) -> Any:
+    if not isinstance(msg, dict) or "thinking_blocks" not in msg:
+        return msg
+    out = {k: v for k, v in msg.items() if k != "thinking_blocks"}
+    texts = [b["thinking"] for b in msg["thinking_blocks"] if isinstance(b, dict)
+             and b.get("type") == "thinking" and isinstance(b.get("thinking"), str)]
+    if any(texts) and not out.get("reasoning_content"):
+        out["reasoning_content"] = "\n\n".join(t for t in texts if t)
+    return out
 
 
 def _required_choice(body: dict[str, Any]) -> tuple[Any, str | None]:
@@ -143,22 +166,30 @@ class KimiStreamNormalizer:
 
     Every chunk gets ``usage: null`` (with ``include_usage``) or no usage at all
     (without); the usage found on a chunk, in ``choices[i].usage`` or at the top level,
-    is emitted once as the final ``{"choices": [], "usage": ...}`` chunk.
+    is emitted once as the final ``{"choices": [], "usage": ...}`` chunk (with
+    ``include_usage`` or ``final_usage``: a translation that reads usage only there).
+    A chunk with nothing to change (no usage, the model's name, not the last) is passed
+    on as the same object, which is most of a stream.
     """
 
     __slots__ = (
         "_base",
         "_emitted",
+        "_final_usage",
         "_finish_reason",
         "_include_usage",
         "_model",
         "_n",
+        "_provider",
         "_started",
         "_usage",
     )
 
-    def __init__(self, *, include_usage: bool, model: str | None = None, n: int = 1) -> None:
+    def __init__(self, *, include_usage: bool, model: str | None = None, n: int = 1,
+                 provider: str = "upstream", final_usage: bool = False) -> None:
         self._include_usage = include_usage
+        self._final_usage = include_usage or final_usage
+        self._provider = provider
         self._n = n
         self._model = model
         self._usage: dict[str, Any] | None = None
@@ -184,7 +215,16 @@ class KimiStreamNormalizer:
         if not isinstance(chunk, dict):
             return []
         if chunk.get("error") is not None:
-            raise openai_stream_error(chunk, provider="kimi")
+            raise openai_stream_error(chunk, provider=self._provider)
+        if self._started and not self._include_usage and "usage" not in chunk and (
+                self._model is None or chunk.get("model") == self._model):
+            choices = chunk.get("choices")
+            if choices.__class__ is list and choices:
+                for c in choices:
+                    if c.__class__ is not dict or "usage" in c or c.get("finish_reason"):
+                        break
+                else:
+                    return [chunk]  # nothing to change: no usage, no finish, our model
         out = dict(chunk)
         if self._model is not None:
             out["model"] = self._model
@@ -227,7 +267,7 @@ class KimiStreamNormalizer:
         return self._usage_chunk() if self._usage is not None else []
 
     def _usage_chunk(self) -> list[dict[str, Any]]:
-        if not self._include_usage or self._emitted:
+        if not self._final_usage or self._emitted:
             return []
         self._emitted = True
         return [{**self._base, "choices": [], "usage": self._usage}]

@@ -1,8 +1,8 @@
-"""OpenAI Responses request -> OpenAI Chat Completions request (the gateway's hub).
+"""OpenAI Responses request -> the hub's chat-completions request (``hub.py``).
 
-From chat completions the existing translators reach Kimi (passthrough) and Claude,
-so a Responses body is translated once, here, and the answer back in
-``responses_response.py`` / ``responses_stream.py``.
+The Responses surface's to-hub half; from the hub the wire-format adapters reach Kimi
+and Claude, and the answer comes back in ``responses_response.py`` /
+``responses_stream.py``.
 
 Decisions (each documented in the README's Responses section):
 - ``instructions`` and ``system``/``developer`` messages become system messages;
@@ -16,11 +16,15 @@ Decisions (each documented in the README's Responses section):
   ``image_generation``, ``mcp``, ``local_shell``...) are dropped, on both providers,
   and named in the ``x-gateway-dropped-tools`` response header (Codex always sends
   ``web_search``, so refusing would break it);
-- ``reasoning`` input items (their summary, which the gateway fills with the whole
-  reasoning text) become ``reasoning_content`` of the assistant turn that follows,
-  which Moonshot's thinking models want back on tool-call turns; the Claude translator
-  ignores it (the hub carries no signed thinking blocks). ``reasoning.effort`` becomes
-  chat's ``reasoning_effort``;
+- ``reasoning`` input items open the assistant turn that follows: with an
+  ``encrypted_content`` the gateway made, as the signed thinking block it stands for
+  (the hub's ``thinking_blocks``: Claude's go back to Claude as they came; Kimi gets
+  their text as ``reasoning_content``); without one, their summary (which
+  the gateway fills with the whole reasoning text) becomes ``reasoning_content``,
+  which Moonshot's thinking models want back on tool-call turns and Claude never
+  sees. Another provider's ``encrypted_content`` is ignored. ``reasoning.effort``
+  becomes chat's ``reasoning_effort`` (on Claude, extended thinking: ``thinking.py``);
+  ``include: ["reasoning.encrypted_content"]`` asks for the sealed blocks back;
 - ``text.format`` becomes ``response_format``; ``max_output_tokens`` becomes
   ``max_completion_tokens`` (capped at the model's limit by the chat translators);
 - ``item_reference`` items must have been resolved from the store before (see
@@ -37,6 +41,7 @@ from typing import Any
 import orjson
 
 from . import _check as check
+from .reasoning import unseal
 
 HOSTED_TOOLS = frozenset({
     "web_search", "web_search_preview", "web_search_preview_2025_03_11", "web_search_2025_08_26",
@@ -92,6 +97,7 @@ class ResponsesTranslation:
 
     names: ToolNames
     dropped_tools: list[str]
+    sealed: bool = False  # include asks for reasoning.encrypted_content
 
 
 def _tool_function(t: dict[str, Any], p: str, names: ToolNames,
@@ -233,27 +239,39 @@ class _Messages:
 
     def __init__(self) -> None:
         self.out: list[dict[str, Any]] = []
-        self.thought: list[str] = []  # reasoning items waiting for their assistant turn
+        # Reasoning items waiting for their assistant turn: texts, and signed blocks.
+        self.thought: list[str] = []
+        self.blocks: list[dict[str, Any]] = []
 
     def _new_assistant(self) -> dict[str, Any]:
         turn: dict[str, Any] = {"role": "assistant", "content": None}
         if self.thought:
             turn["reasoning_content"] = "\n\n".join(self.thought)
             self.thought = []
+        if self.blocks:
+            turn["thinking_blocks"] = self.blocks
+            self.blocks = []
         self.out.append(turn)
         return turn
 
     def _assistant(self) -> dict[str, Any]:
         last = self.out[-1] if self.out else None
-        if last is None or last["role"] != "assistant" or self.thought:
+        if last is None or last["role"] != "assistant" or self.thought or self.blocks:
             last = self._new_assistant()
         return last
 
-    def reasoning(self, item: dict[str, Any]) -> None:
+    def reasoning(self, item: dict[str, Any], p: str) -> None:
         parts = [*(item.get("summary") or ()), *(item.get("content") or ())]
-        text = "".join(p["text"] for p in parts if isinstance(p, dict)
-                       and isinstance(p.get("text"), str))
-        if text:
+        text = "".join(x["text"] for x in parts if isinstance(x, dict)
+                       and isinstance(x.get("text"), str))
+        sealed = item.get("encrypted_content")
+        block = None
+        if sealed is not None:
+            block = unseal(check.string(sealed, f"{p}.encrypted_content"), text,
+                           f"{p}.encrypted_content")
+        if block is not None:
+            self.blocks.append(block)
+        elif text:
             self.thought.append(text)
 
     def message(self, role: str, content: Any) -> None:
@@ -311,7 +329,7 @@ def convert_input(body: dict[str, Any], names: ToolNames) -> list[dict[str, Any]
             call_id = check.nonempty_string(item.get("call_id"), f"{p}.call_id")
             msgs.output(call_id, _output_text(item.get("output"), f"{p}.output"))
         elif kind == "reasoning":
-            msgs.reasoning(item)  # see the module docstring
+            msgs.reasoning(item, p)  # see the module docstring
         elif kind == "item_reference":
             raise check.bad(f"{p}.id", "references an item that is not stored (store: true "
                             "responses of this key only)")
@@ -347,6 +365,7 @@ def _response_format(text: Any) -> dict[str, Any] | None:
 
 
 _UNBUILT = ("background", "conversation")
+_EFFORTS = ("low", "medium", "high")
 
 
 def responses_to_chat_request(body: dict[str, Any]) -> tuple[dict[str, Any], ResponsesTranslation]:
@@ -376,6 +395,10 @@ def responses_to_chat_request(body: dict[str, Any]) -> tuple[dict[str, Any], Res
     if fmt is not None:
         chat["response_format"] = fmt
     reasoning = body.get("reasoning")
-    if isinstance(reasoning, dict) and reasoning.get("effort") in ("low", "medium", "high"):
+    if isinstance(reasoning, dict) and reasoning.get("effort") in _EFFORTS:
         chat["reasoning_effort"] = reasoning["effort"]
-    return chat, ResponsesTranslation(names, dropped)
+    if body.get("stream") is True:
+        chat["stream"] = True
+    include = body.get("include")
+    sealed = isinstance(include, list) and "reasoning.encrypted_content" in include
+    return chat, ResponsesTranslation(names, dropped, sealed)

@@ -1,7 +1,10 @@
 """Chat Completions answer -> OpenAI Responses ``response`` object.
 
-Output items, in the order a Responses client expects them: a ``reasoning`` item (the
-chat answer's ``reasoning_content`` as its summary), a ``message`` with one
+Output items, in the order a Responses client expects them: ``reasoning`` items (one
+per thinking block of the hub's ``thinking_blocks``, else one for the chat answer's
+``reasoning_content``; the text as the summary, the signature sealed in
+``encrypted_content`` when the request's ``include`` asks for it, ``reasoning.py``),
+a ``message`` with one
 ``output_text`` part, then one ``function_call`` (or ``custom_tool_call``) per tool
 call, names mapped back through :class:`ToolNames`. ``finish_reason`` ``length``
 makes the response ``incomplete`` (``max_output_tokens``), ``content_filter``
@@ -10,11 +13,14 @@ makes the response ``incomplete`` (``max_output_tokens``), ``content_filter``
 
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
 from typing import Any
 
 import orjson
 
+from .reasoning import seal, sign_and_seal
 from .responses_request import CUSTOM_INPUT, ToolNames
 
 # Request fields a response echoes (the SDK's Response has them all).
@@ -23,8 +29,25 @@ _ECHO = ("instructions", "max_output_tokens", "metadata", "previous_response_id"
          "service_tier", "store", "background", "text")
 
 
+class _Ids:
+    """Unique ids without a system call each: 32 random hex digits per process (made
+    anew in a forked child), then a counter. They need to be unique, not secret: a
+    stored response is found only with the key that made it."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.base = secrets.token_hex(16)
+        self.count = itertools.count()
+
+
+_IDS = _Ids()
+
+
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(24)}"
+    return f"{prefix}_{_IDS.base}{next(_IDS.count):016x}"
 
 
 def envelope(body: dict[str, Any], resp_id: str, model: str, created: float) -> dict[str, Any]:
@@ -58,10 +81,23 @@ def responses_usage(u: dict[str, Any] | None) -> dict[str, Any]:
             "total_tokens": inp + out}
 
 
-def reasoning_item(text: str, item_id: str | None = None) -> dict[str, Any]:
+def reasoning_item(text: str, item_id: str | None = None, encrypted: str | None = None
+                   ) -> dict[str, Any]:
     return {"id": item_id or new_id("rs"), "type": "reasoning",
             "summary": [{"type": "summary_text", "text": text}] if text else [],
-            "encrypted_content": None, "status": "completed"}
+            "encrypted_content": encrypted, "status": "completed"}
+
+
+def reasoning_items(msg: dict[str, Any], sealed: bool) -> list[dict[str, Any]]:
+    """The reasoning items of a whole hub answer's message."""
+    blocks = msg.get("thinking_blocks")
+    if blocks:
+        return [reasoning_item(b.get("thinking") or "", encrypted=seal(b) if sealed else None)
+                for b in blocks]
+    text = msg.get("reasoning_content")
+    if isinstance(text, str) and text:
+        return [reasoning_item(text, encrypted=sign_and_seal(text) if sealed else None)]
+    return []
 
 
 def message_item(text: str, item_id: str | None = None, status: str = "completed"
@@ -101,15 +137,13 @@ def finish_status(finish_reason: str | None) -> tuple[str, dict[str, Any] | None
     return "completed", None
 
 
-def chat_to_response(chat: dict[str, Any], names: ToolNames, env: dict[str, Any]
-                     ) -> dict[str, Any]:
-    """A whole chat.completion -> a finished response object built on ``env``."""
+def chat_to_response(chat: dict[str, Any], names: ToolNames, env: dict[str, Any],
+                     sealed: bool = False) -> dict[str, Any]:
+    """A whole chat.completion -> a finished response object built on ``env``
+    (``sealed``: with the reasoning's ``encrypted_content``)."""
     choice = (chat.get("choices") or [{}])[0]
     msg = choice.get("message") or {}
-    output: list[dict[str, Any]] = []
-    reasoning = msg.get("reasoning_content")
-    if isinstance(reasoning, str) and reasoning:
-        output.append(reasoning_item(reasoning))
+    output = reasoning_items(msg, sealed)
     text = msg.get("content")
     if isinstance(text, str) and (text or not msg.get("tool_calls")):
         output.append(message_item(text))

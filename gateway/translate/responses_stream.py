@@ -1,12 +1,17 @@
-"""Chat-completion chunks -> the Responses API's streaming event sequence.
+"""Hub chunks (chat completions) -> the Responses API's streaming event sequence.
 
 ``response.created``, ``response.in_progress``, then per output item
 ``response.output_item.added`` .. ``done`` with, inside, the part and delta events
 (``content_part.*`` + ``output_text.*``, ``reasoning_summary_part.*`` +
 ``reasoning_summary_text.*``, ``function_call_arguments.*``,
 ``custom_tool_call_input.*``), and last ``response.completed`` / ``incomplete`` /
-``failed``. Every event carries ``sequence_number`` (0, 1, 2, ...). The same builder
-replays a cached response (``replay``), so a hit streams exactly like a miss.
+``failed``. Every event carries ``sequence_number`` (0, 1, 2, ...). Events are
+``(name, data)`` pairs, framed by ``sse.frame_named``. The same builder replays a
+stored response (``replay``), so a hit streams exactly like a miss.
+
+A reasoning item ends where its thinking block does: at the hub's signature delta
+(Claude's, ``hub.py``), or where text or a tool call starts (Kimi's reasoning, which
+the gateway signs itself, ``reasoning.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +19,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
-
-from ..sse import encode_event
+from .reasoning import seal, sign_and_seal
 from .responses_request import ToolNames
 from .responses_response import (
     call_item,
@@ -27,34 +30,36 @@ from .responses_response import (
     responses_usage,
 )
 
-
-def sse(name: str, data: dict[str, Any]) -> bytes:
-    return encode_event(orjson.dumps(data), name)
+Event = tuple[str, dict[str, Any]]
 
 
 class ResponseEvents:
-    """Folds chat chunks into output items and the events that announce them."""
+    """Folds hub chunks into output items and the events that announce them."""
 
-    def __init__(self, env: dict[str, Any], names: ToolNames) -> None:
+    def __init__(self, env: dict[str, Any], names: ToolNames, sealed: bool = False) -> None:
         self.env = env
         self.names = names
+        self.sealed = sealed  # reasoning items carry encrypted_content
         self.seq = 0
         self.output: list[dict[str, Any]] = []
         self.started = False
+        self.finished = False
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
-        self._open: dict[str, Any] | None = None  # the item being streamed
+        self._open: dict[str, Any] | None = None  # the text or reasoning item being streamed
+        self._open_index = -1
         self._text: list[str] = []
+        self._signature: str | None = None  # the open reasoning block's, once known
         self._tools: dict[int, dict[str, Any]] = {}  # chat tool index -> item
         self._args: dict[int, list[str]] = {}
         self._up: dict[int, str] = {}  # chat tool index -> upstream function name
         self.response: dict[str, Any] | None = None
 
-    def _ev(self, out: list[bytes], kind: str, /, **data: Any) -> None:
-        out.append(sse(kind, {"type": kind, "sequence_number": self.seq, **data}))
+    def _ev(self, out: list[Event], kind: str, /, **data: Any) -> None:
+        out.append((kind, {"type": kind, "sequence_number": self.seq, **data}))
         self.seq += 1
 
-    def start(self, out: list[bytes]) -> None:
+    def start(self, out: list[Event]) -> None:
         if self.started:
             return
         self.started = True
@@ -62,18 +67,36 @@ class ResponseEvents:
         self._ev(out, "response.in_progress", response=self.env)
 
     # -- items -------------------------------------------------------------------
-    def _add(self, out: list[bytes], item: dict[str, Any]) -> int:
+    def _add(self, out: list[Event], item: dict[str, Any]) -> int:
         self.output.append(item)
         self._ev(out, "response.output_item.added", output_index=len(self.output) - 1,
                  item={**item, "status": "in_progress"} if "status" in item else item)
         return len(self.output) - 1
 
-    def _close_open(self, out: list[bytes]) -> None:
+    def _open_item(self, out: list[Event], kind: str, item_id: str | None = None) -> None:
+        self._close_open(out)
+        if kind == "reasoning":
+            item = reasoning_item("", item_id)
+            idx = self._add(out, item)
+            self._ev(out, "response.reasoning_summary_part.added", item_id=item["id"],
+                     output_index=idx, summary_index=0,
+                     part={"type": "summary_text", "text": ""})
+        else:
+            item = message_item("", item_id, status="in_progress")
+            item["content"] = []
+            idx = self._add(out, item)
+            self._ev(out, "response.content_part.added", item_id=item["id"],
+                     output_index=idx, content_index=0,
+                     part={"type": "output_text", "text": "", "annotations": [],
+                           "logprobs": []})
+        self._open, self._open_index = item, idx
+
+    def _close_open(self, out: list[Event], encrypted: str | None = None) -> None:
         item = self._open
         if item is None:
             return
         self._open = None
-        idx = self.output.index(item)
+        idx = self._open_index
         text = "".join(self._text)
         self._text = []
         if item["type"] == "reasoning":
@@ -83,6 +106,11 @@ class ResponseEvents:
             self._ev(out, "response.reasoning_summary_part.done", item_id=item["id"],
                      output_index=idx, summary_index=0, part=part)
             item["summary"] = [part]
+            signature, self._signature = self._signature, None
+            if encrypted is None and self.sealed:
+                encrypted = (seal({"type": "thinking", "signature": signature})
+                             if signature is not None else sign_and_seal(text))
+            item["encrypted_content"] = encrypted
         else:
             part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
             self._ev(out, "response.output_text.done", item_id=item["id"], output_index=idx,
@@ -93,35 +121,42 @@ class ResponseEvents:
             item["status"] = "completed"
         self._ev(out, "response.output_item.done", output_index=idx, item=item)
 
-    def _text_delta(self, out: list[bytes], kind: str, delta: str) -> None:
+    def _text_delta(self, out: list[Event], kind: str, delta: str) -> None:
         item = self._open
         if item is None or item["type"] != kind:
-            self._close_open(out)
-            if kind == "reasoning":
-                item = reasoning_item("")
-                idx = self._add(out, item)
-                self._ev(out, "response.reasoning_summary_part.added", item_id=item["id"],
-                         output_index=idx, summary_index=0,
-                         part={"type": "summary_text", "text": ""})
-            else:
-                item = message_item("", status="in_progress")
-                item["content"] = []
-                idx = self._add(out, item)
-                self._ev(out, "response.content_part.added", item_id=item["id"],
-                         output_index=idx, content_index=0,
-                         part={"type": "output_text", "text": "", "annotations": [],
-                               "logprobs": []})
-            self._open = item
-        idx = len(self.output) - 1
+            self._open_item(out, kind)
+            item = self._open
+            assert item is not None
         self._text.append(delta)
+        # Built in place (not through _ev): one of these per streamed token.
         if kind == "reasoning":
-            self._ev(out, "response.reasoning_summary_text.delta", item_id=item["id"],
-                     output_index=idx, summary_index=0, delta=delta)
+            name = "response.reasoning_summary_text.delta"
+            out.append((name, {"type": name, "sequence_number": self.seq,
+                               "item_id": item["id"], "output_index": self._open_index,
+                               "summary_index": 0, "delta": delta}))
         else:
-            self._ev(out, "response.output_text.delta", item_id=item["id"], output_index=idx,
-                     content_index=0, delta=delta, logprobs=[])
+            name = "response.output_text.delta"
+            out.append((name, {"type": name, "sequence_number": self.seq,
+                               "item_id": item["id"], "output_index": self._open_index,
+                               "content_index": 0, "delta": delta, "logprobs": []}))
+        self.seq += 1
 
-    def _tool_delta(self, out: list[bytes], tc: dict[str, Any]) -> None:
+    def _blocks(self, out: list[Event], blocks: list[Any]) -> None:
+        """The hub's signed reasoning: a signature ends the open reasoning item, a
+        redacted block is an item of its own (no summary)."""
+        for block in blocks:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "redacted_thinking":
+                self._close_open(out)
+                item = reasoning_item("", encrypted=seal(block) if self.sealed else None)
+                idx = self._add(out, item)
+                self._ev(out, "response.output_item.done", output_index=idx, item=item)
+            elif self._open is not None and self._open["type"] == "reasoning":
+                self._signature = block.get("signature")
+                self._close_open(out)
+
+    def _tool_delta(self, out: list[Event], tc: dict[str, Any]) -> None:
         index = tc.get("index", 0)
         fn = tc.get("function") or {}
         item = self._tools.get(index)
@@ -140,7 +175,7 @@ class ResponseEvents:
                 self._ev(out, "response.function_call_arguments.delta", item_id=item["id"],
                          output_index=self.output.index(item), delta=args)
 
-    def _close_tools(self, out: list[bytes]) -> None:
+    def _close_tools(self, out: list[Event]) -> None:
         for index, item in self._tools.items():
             idx = self.output.index(item)
             args = "".join(self._args[index])
@@ -158,47 +193,63 @@ class ResponseEvents:
         self._tools = {}
 
     # -- feeding -----------------------------------------------------------------
-    def feed(self, chunks: list[dict[str, Any]]) -> bytes:
-        out: list[bytes] = []
-        self.start(out)
+    def feed(self, chunks: list[dict[str, Any]]) -> list[Event]:
+        out: list[Event] = []
+        if not self.started:
+            self.start(out)
         for ch in chunks:
-            if ch.get("usage"):
-                self.usage = ch["usage"]
+            usage = ch.get("usage")
+            if usage:
+                self.usage = usage
             for c in ch.get("choices") or ():
                 if c.get("index", 0) != 0:
                     continue
-                d = c.get("delta") or {}
-                if d.get("reasoning_content"):
-                    self._text_delta(out, "reasoning", d["reasoning_content"])
-                if d.get("content"):
-                    self._text_delta(out, "message", d["content"])
-                for tc in d.get("tool_calls") or ():
-                    self._tool_delta(out, tc)
-                if c.get("finish_reason"):
-                    self.finish_reason = c["finish_reason"]
-        return b"".join(out)
+                d = c.get("delta")
+                if d:
+                    text = d.get("reasoning_content")
+                    if text:
+                        self._text_delta(out, "reasoning", text)
+                    if "thinking_blocks" in d:
+                        self._blocks(out, d["thinking_blocks"] or ())
+                    text = d.get("content")
+                    if text:
+                        self._text_delta(out, "message", text)
+                    for tc in d.get("tool_calls") or ():
+                        self._tool_delta(out, tc)
+                reason = c.get("finish_reason")
+                if reason:
+                    self.finish_reason = reason
+        return out
 
-    def finish(self) -> bytes:
-        """Close every open item and build the final response (sent by ``terminal``)."""
-        out: list[bytes] = []
+    def finish(self) -> list[Event]:
+        """Close every open item and build the final response (sent by ``close``)."""
+        out: list[Event] = []
         self.start(out)
         self._close_open(out)
         self._close_tools(out)
+        self.finished = True
         status, details = finish_status(self.finish_reason)
         self.response = {**self.env, "status": status, "incomplete_details": details,
                          "output": self.output, "usage": responses_usage(self.usage),
                          "completed_at": int(time.time()) if status == "completed" else None}
-        return b"".join(out)
+        return out
 
-    def terminal(self) -> bytes:
+    def close(self) -> list[Event]:
+        """The terminal event: ``response.completed`` or ``response.incomplete``."""
         assert self.response is not None
-        out: list[bytes] = []
+        out: list[Event] = []
         self._ev(out, f"response.{self.response['status']}", response=self.response)
-        return out[0]
+        return out
 
-    def failed(self, error: dict[str, Any]) -> bytes:
+    def assembled(self) -> dict[str, Any] | None:
+        return self.response
+
+    def drop_assembly(self) -> None:
+        """The response is the terminal event's: it is built whatever its size."""
+
+    def failed(self, error: dict[str, Any]) -> list[Event]:
         """``error`` then ``response.failed``: the end of a stream that broke."""
-        out: list[bytes] = []
+        out: list[Event] = []
         self.start(out)
         # ``error`` repeated as an object: the openai SDK raises APIError on an error
         # event carrying one (as on chat completions) instead of ending without a result.
@@ -208,32 +259,29 @@ class ResponseEvents:
                          "error": {"code": "server_error", "message": error.get("message", "")},
                          "usage": responses_usage(self.usage)}
         self._ev(out, "response.failed", response=self.response)
-        return b"".join(out)
+        return out
 
 
-def replay(cached: dict[str, Any], names: ToolNames) -> list[bytes]:
-    """A stored response object as the event sequence that would have built it."""
+def replay(cached: dict[str, Any], names: ToolNames) -> list[Event]:
+    """A stored response object as the event sequence that would have built it, with
+    its own items (ids, ``encrypted_content``) and then its terminal event."""
     env = {**cached, "status": "in_progress", "output": [], "usage": None,
            "incomplete_details": None}
     ev = ResponseEvents(env, names)
-    out: list[bytes] = []
+    out: list[Event] = []
     ev.start(out)
     for item in cached.get("output") or ():
         kind = item.get("type")
-        if kind == "reasoning":
-            text = "".join(s.get("text", "") for s in item.get("summary") or ())
-            ev._text_delta(out, "reasoning", text)
-        elif kind == "message":
-            text = "".join(p.get("text", "") for p in item.get("content") or ())
-            ev._close_open(out)
-            ev._text_delta(out, "message", text)
+        if kind in ("reasoning", "message") and (kind == "message" or item.get("summary")):
+            parts = item.get("summary") if kind == "reasoning" else item.get("content")
+            ev._open_item(out, kind, item.get("id"))
+            ev._text_delta(out, kind, "".join(p.get("text", "") for p in parts or ()))
+            ev._close_open(out, item.get("encrypted_content"))
         else:
-            ev._close_open(out)
             idx = len(ev.output)
             ev.output.append(item)
             ev._ev(out, "response.output_item.added", output_index=idx, item=item)
             ev._ev(out, "response.output_item.done", output_index=idx, item=item)
-    ev._close_open(out)
     ev.response = cached
-    out.append(ev.terminal())
+    out += ev.close()
     return out

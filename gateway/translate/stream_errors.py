@@ -51,8 +51,10 @@ def _message(err: dict[str, Any], fallback: str) -> str:
     return message if isinstance(message, str) and message else fallback
 
 
-def anthropic_stream_error(data: dict[str, Any]) -> UpstreamStatusError:
-    """The exception for an Anthropic SSE ``error`` event's data."""
+def anthropic_stream_error(data: dict[str, Any], *, provider: str = "upstream"
+                           ) -> UpstreamStatusError:
+    """The exception for an Anthropic SSE ``error`` event's data (``provider``: the
+    configured name of the provider that sent it)."""
     err = data.get("error")
     err = err if isinstance(err, dict) else {}
     etype = err.get("type")
@@ -61,11 +63,12 @@ def anthropic_stream_error(data: dict[str, Any]) -> UpstreamStatusError:
         _message(err, "Anthropic stream failed"),
         upstream_status=ANTHROPIC_ERROR_STATUS.get(etype, 500),
         upstream_type=etype,
-        provider="claude",
+        provider=provider,
     )
 
 
-def openai_stream_error(data: dict[str, Any], *, provider: str = "kimi") -> UpstreamStatusError:
+def openai_stream_error(data: dict[str, Any], *, provider: str = "upstream"
+                        ) -> UpstreamStatusError:
     """The exception for a ``data: {"error": {...}}`` payload of an OpenAI-style stream."""
     err = data.get("error")
     if isinstance(err, str):

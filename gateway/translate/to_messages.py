@@ -40,7 +40,7 @@ def stop_reason(finish_reason: Any, has_tool_calls: bool) -> str:
     return "tool_use" if has_tool_calls and reason == "end_turn" else reason
 
 
-def _tool_input(arguments: Any) -> dict[str, Any]:
+def _tool_input(arguments: Any, provider: str) -> dict[str, Any]:
     if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
         return {}
     try:
@@ -49,8 +49,8 @@ def _tool_input(arguments: Any) -> dict[str, Any]:
         value = None
     if not isinstance(value, dict):
         raise UpstreamBadResponse(
-            "upstream returned tool call arguments that are not a JSON object", provider="kimi"
-        )
+            f"upstream {provider} returned tool call arguments that are not a JSON object",
+            provider=provider)
     return value
 
 
@@ -68,7 +68,7 @@ def _find_usage(resp: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def chat_to_messages_response(
-    resp: dict[str, Any], *, model: str, tr: MessagesTranslation
+    resp: dict[str, Any], *, model: str, tr: MessagesTranslation, provider: str = "upstream"
 ) -> dict[str, Any]:
     choices = resp.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices else {}
@@ -92,7 +92,7 @@ def chat_to_messages_response(
                 "type": "tool_use",
                 "id": to_safe_tool_id(str(call_id)),
                 "name": fn.get("name") or "",
-                "input": _tool_input(fn.get("arguments")),
+                "input": _tool_input(fn.get("arguments"), provider),
             }
         )
     usage = _find_usage(resp)
@@ -130,6 +130,7 @@ class ChatStreamToMessages:
         "_next_block",
         "_open",
         "_open_kind",
+        "_provider",
         "_signer",
         "_started",
         "_stopped",
@@ -139,9 +140,10 @@ class ChatStreamToMessages:
 
     def __init__(
         self, *, model: str, tr: MessagesTranslation | None = None, message_id: str | None = None,
-        input_estimate: int = 0,
+        input_estimate: int = 0, provider: str = "upstream",
     ) -> None:
         self._model = model
+        self._provider = provider
         self._input_estimate = input_estimate
         self._signer: Signer | None = None  # the open thinking block's
         self._message_id = message_id
@@ -168,7 +170,7 @@ class ChatStreamToMessages:
         if self._stopped or not isinstance(chunk, dict):
             return []
         if chunk.get("error") is not None:
-            raise openai_stream_error(chunk, provider="kimi")
+            raise openai_stream_error(chunk, provider=self._provider)
         events: list[Event] = []
         if not self._started:
             events.append(self._message_start(chunk))

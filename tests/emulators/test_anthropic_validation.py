@@ -8,6 +8,8 @@ import httpx
 import orjson
 import pytest
 
+from gateway.emulators.anthropic_content import sign_thinking
+
 from .conftest import CLAUDE_KEY, CLAUDE_MODEL, Emulator, claude_headers
 
 TOOL = {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}
@@ -538,7 +540,8 @@ def test_count_tokens_refuses_what_create_needs_not(claude: Emulator) -> None:
             user("x"),
             assistant(
                 [
-                    {"type": "thinking", "thinking": "t", "signature": "s"},
+                    # Signed by the emulator for this text, as Anthropic's are.
+                    {"type": "thinking", "thinking": "t", "signature": sign_thinking("t")},
                     {"type": "text", "text": "a"},
                 ]
             ),
@@ -576,3 +579,50 @@ def test_valid_requests_pass(claude: Emulator, body: dict[str, Any]) -> None:
     response = post(claude, body)
     assert response.status_code == 200, response.text
     assert response.json()["type"] == "message"
+
+
+# -- thinking signatures and the tool loop, as strict as the API -----------------------
+
+USE = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+RESULT = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}
+WEATHER_TOOL = {"name": "get_weather", "input_schema": {"type": "object"}}
+ENABLED = {"type": "enabled", "budget_tokens": 1024}
+
+
+def thinking_history(block: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return conv(user("weather?"), assistant([block, USE]), user([RESULT]),
+                tools=[WEATHER_TOOL], max_tokens=4000, **fields)
+
+
+@pytest.mark.parametrize(("block", "why"), [
+    ({"type": "thinking", "thinking": "t", "signature": "s"}, "made up"),
+    ({"type": "thinking", "thinking": "edited", "signature": sign_thinking("t")}, "edited text"),
+    ({"type": "thinking", "thinking": "t", "signature": "gwkimi1." + "0" * 64}, "not base64"),
+    ({"type": "thinking", "thinking": "t",
+      "signature": "c2lnbmF0dXJlIHRoYXQgaXMgbG9uZyBlbm91Z2ggdG8gbG9vayByZWFs"}, "not its own"),
+])
+def test_a_thinking_block_not_signed_for_its_text_is_refused(claude: Emulator, block, why):
+    assert_error(post(claude, thinking_history(block)), 400, E400,
+                 "Invalid `signature` in `thinking` block")
+
+
+def test_a_signed_thinking_block_passes_and_a_reply_signs_its_own(claude: Emulator) -> None:
+    r = post(claude, thinking_history({"type": "thinking", "thinking": "t",
+                                       "signature": sign_thinking("t")}, thinking=ENABLED))
+    assert r.status_code == 200, r.text
+    made = next(b for b in r.json()["content"] if b["type"] == "thinking")
+    again = thinking_history(made, thinking=ENABLED)
+    assert post(claude, again).status_code == 200
+
+
+def test_with_thinking_a_tool_loop_must_bring_its_thinking_block_back(claude: Emulator) -> None:
+    body = conv(user("weather?"), assistant([USE]), user([RESULT]), tools=[WEATHER_TOOL],
+                max_tokens=4000, thinking=ENABLED)
+    assert_error(post(claude, body), 400, E400, "a final `assistant` message must start with "
+                 "a thinking block")
+    # Without thinking, or with a new user question, no block is needed.
+    del body["thinking"]
+    assert post(claude, body).status_code == 200
+    body = conv(user("weather?"), assistant([USE]), user([RESULT]), assistant("Sunny."),
+                user("and tomorrow?"), tools=[WEATHER_TOOL], max_tokens=4000, thinking=ENABLED)
+    assert post(claude, body).status_code == 200

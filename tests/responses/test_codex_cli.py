@@ -52,3 +52,25 @@ def test_codex_home_config_in_the_readme_is_the_one_tested():
     for line in ('wire_api = "responses"', 'env_key = "GATEWAY_API_KEY"',
                  'base_url = "http://127.0.0.1:8080/v1"'):
         assert line in readme, line
+
+
+def test_codex_continues_claudes_thinking_through_a_tool_call(demo, tmp_path):  # noqa: F811
+    """With a reasoning effort Codex sends ``reasoning.effort`` and, on the turn after the
+    tool call, the reasoning item with its ``encrypted_content``: Claude thinks on both
+    turns (its summary printed twice), which the emulator allows only if the signed
+    thinking block came back first in the tool-calling turn."""
+    home, work = tmp_path / "codex-home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    (home / "config.toml").write_text('model_reasoning_effort = "medium"\n'
+                                      + CONFIG.format(url=demo.url))
+    env = {**os.environ, "CODEX_HOME": str(home), "GATEWAY_API_KEY": "any", "NO_COLOR": "1"}
+    run = subprocess.run(
+        [str(js_tool("codex")), "exec", "--skip-git-repo-check",
+         "--dangerously-bypass-approvals-and-sandbox", "-m", "claude-opus",
+         "run `echo thought-through` with exec_command"],
+        cwd=work, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "thought-through" in run.stdout
+    assert run.stderr.count("Thinking about:") == 2, run.stderr[-3000:]
+    assert set(statuses(demo.access())) == {200}

@@ -17,8 +17,9 @@ BASH = {"name": "Bash", "description": "Run", "defer_loading": False, "cache_con
 
 
 def tr(body: dict[str, Any]) -> dict[str, Any]:
-    out, _ = messages_to_chat_request({"model": "kimi-k2", "max_tokens": 32000, **body},
+    hub, _ = messages_to_chat_request({"model": "kimi-k2", "max_tokens": 32000, **body},
                                       upstream_model=KIMI)
+    out = chat_to_kimi_request(hub, upstream_model=KIMI)  # the chat-completions adapter
     assert_valid_chat_request(out)
     assert chat_to_kimi_request(out, upstream_model=KIMI) == out
     return out

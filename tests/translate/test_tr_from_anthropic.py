@@ -274,6 +274,7 @@ def run(
         include_usage=include_usage,
         chunk_id="chatcmpl-1",
         created=1700000000,
+        provider="claude",  # the configured provider name errors carry
     )
     chunks: list[dict[str, Any]] = []
     for name, data in events:

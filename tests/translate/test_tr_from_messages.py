@@ -28,7 +28,9 @@ WEATHER = {
 
 def tr(body: dict[str, Any]) -> tuple[dict[str, Any], MessagesTranslation]:
     body = {"model": "auto", "max_tokens": 256, **body}
-    out, t = messages_to_chat_request(body, upstream_model="kimi-k2-0905-preview")
+    hub, t = messages_to_chat_request(body, upstream_model="kimi-k2-0905-preview")
+    # The Messages surface's to-hub half, then the chat-completions adapter.
+    out = chat_to_kimi_request(hub, upstream_model="kimi-k2-0905-preview")
     assert_valid_chat_request(out)
     assert chat_to_kimi_request(out, upstream_model="kimi-k2-0905-preview") == out  # idempotent
     return out, t

@@ -315,7 +315,7 @@ def test_no_usage_at_all() -> None:
     ],
 )
 def test_error_payload_raises(error: Any, status: int, etype: str | None) -> None:
-    norm = KimiStreamNormalizer(include_usage=False)
+    norm = KimiStreamNormalizer(include_usage=False, provider="kimi")
     norm.feed(kchunk({"content": "x"}))
     with pytest.raises(UpstreamStatusError) as info:
         norm.feed({"error": error})

@@ -368,7 +368,7 @@ def test_reasoning_content_signed_and_missing_tool_id_generated() -> None:
 
 
 def test_error_chunk_raises() -> None:
-    translator = ChatStreamToMessages(model="m")
+    translator = ChatStreamToMessages(model="m", provider="kimi")
     translator.feed(chunk({"content": "x"}))
     with pytest.raises(UpstreamStatusError) as info:
         translator.feed({"error": {"type": "rate_limit_reached_error", "message": "slow down"}})
