@@ -16,6 +16,7 @@ from gateway.features._triggers import (
     PLUS_TRIGGER,
     RUN_TRIGGER,
     VIEW,
+    _fifths_marked,
     run_view,
     view_of,
 )
@@ -78,6 +79,40 @@ def test_every_digit_candidate_has_a_trigger(text: str) -> None:
     for p in range(len(text)):
         if _DIGIT_RE.match(text, p) is not None:
             assert p in covered, (text, p)
+
+
+# ``RUN_TRIGGER`` as first written: each shape's conditions one after the other, in the
+# order of the shapes (one lookbehind or lookahead each; the fast one orders and merges
+# them by what fails first).
+_E = rb"(?![0Aa]|[.\-]0)"
+_PLAIN_CARD = rb"(?<![0Aa]0000[ \-]0000)(?=d{0,2}[ \-]0000d?+(?:[ \-]0|" + _E + rb"))"
+_PLAIN_GOES_ON = [
+    rb"(?<![0][.\-]0000)(?=d{6,16}+" + _E + rb"|d{5,15}+[Aa]" + _E + rb")",
+    rb"(?<=[^0]00[ \-]0000)(?<![0Aa]00[ \-]0000)(?=d{7}" + _E + rb")",
+    rb"(?<=000-0000)(?:(?=d{3,4}" + _E + rb")|(?<=[^0]0000-0000)" + _PLAIN_CARD + rb")",
+    rb"(?<=[^0]0000 0000)" + _PLAIN_CARD,
+    rb"(?:(?<=\) 0000)|(?<=\)0000))(?=d{3,4}" + _E + rb")",
+]
+_PLAIN_ENDS = [
+    rb"(?<=[^0]00[ \-]0000)(?<=000[ \-]00[ \-]0000)(?<![0Aa]000[ \-]00[ \-]0000)" + _E,
+    rb"(?<=[^0]000[ .\-]0000)(?:(?:(?<=000[ .\-]000[ \-]0000)|(?<=000[ .\-]000\.0000))" + _E
+    + rb"|(?<=\)000[ .\-]0000)|(?<=\) 000[ .\-]0000))",
+    rb"(?<=[^0]0000[ \-]0000)(?:(?:(?<=00d[ \-]0000[ \-]0000)(?<!d{6}[ \-]0000[ \-]0000)"
+    rb"|(?<=\)0000[ \-]0000)|(?<=\) 0000[ \-]0000))" + _E + rb"|" + _PLAIN_CARD + rb")",
+]
+_PLAIN_RUN_TRIGGER = re.compile(b"0000" + _fifths_marked(
+    rb"(?<![0Aa]0000)(?:(?=d)(?:" + b"|".join(_PLAIN_GOES_ON) + rb")"
+    rb"|(?![0Aa])(?<=[0][ .\-]0000)(?:" + b"|".join(_PLAIN_ENDS) + rb"))"
+))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_NUMBER_PIECES + ["12", "123", "12345", ") ", "(", "D"]),
+                max_size=40).map("".join))
+def test_run_trigger_is_its_plain_definition(text: str) -> None:
+    view = run_view(view_of(text))
+    assert ([m.start() for m in RUN_TRIGGER.finditer(view)]
+            == [m.start() for m in _PLAIN_RUN_TRIGGER.finditer(view)]), text
 
 
 @pytest.mark.parametrize("unit", [
