@@ -7,6 +7,7 @@ See ``pii.py`` ("Per anchor") for how the scanner uses them.
 from __future__ import annotations
 
 import re
+from itertools import islice
 
 # The view: one byte per character (``latin-1``, anything above U+00FF -> "?"), mapped so
 # that the digit alternatives' character classes are unions of view bytes.
@@ -111,6 +112,99 @@ def run_view(view: bytes) -> bytes:
 
 _SIXTEEN = b"0" * 16
 _SIXTEEN_MARKED = b"0000" + b"D" * 12
+
+
+# Where "0000" is dense (a number of no shape every few characters: 1 MB of "12 3456 7890 "
+# has 150,000 groups, each tried by ``RUN_TRIGGER``, ~17 ms), triggers are found from
+# needles instead: literals that every trigger has around it, found by ``bytes.find``
+# (~0.5 ms a MB each; a needle is looked for only where its key is), each occurrence then
+# tried by ``RUN_TRIGGER`` where it says. Most are read in a coarser view: letters "a",
+# anything but a digit or letter " ", so that one literal stands for every separator and
+# for a number's start. (key, in the coarse view, needles: literal, where a trigger may
+# start relative to it)
+_COARSE = bytes(c if c in b"0D" else 97 if c in b"Aa" else 32 for c in range(256))
+_NEEDLES: tuple[tuple[bytes, bool, tuple[tuple[bytes, tuple[int, ...]], ...]], ...] = (
+    (b"0000D", True, (  # the group goes on
+        (b" 0000D0000D", (1,)),  # a run of 10-15 digits (and 86 + 11 digits)
+        (b" 0000DDD", (1,)),  # 16 or more
+        (b" 0000D0000a", (1,)),  # 9 and a letter
+        (b" 0000 0000D", (6,)),  # the second group of a card, of 5 or 6 digits
+    )),
+    (b"0000D", False, ((b"-0000D", (1,)),)),  # 010-65529988
+    (b" 000 ", True, ((b" 000 00 0000", (8,)), (b" 000 0000", (5,)))),  # after 2, after 3
+    (b"0000 0000", True, (
+        (b"000 0000 0000", (9, 4)),  # after 4 after 3 or 4; a card's second group
+        (b"D 0000 0000", (7,)),  # after 4 after 5
+    )),
+    (b")", False, ((b")0000", (1, 6)), (b") 0000", (2, 7)))),  # (010) 65529988, 6552 9988
+)
+# The string is read in pieces of _PIECE characters: by needles where the first _SAMPLE
+# characters of a piece have a group of four digits after a non-digit (what
+# ``RUN_TRIGGER`` spends its time on) more than once per _DENSE_SPACING characters (JSON:
+# once per ~300, "12 3456 7890 " twice per 13), else by ``RUN_TRIGGER``, as for the rest
+# of the string once a piece has more than one occurrence of needles per _NEEDLE_SPACING
+# characters. Both give the same triggers (the tests compare them); each search ends
+# _REACH past its piece, beyond anything a trigger that starts in it reads.
+_PIECE = 65536
+_SAMPLE = 4096
+_DENSE_SPACING = 16
+_NEEDLE_SPACING = 256
+_REACH = 32
+_BACK = 9  # the farthest a needle starts before its trigger
+_START = re.Match.start
+
+
+def run_triggers(marked: bytes, cap: int) -> list[int]:
+    """Where ``RUN_TRIGGER`` matches in ``marked`` (a ``run_view``), in order: all of
+    them, or at least ``cap`` of them."""
+    found: list[int] = []
+    needles = True
+    n = len(marked)
+    for a in range(0, n, _PIECE):
+        b = min(n, a + _PIECE)
+        got = None
+        if needles:
+            sample = marked[a:a + _SAMPLE].translate(_COARSE)
+            if sample.count(b" 0000") * _DENSE_SPACING > len(sample):
+                got = _by_needles(marked, a, b, cap - len(found))
+                needles = got is not None
+        if got is None:
+            got = [t for t in islice(map(_START, RUN_TRIGGER.finditer(marked, a, b + _REACH)),
+                                     cap - len(found)) if t < b]
+        found += got
+        if len(found) >= cap:
+            break
+    return found
+
+
+def _by_needles(marked: bytes, a: int, b: int, cap: int) -> list[int] | None:
+    """The triggers in [a, b) from the needles (stopping at ``cap``), or None if the
+    needles occur more than once per _NEEDLE_SPACING characters."""
+    match = RUN_TRIGGER.match
+    found: set[int] = set()
+    left = (b - a) // _NEEDLE_SPACING + 1
+    lo = max(0, a - _BACK)
+    hi = b + _REACH
+    coarse = marked[lo:hi].translate(_COARSE)  # (coarse position i is marked lo + i)
+    for key, in_coarse, needles in _NEEDLES:
+        text, base = (coarse, lo) if in_coarse else (marked, 0)
+        find = text.find
+        if find(key, lo - base, hi - base) < 0:
+            continue
+        for needle, offsets in needles:
+            end = b - base + len(needle) - 1  # (a needle that starts before b)
+            at = find(needle, lo - base, end)
+            while at >= 0:
+                left -= 1
+                if left < 0:
+                    return None
+                for t in (at + base + offset for offset in offsets):
+                    if a <= t < b and match(marked, t) is not None:
+                        found.add(t)
+                if len(found) >= cap:
+                    return sorted(found)
+                at = find(needle, at + 1, end)
+    return sorted(found)
 
 
 # "+", a digit, then 7 digits or separators. Not before a run of 39 digits or more (the

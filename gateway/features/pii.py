@@ -56,7 +56,7 @@ from ._pii_patterns import (
     _RE,
     _SPLIT_SPACING,
 )
-from ._triggers import IBAN_TRIGGER, PLUS_TRIGGER, RUN_TRIGGER, run_view, view_of
+from ._triggers import IBAN_TRIGGER, PLUS_TRIGGER, run_triggers, run_view, view_of
 
 __all__ = ["PII_KINDS", "PiiScanner", "find_pii", "normalize"]
 
@@ -484,7 +484,7 @@ class PiiScanner:
         if len(iban) + len(plus) >= exact_cap:
             return False
         cap = len(text) // _TRIGGER_SPACING + 1
-        runs = list(islice(map(_START, RUN_TRIGGER.finditer(run_view(view))), cap))
+        runs = run_triggers(run_view(view), cap)
         if len(runs) >= cap:
             return False
         # (first, last) possible start of the candidates around each trigger
