@@ -146,7 +146,7 @@ _NEEDLES: tuple[tuple[bytes, bool, tuple[tuple[bytes, tuple[int, ...]], ...]], .
 # characters. Both give the same triggers (the tests compare them); each search ends
 # _REACH past its piece, beyond anything a trigger that starts in it reads.
 _PIECE = 65536
-_SAMPLE = 4096
+_SAMPLE = 1024
 _DENSE_SPACING = 16
 _NEEDLE_SPACING = 256
 _REACH = 32
@@ -163,18 +163,27 @@ def run_triggers(marked: bytes, cap: int) -> list[int]:
     for a in range(0, n, _PIECE):
         b = min(n, a + _PIECE)
         got = None
-        if needles:
-            sample = marked[a:a + _SAMPLE].translate(_COARSE)
-            if sample.count(b" 0000") * _DENSE_SPACING > len(sample):
-                got = _by_needles(marked, a, b, cap - len(found))
-                needles = got is not None
+        if needles and _dense(marked, a):
+            got = _by_needles(marked, a, b, cap - len(found))
+            needles = got is not None
         if got is None:
-            got = [t for t in islice(map(_START, RUN_TRIGGER.finditer(marked, a, b + _REACH)),
-                                     cap - len(found)) if t < b]
+            got = list(islice(map(_START, RUN_TRIGGER.finditer(marked, a, b + _REACH)),
+                              cap - len(found)))
+            while got and got[-1] >= b:  # (found again in the next piece)
+                got.pop()
         found += got
         if len(found) >= cap:
             break
     return found
+
+
+def _dense(marked: bytes, a: int) -> bool:
+    """Are groups of four digits after a non-digit dense in the sample at ``a``? ("0000"
+    is counted first, without a copy: most strings have too few of them.)"""
+    end = min(len(marked), a + _SAMPLE)
+    if marked.count(b"0000", a, end) * _DENSE_SPACING <= end - a:
+        return False
+    return marked[a:end].translate(_COARSE).count(b" 0000") * _DENSE_SPACING > end - a
 
 
 def _by_needles(marked: bytes, a: int, b: int, cap: int) -> list[int] | None:
