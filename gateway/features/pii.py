@@ -28,7 +28,9 @@ candidates (the tests compare them on JSON documents with and without PII):
     only from ``_DIGIT_BACK`` characters before each trigger to the trigger, in text
     order, with a search window long enough (``_DIGIT_REACH``) to behave exactly as a
     search of the whole text. Where triggers are denser than one per 256 characters
-    (number tables, lists of phone numbers) the string gets one pass instead.
+    (number tables, lists of phone numbers) the string gets one pass instead. (Where groups
+    of four digits are dense but no triggers, ``run_triggers`` finds the triggers from
+    literals around them instead of trying each group.)
 
   Only digit candidates yield digit kinds, and their classification depends on what was
   found before (a Luhn-valid 18-digit CN ID can count as a card once an ID was seen), so
