@@ -219,12 +219,12 @@ def against(old_tree: str, quick: bool) -> None:
     if quick:
         sizes = [(s, n, max(2, r // 4)) for s, n, r in sizes]
     print(f"{'prompt':<28}{'old ms':>10}{'new ms':>10}{'new/old':>8}  features")
-    ratios = [ab(f"{name} {label}", body, "openai", runs)
+    ratios = [ab(f"{name} {label}", body, "chat_completions", runs)
               for name, label, runs, body in standard_rows(sizes)]
     turn = agent_turn()
     chat, _ = messages_to_chat_request(turn, upstream_model="bench")
-    agent = [ab("agent turn as Messages", turn, "anthropic", 30),
-             ab("agent turn as chat", chat, "openai", 30)]
+    agent = [ab("agent turn as Messages", turn, "messages", 30),
+             ab("agent turn as chat", chat, "chat_completions", 30)]
     mean = statistics.geometric_mean(ratios)
     print(f"standard rows: geometric mean new/old {mean:.3f}; agent turn "
           f"{', '.join(f'{r:.3f}' for r in agent)} (load average {os.getloadavg()[0]:.1f})")

@@ -16,6 +16,9 @@ from gateway.features._triggers import (
     PLUS_TRIGGER,
     RUN_TRIGGER,
     VIEW,
+    _by_needles,
+    _fifths_marked,
+    run_triggers,
     run_view,
     view_of,
 )
@@ -78,6 +81,81 @@ def test_every_digit_candidate_has_a_trigger(text: str) -> None:
     for p in range(len(text)):
         if _DIGIT_RE.match(text, p) is not None:
             assert p in covered, (text, p)
+
+
+# ``RUN_TRIGGER`` as first written: each shape's conditions one after the other, in the
+# order of the shapes (one lookbehind or lookahead each; the fast one orders and merges
+# them by what fails first).
+_E = rb"(?![0Aa]|[.\-]0)"
+_PLAIN_CARD = rb"(?<![0Aa]0000[ \-]0000)(?=d{0,2}[ \-]0000d?+(?:[ \-]0|" + _E + rb"))"
+_PLAIN_GOES_ON = [
+    rb"(?<![0][.\-]0000)(?=d{6,16}+" + _E + rb"|d{5,15}+[Aa]" + _E + rb")",
+    rb"(?<=[^0]00[ \-]0000)(?<![0Aa]00[ \-]0000)(?=d{7}" + _E + rb")",
+    rb"(?<=000-0000)(?:(?=d{3,4}" + _E + rb")|(?<=[^0]0000-0000)" + _PLAIN_CARD + rb")",
+    rb"(?<=[^0]0000 0000)" + _PLAIN_CARD,
+    rb"(?:(?<=\) 0000)|(?<=\)0000))(?=d{3,4}" + _E + rb")",
+]
+_PLAIN_ENDS = [
+    rb"(?<=[^0]00[ \-]0000)(?<=000[ \-]00[ \-]0000)(?<![0Aa]000[ \-]00[ \-]0000)" + _E,
+    rb"(?<=[^0]000[ .\-]0000)(?:(?:(?<=000[ .\-]000[ \-]0000)|(?<=000[ .\-]000\.0000))" + _E
+    + rb"|(?<=\)000[ .\-]0000)|(?<=\) 000[ .\-]0000))",
+    rb"(?<=[^0]0000[ \-]0000)(?:(?:(?<=00d[ \-]0000[ \-]0000)(?<!d{6}[ \-]0000[ \-]0000)"
+    rb"|(?<=\)0000[ \-]0000)|(?<=\) 0000[ \-]0000))" + _E + rb"|" + _PLAIN_CARD + rb")",
+]
+_PLAIN_RUN_TRIGGER = re.compile(b"0000" + _fifths_marked(
+    rb"(?<![0Aa]0000)(?:(?=d)(?:" + b"|".join(_PLAIN_GOES_ON) + rb")"
+    rb"|(?![0Aa])(?<=[0][ .\-]0000)(?:" + b"|".join(_PLAIN_ENDS) + rb"))"
+))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_NUMBER_PIECES + ["12", "123", "12345", ") ", "(", "D"]),
+                max_size=40).map("".join))
+def test_run_trigger_is_its_plain_definition(text: str) -> None:
+    view = run_view(view_of(text))
+    assert ([m.start() for m in RUN_TRIGGER.finditer(view)]
+            == [m.start() for m in _PLAIN_RUN_TRIGGER.finditer(view)]), text
+
+
+_TRIGGER_PIECES = _NUMBER_PIECES + ["12", "123", "12345", ") ", "(", ")", ".", "x", "Ab"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_TRIGGER_PIECES), max_size=40).map("".join))
+def test_needles_find_every_trigger(text: str) -> None:
+    # The needle search, on the whole string as one piece, gives the triggers or gives up.
+    view = run_view(view_of(text))
+    found = _by_needles(view, 0, len(view), len(view))
+    assert found is None or found == [m.start() for m in RUN_TRIGGER.finditer(view)], text
+
+
+_EDGES = [65536 * k + d for k in range(1, 5) for d in range(-12, 13)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["12 3456 7890 ", "123456789 ", "12 34 5678 ", "1234 ", "(415) 1234 ",
+                        "86 138 1234 567 ", "123.45.6789 ", "1 "]),
+       st.lists(st.tuples(st.one_of(st.integers(0, 300_000), st.sampled_from(_EDGES)),
+                          st.sampled_from(_TRIGGER_PIECES)), max_size=30))
+def test_run_triggers_in_pieces(unit: str, inserts: list[tuple[int, str]]) -> None:
+    # 300 K characters of a dense unit (read by needles, piece by piece, or by
+    # RUN_TRIGGER once needles are too frequent) with shapes and pieces of them anywhere,
+    # pieces' edges included.
+    text = (unit * (300_000 // len(unit) + 1))[:300_000]
+    for at, piece in sorted(inserts, reverse=True):
+        text = text[:at] + piece + text[at:]
+    view = run_view(view_of(text))
+    every = [m.start() for m in RUN_TRIGGER.finditer(view)]
+    assert run_triggers(view, len(view)) == every
+    cap = len(every) // 2 + 1
+    assert len(found := run_triggers(view, cap)) >= cap or found == every
+
+
+@pytest.mark.parametrize("unit", ["12 3456 7890 ", "123456789 ", "12 34 5678 "])
+def test_needles_read_numbers_of_no_shape(unit: str) -> None:
+    # (what the needles are for: these give RUN_TRIGGER a group to try every few characters)
+    view = run_view(view_of(unit * 20_000))
+    assert _by_needles(view, 0, len(view), len(view)) == []
 
 
 @pytest.mark.parametrize("unit", [
