@@ -113,7 +113,9 @@ PLAIN = HubOptions()
 
 
 class ChunkSource(Protocol):
-    finished: bool
+    @property
+    def finished(self) -> bool:
+        """The upstream said the stream is done."""
 
     @property
     def usage(self) -> dict[str, Any] | None:

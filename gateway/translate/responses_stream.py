@@ -17,6 +17,7 @@ the gateway signs itself, ``reasoning.py``).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from .reasoning import seal, sign_and_seal
@@ -100,7 +101,7 @@ class ResponseEvents:
         text = "".join(self._text)
         self._text = []
         if item["type"] == "reasoning":
-            part = {"type": "summary_text", "text": text}
+            part: dict[str, Any] = {"type": "summary_text", "text": text}
             self._ev(out, "response.reasoning_summary_text.done", item_id=item["id"],
                      output_index=idx, summary_index=0, text=text)
             self._ev(out, "response.reasoning_summary_part.done", item_id=item["id"],
@@ -141,7 +142,7 @@ class ResponseEvents:
                                "content_index": 0, "delta": delta, "logprobs": []}))
         self.seq += 1
 
-    def _blocks(self, out: list[Event], blocks: list[Any]) -> None:
+    def _blocks(self, out: list[Event], blocks: Iterable[Any]) -> None:
         """The hub's signed reasoning: a signature ends the open reasoning item, a
         redacted block is an item of its own (no summary)."""
         for block in blocks:
