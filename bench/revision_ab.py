@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -34,7 +33,7 @@ sys.path[:0] = [str(ROOT), str(BENCH)]
 from harness import payloads  # noqa: E402
 from harness.payloads import Call, Shape  # noqa: E402
 from harness.systems import gateway_config  # noqa: E402
-from surface_ab import free_port  # noqa: E402
+from surface_ab import free_port, wait_ready  # noqa: E402
 
 
 def cpu_s(pid: int) -> float:
@@ -74,17 +73,6 @@ def start(tree: Path, cfg: Path, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config",
                              str(cfg), "--port", str(port), "--workers", "1"], cwd=tree,
                             env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-
-
-def wait_ready(url: str) -> None:
-    for _ in range(200):
-        try:
-            if httpx.get(url + "/readyz").status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not become ready")
 
 
 def main() -> None:

@@ -60,6 +60,18 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_ready(url: str, tries: int = 200) -> None:
+    """Until the gateway at ``url`` answers /readyz 200 (0.2 s apart)."""
+    for _ in range(tries):
+        try:
+            if httpx.get(url + "/readyz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not become ready")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stream", action="store_true")
@@ -78,13 +90,7 @@ def main() -> None:
     procs.append(gw)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(150):
-            try:
-                if httpx.get(url + "/readyz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_ready(url)
         prompt = payloads.stream_prompt(20, 0) if args.stream else payloads.SHORT_PROMPT
         calls = {(prov, surface): payloads.gateway_call(
                      Shape(prov, alias, surface=surface, stream=args.stream, prompt=prompt))

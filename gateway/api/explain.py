@@ -89,16 +89,15 @@ async def explain(request: Request) -> Response:
     rid = {"x-request-id": request_id(request.headers)}
     try:
         name = request.query_params.get("surface")
-        hinted = pick_surface(None, name, request.headers) if name else None
-        # The key as the body's surface presents it (x-api-key for a Messages body).
-        keyed = hinted or (MESSAGES if "anthropic-version" in request.headers
-                           else CHAT_COMPLETIONS)
+        # Known before the body is read (the parameter, or anthropic-version): its key
+        # is taken as that surface presents it (x-api-key for a Messages body).
+        keyed = pick_surface(None, name, request.headers)
         caller, parsed, admission = await accept(request, svc, keyed, upstream=False)
         try:
             status, out = explain_body(
                 svc.rt.snapshot.cfg, parsed, key_name=caller.name, key_policy=caller.policy,
                 header_policy=request.headers.get("x-gateway-policy"),
-                headers=dict(request.headers), surface=hinted)
+                headers=dict(request.headers), surface=keyed if name else None)
         finally:
             if admission is not None:
                 await admission.release()

@@ -190,6 +190,14 @@ class Engine:
         if m is not None:
             m.child(m.upstream_duration, model.provider, model.upstream).observe(seconds)
 
+    def _charge_failed(self, ex: Exchange, model: ModelConfig, e: GatewayError,
+                       since: float) -> None:
+        """A failed attempt's upstream time: counted if the upstream was reached."""
+        if isinstance(e, UpstreamError):
+            spent = time.perf_counter() - since
+            ex.upstream_s += spent
+            self._observe_attempt(model, spent)
+
     def _send_failed(self, ex: Exchange, alias: str, e: GatewayError) -> bool:
         """Record a failed attempt; True if the engine should try the next candidate."""
         ex.attempts.append({"model": alias, "error": _fallback_reason(e), "status": e.status})
@@ -236,10 +244,7 @@ class Engine:
                     out = _shape_checked(client.name, ex.surface.codec.response,
                                          client.kind, res.body, prep, model.upstream)
                 except GatewayError as e:
-                    if isinstance(e, UpstreamError):
-                        spent = time.perf_counter() - t_att
-                        ex.upstream_s += spent
-                        self._observe_attempt(model, spent)
+                    self._charge_failed(ex, model, e, t_att)
                     first_error = first_error or e
                     if not self._send_failed(ex, alias, e):
                         raise e from None
@@ -293,10 +298,7 @@ class Engine:
                 except GatewayError as e:
                     if up is not None:
                         await up.aclose()
-                    if isinstance(e, UpstreamError):
-                        spent = time.perf_counter() - (up.t0 if up is not None else t_att)
-                        ex.upstream_s += spent
-                        self._observe_attempt(model, spent)
+                    self._charge_failed(ex, model, e, up.t0 if up is not None else t_att)
                     first_error = first_error or e
                     if not self._send_failed(ex, alias, e):
                         raise e from None

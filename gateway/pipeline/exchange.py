@@ -57,6 +57,7 @@ class Exchange:
     cache_store: bool = False
     cache_ttl: int = 0
     dropped: list[str] = field(default_factory=list)  # fields drop_params let go
+    cost_usd: float = 0.0  # at the prices of the model that served it (set by finish)
     # provider quota charges, per attempt, settled when the exchange ends (limits/)
     quota_holds: list[tuple[str, ProviderAdmission]] = field(default_factory=list)
 

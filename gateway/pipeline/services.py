@@ -160,10 +160,10 @@ class Services:
         if inflight is not None:
             inflight.dec()
         # A cache hit cost nothing upstream.
-        cost = cost_usd(ex) if ex.cache != "hit" else 0.0
+        cost = ex.cost_usd = cost_usd(ex) if ex.cache != "hit" else 0.0
         steps: list[Awaitable[object]] = []
         try:
-            self._publish(ex, cost)
+            self._publish(ex)
         finally:
             if to_cache is not None and self.cache is not None and self.cache.store_wanted(ex):
                 steps.append(self.cache.save(ex, to_cache))
@@ -188,7 +188,7 @@ class Services:
             steps.append(admission.settle(used, cost))
         return steps
 
-    def _publish(self, ex: Exchange, cost: float) -> None:
+    def _publish(self, ex: Exchange) -> None:
         """The exchange's one record, to every sink (metrics, access log, console)."""
         caller = ex.caller
         rec: dict[str, Any] = {
@@ -198,7 +198,7 @@ class Services:
             "provider": ex.provider, "model": ex.upstream_model, "alias": ex.alias,
             "status": ex.status, "stream": ex.stream, "cache": ex.cache,
             "tokens_in": ex.usage.input, "tokens_out": ex.usage.output,
-            "tokens_cached": ex.usage.cached, "cost_usd": round(cost, 8),
+            "tokens_cached": ex.usage.cached, "cost_usd": round(ex.cost_usd, 8),
             "duration_ms": round((time.perf_counter() - ex.t0) * 1000, 2),
             "upstream_ms": round(ex.upstream_s * 1000, 2),
             "overhead_ms": round(ex.overhead_ms, 3),
@@ -234,7 +234,7 @@ class Services:
             m.child(m.tokens, provider, model, "output").inc(u.output)
             m.child(m.tokens, provider, model, "cached").inc(u.cached)
             key = key_label(ex.snap.cfg, ex.caller.tenant)
-            m.child(m.cost, provider, model, key).inc(cost_usd(ex))
+            m.child(m.cost, provider, model, key).inc(ex.cost_usd)
             m.child(m.key_tokens, key, "input").inc(u.input)
             m.child(m.key_tokens, key, "output").inc(u.output)
 
