@@ -1,6 +1,7 @@
 """Gateway CPU per request, this working tree against a git revision, every surface.
 
     .venv/bin/python bench/revision_ab.py [--rev main] [--stream] [--n 200] [--rounds 7]
+                                          [--paths chat,claude] [--shipped]
 
 Two `gateway serve` processes (memory store, no keys, one worker): one runs the
 revision (exported with ``git archive`` to a temporary directory), one this tree; both
@@ -9,7 +10,10 @@ requests go round every (path, gateway) pair, ROUNDS times (the first is a warm-
 each gateway process's user+system CPU (/proc) is charged to the batch it served. The
 interleaving makes machine drift hit both trees alike, so the ratio holds on a busy
 machine where separate runs do not. Paths: chat completions and messages, each to Kimi
-(passthrough or translated) and Claude, and the Responses API to both.
+(passthrough or translated) and Claude, and the Responses API to both. ``--shipped``:
+both gateways run ``config/gateway.yaml`` as shipped (the providers pointed at the mock
+by the environment) and the paths are issue #21's two: ``model: "auto"`` (a short
+English prompt, routed to Claude) and ``model: "kimi-k2"``, on chat completions.
 """
 
 from __future__ import annotations
@@ -68,8 +72,11 @@ def export(rev: str, into: Path) -> Path:
     return into / "tree"
 
 
-def start(tree: Path, cfg: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(tree), "REDIS_URL": ""}
+def start(tree: Path, cfg: Path, port: int, upstream: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(tree), "REDIS_URL": "",
+           "KIMI_BASE_URL": f"http://127.0.0.1:{upstream}/v1", "KIMI_API_KEY": "sk-ab-kimi",
+           "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{upstream}", "ANTHROPIC_API_KEY": "sk-ab"}
+    env.pop("GATEWAY_KEY_TEAM_A", None)
     return subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config",
                              str(cfg), "--port", str(port), "--workers", "1"], cwd=tree,
                             env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -83,11 +90,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--paths", default="", help="only the paths containing one of these "
                     "comma-separated words (e.g. chat,claude)")
+    ap.add_argument("--shipped", action="store_true",
+                    help="config/gateway.yaml as shipped, paths auto and kimi (issue #21)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="revision-ab-"))
     up = free_port()
     cfg = tmp / "gateway.yaml"
-    cfg.write_text(gateway_config(up, limits=False))
+    cfg.write_text((ROOT / "config" / "gateway.yaml").read_text() if args.shipped
+                   else gateway_config(up, limits=False))
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{BENCH}"}
     procs = [subprocess.Popen([sys.executable, "-m", "harness.stream_server", "--port",
                                str(up)], cwd=BENCH, env=env)]
@@ -96,7 +106,7 @@ def main() -> None:
     try:
         for name, tree in trees.items():
             port = free_port()
-            gws[name] = (start(tree, cfg, port), f"http://127.0.0.1:{port}")
+            gws[name] = (start(tree, cfg, port, up), f"http://127.0.0.1:{port}")
             procs.append(gws[name][0])
         for _, url in gws.values():
             wait_ready(url)
@@ -108,6 +118,11 @@ def main() -> None:
             calls[f"messages -> {prov}"] = messages_call(shape)
             calls[f"responses -> {prov}"] = payloads.gateway_call(
                 Shape(prov, alias, surface="responses", stream=args.stream, prompt=prompt))
+        if args.shipped:
+            calls = {"chat auto -> claude": payloads.gateway_call(
+                         Shape("claude", "auto", stream=args.stream, prompt=prompt)),
+                     "chat kimi-k2": payloads.gateway_call(
+                         Shape("kimi", "kimi-k2", stream=args.stream, prompt=prompt))}
         if args.paths:
             words = args.paths.split(",")
             calls = {k: v for k, v in calls.items() if all(w in k for w in words)}

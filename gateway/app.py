@@ -1,7 +1,14 @@
-"""``create_app(...) -> Starlette``: the gateway's HTTP application.
+"""``create_app(...) -> GatewayApp``: the gateway's HTTP application.
 
 The lifespan owns the long-lived clients (provider pools, the store) and the config
 watcher; nothing happens at import.
+
+Every route is a Starlette route, but a surface's proxy ``POST`` (the hot path: every
+model call) does not go through Starlette's middleware stack and router: ``GatewayApp``
+hands it to the pipeline's handler directly and renders what that handler does not
+(an unexpected exception) exactly as Starlette's stack would. Starlette's per-request
+layers (two middlewares, the router's walk of every route, the endpoint wrapper, each
+wrapping ``send``) cost about a tenth of a request's CPU (bench/README.md).
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from .api import ops
 from .api.explain import explain
@@ -34,11 +42,13 @@ from .emulators import (
     serve_in_loop,
 )
 from .errors import GatewayError, MethodNotAllowed, NotFound
-from .http import error_response, request_id
+from .http import ProxiedRequest, error_response, request_id
 from .metrics import mark_process_dead
+from .pipeline.handler import proxy_request
 from .pipeline.services import Services
 from .runtime import Runtime
-from .surfaces import dialect_for
+from .surfaces import SURFACES, dialect_for
+from .surfaces.surface import Surface
 
 log = logging.getLogger("gateway")
 
@@ -125,8 +135,64 @@ OPS_ROUTES = [
 ]
 
 
+class GatewayApp:
+    """The ASGI application: a surface's proxy ``POST`` straight to ``proxy_request``,
+    everything else (and the lifespan) to the Starlette app.
+
+    For the routes it takes it does what Starlette's stack would do with them: the
+    same handler, an unexpected exception logged and answered by ``on_unexpected`` (if
+    no response has started) and re-raised for the server to log, as Starlette's
+    ``ServerErrorMiddleware`` does. A request under a ``root_path`` goes to Starlette,
+    whose router knows how to strip it.
+    """
+
+    __slots__ = ("_proxied", "_svc", "starlette")
+
+    def __init__(self, starlette: Starlette, svc: Services, surfaces: tuple[Surface, ...]
+                 ) -> None:
+        self.starlette = starlette
+        self._svc = svc
+        self._proxied = {s.path: s for s in surfaces}
+
+    @property
+    def state(self) -> Any:
+        return self.starlette.state
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        return self.starlette.routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            surface = self._proxied.get(scope["path"])
+            if surface is not None:
+                await self._proxy(scope, receive, send, surface)
+                return
+        await self.starlette(scope, receive, send)
+
+    async def _proxy(self, scope: Scope, receive: Receive, send: Send, surface: Surface
+                     ) -> None:
+        scope["app"] = self.starlette  # what Starlette sets for its endpoints
+        request = ProxiedRequest(scope, receive, send)
+        started = False
+
+        async def sending(message: Any) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            response = await proxy_request(request, self._svc, surface)
+            await response(scope, receive, sending)
+        except Exception as exc:
+            failed = await on_unexpected(request, exc)
+            if not started:
+                await failed(scope, receive, send)
+            raise
+
+
 def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = True,
-               demo_ports: tuple[int, int] | None = None) -> Starlette:
+               demo_ports: tuple[int, int] | None = None) -> GatewayApp:
     """The app: every surface's routes from ``surfaces.SURFACES``, the models list, the
     operations endpoints and the console; endpoints find the runtime and the services
     in ``app.state`` (``rt``, ``svc``)."""
@@ -167,4 +233,4 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
                                         Exception: on_unexpected})
     app.state.rt = rt
     app.state.svc = svc
-    return app
+    return GatewayApp(app, svc, SURFACES)

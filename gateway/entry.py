@@ -13,10 +13,9 @@ import os
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from starlette.applications import Starlette
 
 from . import conn_guard
-from .app import create_app
+from .app import GatewayApp, create_app
 from .config import GatewayConfig, ProviderConfig, load_config, resolve_config_path
 from .logs import setup_logging
 from .metrics import Metrics
@@ -77,7 +76,7 @@ def build_runtime(settings: Settings, env: dict[str, str], *,
     return rt
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> GatewayApp:
     settings = Settings()
     env = dict(os.environ)
     demo: tuple[int, int] | None = None

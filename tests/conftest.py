@@ -96,7 +96,7 @@ def make_gateway(kimi: Emu, claude: Emu) -> Iterator[object]:
 
     def make(**kw: object) -> GatewayServer:
         server_kw = {k: kw.pop(k) for k in ("redis_url", "log_prompts", "config_path",
-                                            "watch_config", "env") if k in kw}
+                                            "watch_config", "env", "http") if k in kw}
         cfg = kw.pop("cfg", None) or test_config(kimi.url + "/v1", claude.url, **kw)  # type: ignore[arg-type]
         gw = GatewayServer(cfg, **server_kw).start()  # type: ignore[arg-type]
         started.append(gw)

@@ -37,9 +37,13 @@ def _body(model: str, stream: bool, text: str = "hello there") -> bytes:
                          "messages": [{"role": "user", "content": text}]})
 
 
-@pytest.fixture
-def gw(make_gateway):
-    g = make_gateway(keys=KEYS, timeouts=SLOW)
+# The gateway's own server protocol tells the handler at once that its client left
+# (http.LEAVE_NOTICE); under a plain ASGI server a watcher task waits for
+# ``http.disconnect``: both must let go of everything.
+@pytest.fixture(params=["gateway.conn_guard:GuardedHttpTools", "httptools"],
+                ids=["notice", "asgi"])
+def gw(make_gateway, request):
+    g = make_gateway(keys=KEYS, timeouts=SLOW, http=request.param)
     ok = httpx.post(g.url + CHAT, headers={"authorization": f"Bearer {KEY}"}, timeout=10,
                     content=_body("claude-opus", False))  # warm the pools
     assert ok.status_code == 200

@@ -28,7 +28,11 @@ class GatewayServer:
 
     def __init__(self, cfg: GatewayConfig, *, config_path: str | None = None,
                  env: dict[str, str] | None = None, redis_url: str = "",
-                 log_prompts: bool = False, watch_config: bool = False) -> None:
+                 log_prompts: bool = False, watch_config: bool = False,
+                 http: str = "gateway.conn_guard:GuardedHttpTools") -> None:
+        """``http``: uvicorn's protocol; the gateway's own by default (what ``gateway
+        serve`` runs), or a plain one (``"httptools"``) to test the app under a server
+        without the gateway's ASGI extensions."""
         self.port = free_port()
         self.metrics = Metrics()
         store = build_store(cfg.redis, redis_url, metrics=self.metrics)
@@ -37,7 +41,7 @@ class GatewayServer:
         self.app = create_app(self.rt, log_prompts=log_prompts, watch_config=watch_config)
         self._server = uvicorn.Server(uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, loop="asyncio",
-            http="gateway.conn_guard:GuardedHttpTools",
+            http=http,
             lifespan="on", log_level="warning", access_log=False))
         self._thread: threading.Thread | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
