@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import orjson
+from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -166,22 +167,37 @@ async def read_body(request: Request, max_bytes: int, timeout_s: float) -> bytes
                 headers={"connection": "close"})
     chunks: list[bytes] = []
     size = 0
+    receive = request.receive  # not request.stream(): an async generator costs more
     try:
         async with asyncio.timeout(timeout_s):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise PayloadTooLarge(
-                        f"Request body exceeds the limit of {max_bytes} bytes.",
-                        headers={"connection": "close"})
-                chunks.append(chunk)
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":  # http.disconnect
+                    raise ClientGone()
+                chunk = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise PayloadTooLarge(
+                            f"Request body exceeds the limit of {max_bytes} bytes.",
+                            headers={"connection": "close"})
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
     except TimeoutError:
         raise RequestTimeout(
             f"The request body was not received within {timeout_s:g} s.",
             headers={"connection": "close"}) from None
-    except ClientDisconnect:
-        raise ClientGone() from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class Afterwards(BackgroundTask):
+    """A coroutine function awaited after the response is sent: Starlette's
+    ``BackgroundTask`` without the inspection of ``func`` it does on every construction
+    (it is always a coroutine function here)."""
+
+    def __init__(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        self.func, self.args, self.kwargs, self.is_async = func, args, {}, True
 
 
 class JSONResponse(Response):

@@ -11,12 +11,18 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import GatewayError
-from ..http import ClientGone, error_response, json_response, request_id, unless_client_leaves
+from ..http import (
+    Afterwards,
+    ClientGone,
+    error_response,
+    json_response,
+    request_id,
+    unless_client_leaves,
+)
 from ..limits.limiter import Admission
 from ..routing import RouteRequest, decide
 from ..sse import SSEResponse
@@ -99,7 +105,7 @@ async def proxy_request(request: Request, svc: Services, surface: Surface
         # request, and Redis runs one connection's commands in order, so a key's next
         # request on this replica finds its slot released and the entry stored.
         resp = json_response(out, 200, headers)
-        resp.background = BackgroundTask(svc.finish, ex, admission, inflight, out)
+        resp.background = Afterwards(svc.finish, ex, admission, inflight, out)
         handed_off = True
         return resp
     except ClientGone:
