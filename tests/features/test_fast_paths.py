@@ -10,6 +10,32 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gateway.features import _language_sample, language
+from gateway.features.tokens import (
+    _DEFAULT_HAN_SHARE,
+    _DEFAULT_HANGUL_SHARE,
+    _DEFAULT_KANA_SHARE,
+    _K_ASCII,
+    _K_DIGIT,
+    _K_DOUBLE_SPACE,
+    _K_FOUR_BYTE,
+    _K_FULLWIDTH,
+    _K_HAN_1,
+    _K_HAN_N,
+    _K_HANGUL_1,
+    _K_HANGUL_N,
+    _K_INDENT,
+    _K_KANA_1,
+    _K_KANA_N,
+    _K_NEWLINE,
+    _K_OTHER_3,
+    _K_PUNCT,
+    _K_PWORD,
+    _K_SPACE,
+    _K_TWO_BYTE,
+    _CLASS,
+    TokenTally,
+    _mix,
+)
 
 DATA = Path(__file__).parent / "data"
 LANGUAGE_ROWS = [json.loads(line)["text"]
@@ -142,3 +168,71 @@ TEXTS = st.integers(0, 3000).map(lambda n: ("Write one sentence about the sea. "
 @example([["x" * 1600]])
 def test_language_sample_is_its_definition(turns: list[list[str]]) -> None:
     assert _language_sample(turns) == _plain_language_sample(turns)
+
+
+# --- the token total -------------------------------------------------------------------
+
+
+def _plain_total(t: TokenTally) -> int:
+    est = (
+        t._fixed
+        + _K_ASCII * t._ascii
+        + _K_SPACE * t._space
+        + _K_NEWLINE * t._newline
+        + _K_DOUBLE_SPACE * t._dspace
+        + _K_INDENT * t._indent
+        + _K_PUNCT * t._punct
+        + _K_DIGIT * t._digit
+        + _K_PWORD * t._pword
+        + _K_TWO_BYTE * t._two
+        + _K_OTHER_3 * t._other3
+        + _K_FOUR_BYTE * t._four
+        + _K_FULLWIDTH * t._full
+        + t._han * _mix(t._han_1, t._han_n, _DEFAULT_HAN_SHARE, _K_HAN_1, _K_HAN_N)
+        + t._hangul * _mix(t._hangul_1, t._hangul_n, _DEFAULT_HANGUL_SHARE,
+                           _K_HANGUL_1, _K_HANGUL_N)
+        + t._kana * _mix(t._kana_1, t._kana_n, _DEFAULT_KANA_SHARE, _K_KANA_1, _K_KANA_N)
+    )
+    return max(0, round(est))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text(max_size=200) | st.sampled_from(LANGUAGE_ROWS[:200]), max_size=6),
+       st.floats(-50, 5000, allow_nan=False))
+def test_token_total_is_its_definition(texts: list[str], fixed: float) -> None:
+    tally = TokenTally()
+    for text in texts:
+        tally.add_text(text)
+    tally.add_fixed(fixed)
+    assert tally.total() == _plain_total(tally)
+
+
+def test_token_total_on_the_labelled_rows() -> None:
+    for text in LANGUAGE_ROWS:
+        tally = TokenTally()
+        tally.add_text(text)
+        assert tally.total() == _plain_total(tally)
+        tally.add_fixed(-3.5)
+        assert tally.total() == _plain_total(tally)
+
+
+
+def _plain_counts(s: str) -> tuple[int, ...]:
+    """The counts ``add_text`` makes of a string counted exactly, as it made them."""
+    mapped = s.encode("utf-8", "surrogatepass").translate(_CLASS)
+    return (s.count(" "), s.count("\n"), s.count("  "), s.count("\n "),
+            mapped.count(b"p"), mapped.count(b"d"), mapped.count(b"pa"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(' \n\t"{}:,.-_aZ09é中')), max_size=60)
+       | st.text(max_size=60))
+@example('{"a":"b c","d":[1,2]}')  # JSON: no newline
+@example("no punctuation here\n  indented")
+@example("")
+def test_exact_counts_are_their_definition(s: str) -> None:
+    tally = TokenTally()
+    tally.add_text(s)
+    got = (tally._space, tally._newline, tally._dspace, tally._indent, tally._punct,
+           tally._digit, tally._pword)
+    assert got == (_plain_counts(s) if s else (0,) * 7)
