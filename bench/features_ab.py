@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 CORPUS = ROOT / "tests" / "features" / "data" / "token_corpus.jsonl"
 
 # bench/harness/shipped.py's _gateway_call for the "auto" path (MAX_TOKENS there is 64).
-SHORT = {"model": "auto", "max_tokens": 64, "messages": [
+SHORT: dict[str, Any] = {"model": "auto", "max_tokens": 64, "messages": [
     {"role": "system", "content": "You are a helpful assistant."},
     {"role": "user", "content": "Write one sentence about the sea."}]}
 
@@ -166,6 +166,10 @@ def prompt_1mb() -> dict[str, Any]:
         {"role": "user", "content": _take(corpus("en"), 1_000_000)}]}
 
 
+def call(features: ModuleType, body: dict[str, Any], surface: str) -> Callable[[], Any]:
+    return lambda: features.extract_features(body, surface=surface)
+
+
 def timed(fn: Callable[[], Any], n: int) -> float:
     """CPU us per call of ``fn`` over ``n`` calls (this thread's time)."""
     t0 = time.thread_time_ns()
@@ -218,8 +222,7 @@ def main() -> int:
     print(f"| extract_features | {a.rev} us | working tree us | ratio |")
     print("| --- | ---: | ---: | ---: |")
     for name, body, surface, n in cases:
-        ab(name, lambda b=body, s=surface: old.extract_features(b, surface=s),
-           lambda b=body, s=surface: new.extract_features(b, surface=s), n, a.rounds)
+        ab(name, call(old, body, surface), call(new, body, surface), n, a.rounds)
     if a.parts:
         user = SHORT["messages"][-1]["content"]
         ab("language decision, short prompt", lambda: old.detect_language(user),

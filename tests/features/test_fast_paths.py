@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from gateway.features import _language_sample, language
 from gateway.features.tokens import (
+    _CLASS,
     _DEFAULT_HAN_SHARE,
     _DEFAULT_HANGUL_SHARE,
     _DEFAULT_KANA_SHARE,
@@ -32,7 +33,6 @@ from gateway.features.tokens import (
     _K_PWORD,
     _K_SPACE,
     _K_TWO_BYTE,
-    _CLASS,
     TokenTally,
     _mix,
 )
@@ -57,7 +57,7 @@ def _plain_looks_english(words: list[str]) -> bool:
 
 def _plain_detect_language(text: str) -> str | None:
     """``detect_language`` as it was (the module's helpers, the old letter check)."""
-    L = language  # noqa: N806
+    L = language
     sample = text[:L.SAMPLE_CHARS]
     noisy = "`" in sample or "@" in sample or "<" in sample or "://" in sample
     prose = L._NOISE_RE.sub(" ", sample) if noisy else sample
