@@ -170,6 +170,8 @@ def _tail(parts: list[str], limit: int) -> str:
 
 def _language_sample(turns: list[list[str]]) -> str:
     latest = turns[-1]
+    if len(turns) == 1 and len(latest) == 1 and len(latest[0]) < _LATEST_HEAD + _LATEST_TAIL:
+        return latest[0]  # one short text (most prompts): what the steps below make of it
     size = sum(len(p) + 1 for p in latest)
     if size <= _LATEST_HEAD + _LATEST_TAIL:
         pieces = [_head(latest, size)]

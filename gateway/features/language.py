@@ -90,12 +90,14 @@ def detect_language(text: str) -> str | None:
     # Most prompts have none of the characters every noise pattern needs: skip the scan.
     noisy = "`" in sample or "@" in sample or "<" in sample or "://" in sample
     prose = _NOISE_RE.sub(" ", sample) if noisy else sample
-    if not _has_letters(prose):
+    words = _LATIN_RE.findall(prose)
+    # (ASCII text has letters iff it has Latin words: no need to look for them again)
+    if not (words if prose.isascii() else _has_letters(prose)):
         prose = sample  # all code: better to judge the code's comments than nothing
+        words = _LATIN_RE.findall(prose)
     # Only non-Latin characters need the per-script regexes; in Latin-script text that is
     # a handful of symbols, in CJK text the script counts are the whole answer anyway.
     other = "" if prose.isascii() else "".join(_NON_LATIN_RE.findall(prose))
-    words = _LATIN_RE.findall(prose)
     latin = sum(map(len, words))
     if not other:
         # Latin script only, most of a gateway's traffic: no other script to weigh, and
@@ -204,7 +206,7 @@ _ENGLISH_SHARE: Final = 0.3
 def _looks_english(words: list[str]) -> bool:
     if len(words) < 3:
         return False
-    hits = sum(1 for w in words[:120] if w.lower() in _ENGLISH_WORDS)
+    hits = sum(map(_ENGLISH_WORDS.__contains__, map(str.lower, words[:120])))
     return hits >= 2 and hits >= _ENGLISH_SHARE * min(len(words), 120)
 
 

@@ -315,6 +315,8 @@ class PiiScanner:
             return
         if not text.isascii():
             text = normalize(text)
+        if _no_candidate(text):
+            return
         self.budget += len(text) // _CHARS_PER_CANDIDATE
         if self.per_anchor or (len(text) >= _DENSE_MIN_LEN and _anchor_dense(text)):
             self._scan_per_anchor(text)
@@ -522,6 +524,26 @@ class PiiScanner:
                         return True
             pos = max(pos, last + 1)
         return True
+
+
+# A string shorter than this with no candidate (a role, a type, a key, a short answer: most
+# strings of a body) is passed over after one search: its scan could not charge the budget
+# (one unit per _CHARS_PER_CANDIDATE characters, and the digit search one per
+# _DIGITS_PER_CHARGE digits), and the one pass is then not timed on it (the time picks a
+# scan for dense text, and per anchor costs more than one search on so short a string).
+_SHORT = 64
+
+
+def _no_candidate(text: str) -> bool:
+    """Is ``text`` (normalized) shorter than _SHORT characters and free of candidates?
+    Then scanning it changes no scanner's ``found``, ``unverified`` or ``budget``,
+    whatever its state: both scans try only the one-pass pattern's alternatives on it."""
+    return len(text) < _SHORT and _RE.search(text) is None
+
+
+def has_no_candidate(text: str) -> bool:
+    """``_no_candidate`` of ``text`` as the scanner reads it: its scan changes nothing."""
+    return _no_candidate(text if text.isascii() else normalize(text))
 
 
 def _anchor_dense(text: str) -> bool:

@@ -154,15 +154,15 @@ class TokenTally:
             return
         self._exact_left -= n
         self._space += s.count(" ")
-        self._newline += s.count("\n")
+        newlines = s.count("\n")
+        self._newline += newlines
         self._dspace += s.count("  ")
-        self._indent += s.count("\n ")
+        if newlines:  # (none in JSON text, such as tool definitions: nothing to count)
+            self._indent += s.count("\n ")
         if s.isascii():  # O(1): CPython caches it in the string header
             mapped = s.encode("ascii").translate(_CLASS)
             self._ascii += n
-            self._punct += mapped.count(b"p")
-            self._digit += mapped.count(b"d")
-            self._pword += mapped.count(b"pa")
+            self._add_punct(mapped)
             return
         raw = s.encode("utf-8", "surrogatepass")  # lone surrogates must not raise
         mapped = raw.translate(_CLASS)
@@ -178,9 +178,7 @@ class TokenTally:
         kana = high.count(b"J")
         full = high.count(b"F")
         self._ascii += n - two - three - four
-        self._punct += mapped.count(b"p")
-        self._digit += mapped.count(b"d")
-        self._pword += mapped.count(b"pa")
+        self._add_punct(mapped)
         self._two += two
         self._four += four
         self._han += han
@@ -190,6 +188,13 @@ class TokenTally:
         self._other3 += three - han - hangul - kana - full
         if (han or hangul or kana) and self._budget > 0:
             self._sample(s, n)
+
+    def _add_punct(self, mapped: bytes) -> None:
+        punct = mapped.count(b"p")
+        self._punct += punct
+        self._digit += mapped.count(b"d")
+        if punct:
+            self._pword += mapped.count(b"pa")
 
     def _add_sampled(self, s: str, n: int) -> None:
         start = max(0, self._exact_left)
@@ -248,12 +253,17 @@ class TokenTally:
             + _K_OTHER_3 * self._other3
             + _K_FOUR_BYTE * self._four
             + _K_FULLWIDTH * self._full
-            + self._han * _mix(self._han_1, self._han_n, _DEFAULT_HAN_SHARE, _K_HAN_1, _K_HAN_N)
-            + self._hangul * _mix(self._hangul_1, self._hangul_n, _DEFAULT_HANGUL_SHARE,
-                                  _K_HANGUL_1, _K_HANGUL_N)
-            + self._kana * _mix(self._kana_1, self._kana_n, _DEFAULT_KANA_SHARE,
-                                _K_KANA_1, _K_KANA_N)
         )
+        if self._han or self._hangul or self._kana:
+            # (added one by one, as one sum would: without CJK these terms are 0.0, which
+            # leaves a float sum as it is)
+            est = (est
+                   + self._han * _mix(self._han_1, self._han_n, _DEFAULT_HAN_SHARE, _K_HAN_1,
+                                      _K_HAN_N)
+                   + self._hangul * _mix(self._hangul_1, self._hangul_n,
+                                         _DEFAULT_HANGUL_SHARE, _K_HANGUL_1, _K_HANGUL_N)
+                   + self._kana * _mix(self._kana_1, self._kana_n, _DEFAULT_KANA_SHARE,
+                                       _K_KANA_1, _K_KANA_N))
         return max(0, round(est))
 
     def raw(self) -> dict[str, float]:
