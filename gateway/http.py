@@ -272,10 +272,10 @@ MAX_HEADER_BYTES = 64 * 1024
 
 class FirstWriteHeld:
     """A request's transport as its response cycle sees it: the cycle's first write (the
-    response head) is held until the end of the event loop's turn, and what the cycle
-    writes in that turn (the body of a JSON answer, sent right after its head) goes out
-    with it in one ``writelines``: one syscall and one wake-up of the client instead of
-    two. What is written later passes straight through; ``close`` sends what is held
+    response head) is held until the cycle writes again (the body of a JSON answer, sent
+    right after its head) or the event loop's turn ends, whichever comes first; head
+    and body then leave in one ``writelines``: one syscall and one wake-up of the client
+    instead of two. Later writes pass straight through; ``close`` sends what is held
     first. A stream's head waits at most for the rest of the turn.
     """
 
@@ -284,23 +284,25 @@ class FirstWriteHeld:
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._held: list[bytes] | None = None
+        self._held: bytes | None = None
         self._started = False
 
     def write(self, data: bytes) -> None:
-        if self._held is not None:
-            self._held.append(data)
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.writelines((held, data))
         elif self._started:
             self._transport.write(data)
         else:
             self._started = True
-            self._held = [data]
+            self._held = data
             self._loop.call_soon(self._release)
 
     def _release(self) -> None:
         held, self._held = self._held, None
-        if held:
-            self._transport.writelines(held)
+        if held is not None:
+            self._transport.write(held)
 
     def close(self) -> None:
         self._release()
