@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import httpx
 import pytest
 
 from gateway import metrics
-from gateway.app import create_app
+from gateway.app import GatewayApp, create_app
 from gateway.features import extract_features
 from gateway.http import ANTHROPIC_ERRORS, OPENAI_ERRORS
 from gateway.runtime import Runtime
-from gateway.surfaces import MESSAGES, RESPONSES, SURFACES, dialect_for
+from gateway.surfaces import CHAT_COMPLETIONS, MESSAGES, RESPONSES, SURFACES, dialect_for
 from tests.support.gateway_server import test_config as make_config
 
 BODIES = {
@@ -106,3 +107,33 @@ def test_the_proxy_and_explain_agree_on_a_messages_body(make_gateway, tmp_path, 
                            timeout=30).json()
     assert proxied["routing"]["features"] == explained["features"]
     assert proxied["routing"]["model"] == explained["model"]
+
+
+async def test_a_bug_on_the_proxy_path_is_logged_and_answered_in_the_surfaces_dialect(
+        caplog) -> None:
+    # GatewayApp hands a surface's POST to the handler without Starlette's stack; an
+    # unexpected exception must still end as Starlette's would: logged with its
+    # traceback, a 500 in the surface's shape with the request id and no detail, and
+    # re-raised for the server to log.
+    app = create_app(Runtime(make_config("http://127.0.0.1:9/v1", "http://127.0.0.1:9")),
+                     watch_config=False)
+
+    def broken(body: object) -> dict:
+        raise RuntimeError("secret detail")
+
+    for surface in (CHAT_COMPLETIONS, MESSAGES):
+        buggy = GatewayApp(app.starlette, app.state.svc, (replace(surface, validate=broken),))
+        transport = httpx.ASGITransport(app=buggy, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            with caplog.at_level(logging.ERROR, logger="gateway"):
+                r = await client.post(surface.path, json=BODIES[surface.name],
+                                      headers={"x-request-id": "bug-1"})
+        assert r.status_code == 500 and r.headers["x-request-id"] == "bug-1"
+        assert "secret detail" not in r.text and "bug-1" in r.text
+        if surface is MESSAGES:
+            assert r.json()["type"] == "error" and r.json()["request_id"] == "bug-1"
+        else:
+            assert r.json()["error"]["type"] == "server_error"
+        logged = [rec for rec in caplog.records if "unhandled error" in rec.getMessage()]
+        assert logged and logged[-1].exc_info is not None
+        caplog.clear()
