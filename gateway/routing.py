@@ -3,7 +3,9 @@
 Pure: a function of the config, the request's features and a few request facts
 (requested model, key, policy header, headers, metadata). No I/O, so every rule,
 condition and constraint is table-tested, and the explain view (``POST
-/v1/gateway/route``) returns exactly what the proxy then does.
+/v1/gateway/route``) returns exactly what the proxy then does. What depends on the
+config alone (each rule's conditions and targets, the effective policies) is derived
+once per config object (``_routes``), not per request.
 
 Semantics (README, "Routing"):
 - ``model: auto`` is routed by the rules, first rule whose ``when`` holds *and* that

@@ -14,6 +14,9 @@ objects, timers, header multidicts, stream readers); this client spends ~9 us
 - a buffered body capped at a size, or a stream read chunk by chunk with back-pressure
   (reading pauses while more than ``HIGH_WATER`` bytes wait for a slow consumer) and an
   idle timeout between chunks;
+- one deadline per exchange (``exchange``'s, the wait for a connection included): a
+  single timer fails the exchange with ``TimeoutError`` unless the connection is back
+  in the pool first;
 - a connection goes back to the pool only after a complete response that allows it;
   anything else (an error, a cancelled caller, a stream left early) closes it. An idle
   connection the server closes leaves the pool when it does; one found closed after a
@@ -528,8 +531,6 @@ class Pool:
         """The most recently used idle connection still open and within its keep-alive,
         or None (``acquire`` without the wait)."""
         idle = self.idle
-        if not idle:
-            return None
         now = self.loop.time()
         while idle:
             c = idle.pop()
