@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 from .errors import PayloadTooLarge
-from .jsonutil import parse_body
+from .jsonutil import opening_brackets, parse_body
 
 # A JSON string (quote, runs of ordinary bytes or escapes, quote), or a structural
 # character that starts a value or a member.
@@ -30,14 +30,13 @@ _TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[,{\[]', re.DOTALL)
 _QUOTE = ord('"')
 
 
-def _structural(raw: bytes) -> int:
-    return raw.count(b",") + raw.count(b"{") + raw.count(b"[")
-
-
-def count_nodes(raw: bytes, limit: int) -> int:
+def count_nodes(raw: bytes, limit: int, opening: int | None = None) -> int:
     """The number of values and members of ``raw`` if it is at most ``limit`` (an upper
-    bound of it, at most ``limit``), else ``limit + 1`` (more than the limit)."""
-    upper = _structural(raw)
+    bound of it, at most ``limit``), else ``limit + 1`` (more than the limit).
+    ``opening``: ``jsonutil.opening_brackets(raw)``, if the caller counted it."""
+    if opening is None:
+        opening = opening_brackets(raw)
+    upper = opening + raw.count(b",")
     if upper <= limit:
         return upper
     n = 0
@@ -57,11 +56,12 @@ def parse_request(raw: bytes, server: Any) -> Any:
 
 def parse_bounded(raw: bytes, max_nodes: int, max_messages: int, max_parts: int) -> Any:
     """``jsonutil.parse_body`` within the bounds above (413 past one, naming it)."""
-    if count_nodes(raw, max_nodes) > max_nodes:
+    opening = opening_brackets(raw)  # counted once: for the nodes and for the depth
+    if count_nodes(raw, max_nodes, opening) > max_nodes:
         raise PayloadTooLarge(
             f"Request body has more than {max_nodes} JSON values (arrays, objects and "
             "their members), the limit (server.max_json_nodes).")
-    body = parse_body(raw)
+    body = parse_body(raw, opening)
     if isinstance(body, dict):
         check_messages(body.get("messages"), max_messages, max_parts)
     return body

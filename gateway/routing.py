@@ -3,7 +3,9 @@
 Pure: a function of the config, the request's features and a few request facts
 (requested model, key, policy header, headers, metadata). No I/O, so every rule,
 condition and constraint is table-tested, and the explain view (``POST
-/v1/gateway/route``) returns exactly what the proxy then does.
+/v1/gateway/route``) returns exactly what the proxy then does. What depends on the
+config alone (each rule's conditions and targets, the effective policies) is derived
+once per config object (``_routes``), not per request.
 
 Semantics (README, "Routing"):
 - ``model: auto`` is routed by the rules, first rule whose ``when`` holds *and* that
@@ -21,6 +23,7 @@ Semantics (README, "Routing"):
 from __future__ import annotations
 
 import random
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
@@ -152,43 +155,162 @@ def _pii_where(f: FeatureLike) -> str:
     return ", ".join(parts)
 
 
-def _when_holds(w: RuleWhen, f: FeatureLike, req: RouteRequest) -> tuple[bool, str]:
-    """Whether a rule's condition holds, and a short reason either way."""
-    checks: list[tuple[bool, str]] = []
+@dataclass(frozen=True, slots=True)
+class _Condition:
+    """One part of a rule's ``when``: whether it holds, and what it says (the trace's
+    reason), both of the request's features and facts."""
+
+    test: Callable[[FeatureLike, RouteRequest], bool]
+    why: Callable[[FeatureLike, RouteRequest], str]
+
+
+def _conditions(w: RuleWhen) -> tuple[_Condition, ...]:
+    """A rule's condition as its parts, in the order the trace gives them (built once
+    per config: what does not depend on the request is formatted here)."""
+    out: list[_Condition] = []
     if w.min_tokens is not None:
-        checks.append((f.tokens >= w.min_tokens, f"tokens {f.tokens} >= {w.min_tokens}"))
+        out.append(_tokens_at_least(w.min_tokens))
     if w.max_tokens is not None:
-        checks.append((f.tokens <= w.max_tokens, f"tokens {f.tokens} <= {w.max_tokens}"))
-    if w.language is not None:
-        if isinstance(w.language, list):
-            checks.append((f.language in w.language, f"language {f.language} in {w.language}"))
-        else:
-            checks.append(
-                (f.language not in w.language.not_, f"language {f.language} not in {w.language.not_}")
-            )
-    if w.pii is not None:
-        if isinstance(w.pii, bool):
-            checks.append((bool(f.pii) == w.pii, f"pii {sorted(f.pii)} is {w.pii}"))
-        else:
-            checks.append((bool(f.pii & set(w.pii)), f"pii {sorted(f.pii)} any of {w.pii}"))
+        out.append(_tokens_at_most(w.max_tokens))
+    if isinstance(w.language, list):
+        out.append(_language_in(w.language))
+    elif w.language is not None:
+        out.append(_language_not_in(w.language.not_))
+    if isinstance(w.pii, bool):
+        out.append(_pii_is(w.pii))
+    elif w.pii is not None:
+        out.append(_pii_any_of(w.pii))
     for name in ("has_images", "has_tools", "stream"):
         want = getattr(w, name)
         if want is not None:
-            checks.append((getattr(f, name) == want, f"{name} is {want}"))
+            out.append(_flag_is(name, want))
     if w.model is not None:
-        checks.append((req.model in w.model, f"model {req.model} in {w.model}"))
+        out.append(_model_in(w.model))
     if w.key is not None:
-        checks.append((req.key_name in w.key, f"key {req.key_name} in {w.key}"))
-    if w.header is not None:
-        for h, v in w.header.items():
-            checks.append((req.headers.get(h) == v, f"header {h} == {v!r}"))
-    if w.metadata is not None:
-        for k, v in w.metadata.items():
-            checks.append((str(req.metadata.get(k)) == v, f"metadata.{k} == {v!r}"))
-    for ok, why in checks:
-        if not ok:
-            return False, "not " + why
-    return True, "; ".join(why for _, why in checks) or "always"
+        out.append(_key_in(w.key))
+    for h, v in (w.header or {}).items():
+        out.append(_header_is(h, v))
+    for k, v in (w.metadata or {}).items():
+        out.append(_metadata_is(k, v))
+    return tuple(out)
+
+
+def _tokens_at_least(lo: int) -> _Condition:
+    return _Condition(lambda f, r: f.tokens >= lo, lambda f, r: f"tokens {f.tokens} >= {lo}")
+
+
+def _tokens_at_most(hi: int) -> _Condition:
+    return _Condition(lambda f, r: f.tokens <= hi, lambda f, r: f"tokens {f.tokens} <= {hi}")
+
+
+def _language_in(langs: list[str]) -> _Condition:
+    said = f" in {langs}"
+    return _Condition(lambda f, r: f.language in langs,
+                      lambda f, r: f"language {f.language}{said}")
+
+
+def _language_not_in(langs: list[str]) -> _Condition:
+    said = f" not in {langs}"
+    return _Condition(lambda f, r: f.language not in langs,
+                      lambda f, r: f"language {f.language}{said}")
+
+
+def _pii_is(want: bool) -> _Condition:
+    said = f" is {want}"
+    return _Condition(lambda f, r: bool(f.pii) == want, lambda f, r: f"pii {sorted(f.pii)}{said}")
+
+
+def _pii_any_of(kinds: list[str]) -> _Condition:
+    said, wanted = f" any of {kinds}", frozenset(kinds)
+    return _Condition(lambda f, r: bool(f.pii & wanted),
+                      lambda f, r: f"pii {sorted(f.pii)}{said}")
+
+
+def _flag_is(name: str, want: bool) -> _Condition:
+    return _Condition(lambda f, r: getattr(f, name) == want, _constant(f"{name} is {want}"))
+
+
+def _model_in(models: list[str]) -> _Condition:
+    said = f" in {models}"
+    return _Condition(lambda f, r: r.model in models, lambda f, r: f"model {r.model}{said}")
+
+
+def _key_in(keys: list[str]) -> _Condition:
+    said = f" in {keys}"
+    return _Condition(lambda f, r: r.key_name in keys, lambda f, r: f"key {r.key_name}{said}")
+
+
+def _header_is(name: str, value: str) -> _Condition:
+    return _Condition(lambda f, r: r.headers.get(name) == value,
+                      _constant(f"header {name} == {value!r}"))
+
+
+def _metadata_is(key: str, value: str) -> _Condition:
+    return _Condition(lambda f, r: str(r.metadata.get(key)) == value,
+                      _constant(f"metadata.{key} == {value!r}"))
+
+
+def _constant(text: str) -> Callable[[FeatureLike, RouteRequest], str]:
+    return lambda f, r: text
+
+
+def _holds(conds: tuple[_Condition, ...], f: FeatureLike, req: RouteRequest
+           ) -> tuple[bool, str]:
+    """Whether a rule's condition holds, and a short reason either way."""
+    for c in conds:
+        if not c.test(f, req):
+            return False, "not " + c.why(f, req)
+    if not conds:
+        return True, "always"
+    return True, "; ".join([c.why(f, req) for c in conds])
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """A routing rule as ``_decide`` walks it."""
+
+    rule: RuleConfig
+    conditions: tuple[_Condition, ...]
+    # The aliases a pinned request must name for the rule to apply (``when.model``).
+    pinned_by: frozenset[str]
+    to: tuple[tuple[str, ModelConfig], ...]
+
+
+class _Routes:
+    """What routing derives from one config, once (a snapshot's config never changes):
+    the rules' conditions and targets, and the effective policies met so far."""
+
+    __slots__ = ("__weakref__", "policies", "rules")
+
+    def __init__(self, cfg: GatewayConfig) -> None:
+        self.rules = tuple(
+            _Rule(r, _conditions(r.when), frozenset(r.when.model or ()),
+                  tuple((a, cfg.models[a]) for a in r.to))
+            for r in cfg.routing.rules)
+        self.policies: dict[tuple[str | None, str | None], EffectivePolicy] = {}
+
+    def policy(self, cfg: GatewayConfig, req: RouteRequest) -> EffectivePolicy:
+        key = (req.key_policy, req.header_policy)
+        pol = self.policies.get(key)
+        if pol is None:
+            pol = effective_policy(cfg, req)  # raises on an unknown policy: not kept
+            if len(self.policies) < _MAX_POLICIES:
+                self.policies[key] = pol
+        return pol
+
+
+# Effective policies kept per config: the key and header pairs the config allows
+# (a header naming an unknown policy is refused before it is kept).
+_MAX_POLICIES = 256
+_ROUTES: dict[int, _Routes] = {}  # by id() of a live config; dropped when it is
+
+
+def _routes(cfg: GatewayConfig) -> _Routes:
+    routes = _ROUTES.get(id(cfg))
+    if routes is None:
+        routes = _ROUTES[id(cfg)] = _Routes(cfg)
+        weakref.finalize(cfg, _ROUTES.pop, id(cfg), None)
+    return routes
 
 
 def _order(rule: RuleConfig, kept: list[str], rnd: Callable[[], float]) -> list[str]:
@@ -244,7 +366,8 @@ def _decide(
     rnd: Callable[[], float],
     trace: list[dict[str, Any]],
 ) -> Decision:
-    pol = effective_policy(cfg, req)
+    routes = _routes(cfg)
+    pol = routes.policy(cfg, req)
     trace.append({"policy": list(pol.names)})
     mapped, map_entry = map_model(cfg, req.model)
     if map_entry is not None:
@@ -260,26 +383,26 @@ def _decide(
         )
 
     removals: list[tuple[str, str, str]] = []  # (model, kind, reason) over held rules
-    for rule in cfg.routing.rules:
-        if pinned and (rule.when.model is None or req.model not in rule.when.model):
+    for r in routes.rules:
+        if pinned and req.model not in r.pinned_by:
             continue
-        holds, why = _when_holds(rule.when, f, req)
-        entry: dict[str, Any] = {"rule": rule.name, "matched": holds, "reason": why}
+        holds, why = _holds(r.conditions, f, req)
+        entry: dict[str, Any] = {"rule": r.rule.name, "matched": holds, "reason": why}
         trace.append(entry)
         if not holds:
             continue
         kept, removed = [], []
-        for alias in rule.to:
-            r = _why_removed(alias, cfg.models[alias], f, pol)
-            if r is None:
+        for alias, model in r.to:
+            out = _why_removed(alias, model, f, pol)
+            if out is None:
                 kept.append(alias)
             else:
-                removed.append({"model": alias, "reason": r[1]})
-                removals.append((alias, r[0], r[1]))
+                removed.append({"model": alias, "reason": out[1]})
+                removals.append((alias, out[0], out[1]))
         entry["removed"] = removed
         entry["candidates"] = kept
         if kept:
-            return Decision(rule.name, _order(rule, kept, rnd), pol, trace)
+            return Decision(r.rule.name, _order(r.rule, kept, rnd), pol, trace)
 
     if pinned:
         m = cfg.models[req.model]

@@ -8,6 +8,8 @@ not use pass through untouched (the upstream validates them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from .errors import BadRequest
@@ -75,69 +77,100 @@ def chat_request(body: Any) -> dict[str, Any]:
         raise BadRequest("'messages' must contain at least one message.", param="messages",
                          code="invalid_value")
     for i, m in enumerate(msgs):
+        _chat_message(m, i)
+    _check_fields(body, _CHAT_FIELDS, _CHAT_RANK)
+    return body
+
+
+def _chat_message(m: Any, i: int) -> None:
+    if not isinstance(m, dict):
+        _want(False, f"messages[{i}]", "an object", m)
+    role = m.get("role")
+    # isinstance first: a dict or list role is unhashable and must be a 400, not a 500.
+    if not isinstance(role, str) or role not in _OPENAI_ROLES:
         p = f"messages[{i}]"
-        _want(isinstance(m, dict), p, "an object", m)
-        role = m.get("role")
-        # isinstance first: a dict or list role is unhashable and must be a 400, not a 500.
-        if not isinstance(role, str) or role not in _OPENAI_ROLES:
-            raise BadRequest(f"Invalid value for '{p}.role': {role!r}; expected one of "
-                             f"{sorted(_OPENAI_ROLES)}.", param=f"{p}.role", code="invalid_value")
-        c = m.get("content")
-        if c is None:
-            if role not in ("assistant",):
-                raise BadRequest(f"Missing required parameter: '{p}.content'.",
-                                 param=f"{p}.content", code="missing_required_parameter")
-        elif isinstance(c, list):
-            for j, part in enumerate(c):
-                pp = f"{p}.content[{j}]"
-                _want(isinstance(part, dict), pp, "an object", part)
-                t = part.get("type")
-                _want(isinstance(t, str), f"{pp}.type", "a string", t)
-                if t == "text":
-                    _want(isinstance(part.get("text"), str), f"{pp}.text", "a string",
-                          part.get("text"))
-                elif t == "image_url":
-                    iu = part.get("image_url")
-                    _want(isinstance(iu, dict) and isinstance(iu.get("url"), str),
-                          f"{pp}.image_url", "an object with a string 'url'", iu)
-        else:
-            _want(isinstance(c, str), f"{p}.content", "a string or an array of content parts", c)
-        if role == "tool":
-            _want(isinstance(m.get("tool_call_id"), str), f"{p}.tool_call_id", "a string",
-                  m.get("tool_call_id"))
-        tcs = m.get("tool_calls")
-        if tcs is not None:
-            _want(isinstance(tcs, list), f"{p}.tool_calls", "an array", tcs)
-            for j, tc in enumerate(tcs):
-                tp = f"{p}.tool_calls[{j}]"
-                _want(isinstance(tc, dict), tp, "an object", tc)
-                fn = tc.get("function")
-                _want(isinstance(fn, dict) and isinstance(fn.get("name"), str),
-                      f"{tp}.function", "an object with a string 'name'", fn)
-                _want(isinstance(tc.get("id"), str), f"{tp}.id", "a string", tc.get("id"))
-    _opt_bool(body, "stream")
-    so = body.get("stream_options")
-    if so is not None:
-        _want(isinstance(so, dict), "stream_options", "an object", so)
-    _opt_number(body, "temperature", 0, 2)
-    _opt_number(body, "top_p", 0, 1)
-    _opt_number(body, "frequency_penalty", -2, 2)
-    _opt_number(body, "presence_penalty", -2, 2)
-    _opt_int(body, "max_tokens", 1)
-    _opt_int(body, "max_completion_tokens", 1)
-    mct, mt = body.get("max_completion_tokens"), body.get("max_tokens")
+        raise BadRequest(f"Invalid value for '{p}.role': {role!r}; expected one of "
+                         f"{sorted(_OPENAI_ROLES)}.", param=f"{p}.role", code="invalid_value")
+    c = m.get("content")
+    if isinstance(c, str):
+        pass
+    elif c is None:
+        if role != "assistant":
+            raise BadRequest(f"Missing required parameter: 'messages[{i}].content'.",
+                             param=f"messages[{i}].content", code="missing_required_parameter")
+    elif isinstance(c, list):
+        for j, part in enumerate(c):
+            _chat_part(part, f"messages[{i}].content[{j}]")
+    else:
+        _want(False, f"messages[{i}].content", "a string or an array of content parts", c)
+    if role == "tool":
+        _want(isinstance(m.get("tool_call_id"), str), f"messages[{i}].tool_call_id",
+              "a string", m.get("tool_call_id"))
+    tcs = m.get("tool_calls")
+    if tcs is not None:
+        p = f"messages[{i}]"
+        _want(isinstance(tcs, list), f"{p}.tool_calls", "an array", tcs)
+        for j, tc in enumerate(tcs):
+            tp = f"{p}.tool_calls[{j}]"
+            _want(isinstance(tc, dict), tp, "an object", tc)
+            fn = tc.get("function")
+            _want(isinstance(fn, dict) and isinstance(fn.get("name"), str),
+                  f"{tp}.function", "an object with a string 'name'", fn)
+            _want(isinstance(tc.get("id"), str), f"{tp}.id", "a string", tc.get("id"))
+
+
+def _chat_part(part: Any, pp: str) -> None:
+    _want(isinstance(part, dict), pp, "an object", part)
+    t = part.get("type")
+    _want(isinstance(t, str), f"{pp}.type", "a string", t)
+    if t == "text":
+        _want(isinstance(part.get("text"), str), f"{pp}.text", "a string", part.get("text"))
+    elif t == "image_url":
+        iu = part.get("image_url")
+        _want(isinstance(iu, dict) and isinstance(iu.get("url"), str),
+              f"{pp}.image_url", "an object with a string 'url'", iu)
+
+
+FieldCheck = Callable[[dict[str, Any], str], None]
+
+
+def _check_fields(body: dict[str, Any], fields: tuple[tuple[str, FieldCheck], ...],
+                  rank: dict[str, int]) -> None:
+    """Run the checks of the optional ``fields`` the body has, in the order of
+    ``fields`` (the first bad one is the 400): a body has few of the many it may have,
+    so it costs what the body holds, not what the table lists."""
+    present = [rank[k] for k in body if k in rank]
+    if len(present) > 1:
+        present.sort()
+    for i in present:
+        name, check = fields[i]
+        check(body, name)
+
+
+def _opt_object(body: dict[str, Any], name: str) -> None:
+    v = body.get(name)
+    if v is not None:
+        _want(isinstance(v, dict), name, "an object", v)
+
+
+def _max_completion_tokens(body: dict[str, Any], name: str) -> None:
+    _opt_int(body, name, 1)
+    mct, mt = body.get(name), body.get("max_tokens")
     if mct is not None and mt is not None and mct != mt:
         # Which one an upstream honours is its business; the gateway budgets one number.
         raise BadRequest("max_tokens and max_completion_tokens differ: give one of them "
                          f"(got {mt} and {mct}).", param="max_completion_tokens")
-    _opt_int(body, "n", 1)
-    _opt_int(body, "seed", -(2**63))
-    _opt_bool(body, "parallel_tool_calls")
-    stop = body.get("stop")
+
+
+def _stop(body: dict[str, Any], name: str) -> None:
+    stop = body.get(name)
     if stop is not None:
         _want(isinstance(stop, str) or is_str_list(stop),
               "stop", "a string or an array of strings", stop)
-    tools = body.get("tools")
+
+
+def _chat_tools(body: dict[str, Any], name: str) -> None:
+    tools = body.get(name)
     if tools is not None:
         _want(isinstance(tools, list), "tools", "an array", tools)
         for i, t in enumerate(tools):
@@ -146,21 +179,45 @@ def chat_request(body: Any) -> dict[str, Any]:
             _want(isinstance(t, dict) and isinstance(t.get("function"), dict)
                   and isinstance(t["function"].get("name"), str),
                   f"tools[{i}]", "an object with a 'function' that has a string 'name'", t)
-    tc = body.get("tool_choice")
+
+
+def _tool_choice(body: dict[str, Any], name: str) -> None:
+    tc = body.get(name)
     if tc is not None and not isinstance(tc, dict) and tc not in ("none", "auto", "required"):
         raise BadRequest(f"Invalid value for 'tool_choice': {tc!r}.", param="tool_choice",
                          code="invalid_value")
-    rf = body.get("response_format")
+
+
+def _response_format(body: dict[str, Any], name: str) -> None:
+    rf = body.get(name)
     if rf is not None:
         _want(isinstance(rf, dict) and isinstance(rf.get("type"), str), "response_format",
               "an object with a string 'type'", rf)
         if rf["type"] not in ("text", "json_object", "json_schema"):
             raise BadRequest(f"Invalid value for 'response_format.type': {rf['type']!r}.",
                              param="response_format.type", code="invalid_value")
-    md = body.get("metadata")
-    if md is not None:
-        _want(isinstance(md, dict), "metadata", "an object", md)
-    return body
+
+
+# A chat body's optional fields the gateway relies on, in the order they are checked.
+_CHAT_FIELDS: tuple[tuple[str, FieldCheck], ...] = (
+    ("stream", _opt_bool),
+    ("stream_options", _opt_object),
+    ("temperature", partial(_opt_number, lo=0, hi=2)),
+    ("top_p", partial(_opt_number, lo=0, hi=1)),
+    ("frequency_penalty", partial(_opt_number, lo=-2, hi=2)),
+    ("presence_penalty", partial(_opt_number, lo=-2, hi=2)),
+    ("max_tokens", partial(_opt_int, lo=1)),
+    ("max_completion_tokens", _max_completion_tokens),
+    ("n", partial(_opt_int, lo=1)),
+    ("seed", partial(_opt_int, lo=-(2**63))),
+    ("parallel_tool_calls", _opt_bool),
+    ("stop", _stop),
+    ("tools", _chat_tools),
+    ("tool_choice", _tool_choice),
+    ("response_format", _response_format),
+    ("metadata", _opt_object),
+)
+_CHAT_RANK = {name: i for i, (name, _) in enumerate(_CHAT_FIELDS)}
 
 
 def messages_request(body: Any) -> dict[str, Any]:

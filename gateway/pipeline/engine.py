@@ -37,6 +37,7 @@ from .exchange import Exchange
 
 if TYPE_CHECKING:
     from ..limits.charges import Limits
+    from ..limits.limiter import ProviderQuota
 
 log = logging.getLogger("gateway")
 # A stream's bytes per cache-entry byte past which its answer is no longer assembled
@@ -118,7 +119,9 @@ class Engine:
                 ex.attempts.append({"model": alias, "skipped": "circuit open"})
                 i += 1
                 continue
-            quota_err = await self._quota_ok(ex, alias, model)
+            quota = self._quota(ex, model)
+            quota_err = (await self._charge_quota(ex, alias, model, quota) if quota is not None
+                         else None)
             if quota_err is not None:
                 breaker.release_probe()
                 exhausted.append(quota_err)
@@ -167,15 +170,18 @@ class Engine:
             e.provider_specific = True
             raise
 
-    async def _quota_ok(self, ex: Exchange, alias: str, model: ModelConfig) -> RateLimited | None:
+    def _quota(self, ex: Exchange, model: ModelConfig) -> ProviderQuota | None:
+        """The provider's shared quota, if it has one."""
+        return self.limits.quota(ex, model.provider) if self.limits is not None else None
+
+    async def _charge_quota(self, ex: Exchange, alias: str, model: ModelConfig,
+                            quota: ProviderQuota) -> RateLimited | None:
         """Charge the provider's shared quota; an exhausted one is skipped, not hit."""
         limits = self.limits
-        q = limits.quota(ex, model.provider) if limits is not None else None
-        if q is None or limits is None:
-            return None
+        assert limits is not None
         f = ex.features
         try:
-            adm = await q.admit(f.tokens + requested_output(f, model))
+            adm = await quota.admit(f.tokens + requested_output(f, model))
         except RateLimited as e:
             limits.count_quota_rejection(e)
             ex.attempts.append({"model": alias, "skipped": "provider quota exhausted"})

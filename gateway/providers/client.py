@@ -31,7 +31,7 @@ from ..errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
-from ..jsonutil import too_deep
+from ..jsonutil import too_deep_json
 from ..logs import Redactor
 from ..sse import SSEEvent, SSEParser
 from ..translate.hub import CHAT_COMPLETIONS
@@ -78,7 +78,10 @@ class ProviderClient:
                                     else "/v1/messages")
         self._target = self._origin.path_of(self._url)
         self._redactor = Redactor([cfg.api_key])
-        # Built once: every request sends the same headers (plus the few it adds).
+        # Built once: a request without headers of its own sends the same head but for
+        # its content-length (None: headers that cannot be sent, refused per request).
+        self._prefixes = {accept: self._prefix(accept)
+                          for accept in (None, "text/event-stream")}
 
     @property
     def configured(self) -> bool:
@@ -124,15 +127,31 @@ class ProviderClient:
         key = self.cfg.api_key
         return self._redactor.scrub(text) if key and key in text else text
 
-    def _payload(self, body: dict[str, Any], extra: Mapping[str, str] | None,
-                 target: str, accept: str | None = None) -> tuple[bytes, bytes]:
-        data = orjson.dumps(body)
+    def _request_headers(self, extra: Mapping[str, str] | None,
+                         accept: str | None) -> dict[str, str]:
         headers = self.headers(extra)
         if accept is not None:
             headers["accept"] = accept
-        return h1.request_head(self._origin, target, headers, len(data)), data
+        return headers
+
+    def _prefix(self, accept: str | None) -> bytes | None:
+        try:
+            return h1.head_prefix(self._origin, self._target,
+                                  self._request_headers(None, accept))
+        except ValueError:
+            return None
+
+    def _payload(self, body: dict[str, Any], extra: Mapping[str, str] | None,
+                 accept: str | None = None) -> tuple[bytes, bytes]:
+        data = orjson.dumps(body)
+        prefix = None if extra else self._prefixes[accept]
+        if prefix is None:
+            prefix = h1.head_prefix(self._origin, self._target,
+                                    self._request_headers(extra, accept))
+        return prefix + h1.content_length(len(data)), data
 
     async def _raise_for_status(self, c: h1.Conn) -> None:
+        """Raise the error a status of 400 or more is (``UpstreamStatusError``)."""
         if c.status < 400:
             return
         raw = b""
@@ -191,17 +210,18 @@ class ProviderClient:
         self, body: dict[str, Any], extra_headers: Mapping[str, str] | None = None
     ) -> UpstreamResult:
         t0 = time.perf_counter()
-        payload = self._payload(body, extra_headers, self._target)
+        payload = self._payload(body, extra_headers)
         pool = self.pool()
         try:
-            async with asyncio.timeout(self.cfg.timeouts.total_s):
-                c = await h1.exchange(pool, payload)
-                try:
+            # One deadline for the whole exchange (the wait for a connection included).
+            c = await h1.exchange(pool, payload, pool.loop.time() + self.cfg.timeouts.total_s)
+            try:
+                if c.status >= 400:
                     await self._raise_for_status(c)
-                    raw = await c.read_body(MAX_RESPONSE_BYTES)
-                    status, headers = c.status, c.headers
-                finally:
-                    pool.release(c, True)
+                raw = await c.read_body(MAX_RESPONSE_BYTES)
+                status, headers = c.status, c.headers
+            finally:
+                pool.release(c, True)
         except UpstreamError:
             raise
         except (TimeoutError, h1.HttpClientError, OSError) as exc:
@@ -213,7 +233,7 @@ class ProviderClient:
             raise UpstreamBadResponse(
                 f"upstream {self.name} sent a response that is not JSON "
                 f"(content-type {ctype or 'none'})", provider=self.name) from None
-        if not isinstance(data, dict) or too_deep(data):
+        if not isinstance(data, dict) or too_deep_json(raw, data):
             raise UpstreamBadResponse(f"upstream {self.name} sent a JSON body that is "
                                       "not an object of sane depth", provider=self.name)
         if "error" in data and isinstance(data["error"], dict) and (
@@ -231,7 +251,7 @@ class ProviderClient:
     ) -> UpstreamStream:
         """POST a streaming request; returns once the upstream answered 200 with SSE."""
         t0 = time.perf_counter()
-        payload = self._payload(body, extra_headers, self._target, accept="text/event-stream")
+        payload = self._payload(body, extra_headers, accept="text/event-stream")
         pool = self.pool()
         try:
             async with asyncio.timeout(self.cfg.timeouts.first_byte_s):

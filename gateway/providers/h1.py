@@ -14,6 +14,9 @@ objects, timers, header multidicts, stream readers); this client spends ~9 us
 - a buffered body capped at a size, or a stream read chunk by chunk with back-pressure
   (reading pauses while more than ``HIGH_WATER`` bytes wait for a slow consumer) and an
   idle timeout between chunks;
+- one deadline per exchange (``exchange``'s, the wait for a connection included): a
+  single timer fails the exchange with ``TimeoutError`` unless the connection is back
+  in the pool first;
 - a connection goes back to the pool only after a complete response that allows it;
   anything else (an error, a cancelled caller, a stream left early) closes it. An idle
   connection the server closes leaves the pool when it does; one found closed after a
@@ -98,17 +101,34 @@ class Origin:
 
 
 def request_head(origin: Origin, target: str, headers: dict[str, str], length: int) -> bytes:
+    return head_prefix(origin, target, headers) + content_length(length)
+
+
+def head_prefix(origin: Origin, target: str, headers: dict[str, str]) -> bytes:
+    """A POST's head up to its ``content-length``: what a client whose headers do not
+    change builds once (``ProviderClient``)."""
     lines = [f"POST {target} HTTP/1.1\r\nhost: {origin.host_header}\r\n"]
     for k, v in headers.items():
         if "\r" in v or "\n" in v or "\r" in k or "\n" in k:
             raise ValueError(f"header {k!r} contains a line break")
         lines.append(f"{k}: {v}\r\n")
-    lines.append(f"content-length: {length}\r\n\r\n")
     return "".join(lines).encode("latin-1")
+
+
+def content_length(length: int) -> bytes:
+    """The head's last line, and its end."""
+    return b"content-length: %d\r\n\r\n" % length
 
 
 class Conn(asyncio.Protocol):
     """One connection; one request at a time."""
+
+    __slots__ = (
+        "_final_head", "_raw_headers", "buffered", "cap", "chunks", "closed", "done",
+        "error", "head", "head_bytes", "headers", "idle_since", "interim", "keep_alive",
+        "loop", "parser", "paused", "pool", "reason", "received", "state", "status",
+        "timer", "transport", "until_eof", "used", "waiter",
+    )
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
@@ -118,6 +138,8 @@ class Conn(asyncio.Protocol):
         self.closed = False
         self.used = 0  # requests sent on it
         self.idle_since = 0.0
+        # The exchange's deadline (``start``), until the pool has the connection back.
+        self.timer: asyncio.TimerHandle | None = None
         self._new_exchange()
 
     def _new_exchange(self) -> None:
@@ -126,9 +148,11 @@ class Conn(asyncio.Protocol):
         self.status = 0
         self.reason = ""
         self.headers: dict[str, str] = {}
-        self._fields: dict[str, list[str]] = {}  # repeated headers joined once, at the end
+        # The heads' (name, value) pairs as they came (1xx heads' too: all count toward
+        # MAX_HEADERS), from ``_final_head`` on the final head's, made ``headers``.
+        self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._final_head = 0
         self.head_bytes = 0
-        self.header_count = 0
         self.head: asyncio.Future[None] | None = None
         self.chunks: collections.deque[bytes] = collections.deque()
         self.buffered = 0
@@ -201,28 +225,21 @@ class Conn(asyncio.Protocol):
         self.reason += reason.decode("latin-1")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.header_count += 1
-        if self.header_count > MAX_HEADERS:
-            return  # refused when the head ends
-        k = name.decode("latin-1").lower()
-        v = value.decode("latin-1")
-        vs = self._fields.get(k)
-        if vs is None:
-            self._fields[k] = [v]
-        else:
-            vs.append(v)
+        raw = self._raw_headers
+        if len(raw) <= MAX_HEADERS:  # one past the limit is kept: refused when the head ends
+            raw.append((name, value))
 
     def on_headers_complete(self) -> None:
-        if self.header_count > MAX_HEADERS:
+        raw = self._raw_headers
+        if len(raw) > MAX_HEADERS:
             self._fail(BadResponse(f"response head with more than {MAX_HEADERS} headers"))
             return
         self.status = self.parser.get_status_code()
-        fields, self._fields = self._fields, {}
         if self.status < 200:
             self.interim = True  # the final response follows on the same connection
+            self._final_head = len(raw)  # a 1xx head's lines count, its headers do not
             return
-        self.headers = {k: v[0] if len(v) == 1 else ", ".join(v) for k, v in fields.items()}
-        h = self.headers
+        self.headers = h = _header_dict(raw[self._final_head:] if self._final_head else raw)
         self.until_eof = ("content-length" not in h
                           and "chunked" not in h.get("transfer-encoding", "").lower()
                           and self.status not in (204, 304) and self.status >= 200)
@@ -278,16 +295,33 @@ class Conn(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.abort()
 
-    async def send(self, payload: tuple[bytes, ...]) -> None:
-        """Write one request (its parts: head, body) and wait for the response's head."""
+    def start(self, payload: tuple[bytes, ...], deadline: float | None = None
+              ) -> asyncio.Future[None]:
+        """Write one request (its parts: head, body); the future is done when the
+        response's head is in. At ``deadline`` (loop time), unless the pool has the
+        connection back by then, the exchange fails with ``TimeoutError``: one timer
+        for the whole exchange, however many waits it takes."""
         if self.closed:
             raise Disconnected("upstream closed the connection", started=False)
         self._new_exchange()
         self.used += 1
-        self.head = self.loop.create_future()
+        self.head = head = self.loop.create_future()
+        if deadline is not None:
+            loop = self.loop  # call_later: uvloop's call_at is call_later, one call more
+            self.timer = loop.call_later(deadline - loop.time(), self._expire)
         assert self.transport is not None
         self.transport.writelines(payload)  # no copy of a 10 MB body into one buffer
-        await self.head
+        return head
+
+    def _expire(self) -> None:
+        self.timer = None
+        self._fail(TimeoutError())
+
+    def disarm(self) -> None:
+        """The exchange is over: its deadline no longer applies."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
     async def read_body(self, cap: int) -> bytes:
         """The whole body (raises ``TooLarge`` beyond ``cap`` bytes)."""
@@ -339,6 +373,27 @@ class Conn(asyncio.Protocol):
         answer before it read all of a large body)."""
         return (self.done and self.keep_alive and self.error is None and not self.closed
                 and self.transport is not None and not self.transport.get_write_buffer_size())
+
+
+def _header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """A head's headers: names lower-cased, a repeated one's values joined with ", " (in
+    one join each, so the work stays linear in the head)."""
+    h: dict[str, str] = {}
+    repeated: dict[str, list[str]] | None = None
+    for name, value in raw:
+        k = name.decode("latin-1").lower()
+        v = value.decode("latin-1")
+        first = h.get(k)
+        if first is None:
+            h[k] = v
+        else:
+            if repeated is None:
+                repeated = {}
+            repeated.setdefault(k, [first]).append(v)
+    if repeated is not None:
+        for k, vs in repeated.items():
+            h[k] = ", ".join(vs)
+    return h
 
 
 def _reason(exc: OSError) -> str:
@@ -436,18 +491,11 @@ class Pool:
         one, waiting for a free place when ``limit`` are open."""
         if self.closed:
             raise ConnectFailed("client closed")
-        idle = self.idle
         if not fresh:
-            now = self.loop.time()
-            while idle:
-                c = idle.pop()
-                if c.closed:
-                    continue  # its connection_lost frees its place
-                if now - c.idle_since > self.keepalive_s:
-                    self._retire(c)
-                    continue
-                c.state = "busy"
+            c = self.take_idle()
+            if c is not None:
                 return c
+        idle = self.idle
         if fresh and idle and self.count >= self.limit:
             old = idle.pop(0)  # the longest idle gives its place to the new one
             old.state = "gone"
@@ -479,6 +527,22 @@ class Pool:
             self._free_place()
             raise
 
+    def take_idle(self) -> Conn | None:
+        """The most recently used idle connection still open and within its keep-alive,
+        or None (``acquire`` without the wait)."""
+        idle = self.idle
+        now = self.loop.time()
+        while idle:
+            c = idle.pop()
+            if c.closed:
+                continue  # its connection_lost frees its place
+            if now - c.idle_since > self.keepalive_s:
+                self._retire(c)
+                continue
+            c.state = "busy"
+            return c
+        return None
+
     async def _connect(self) -> Conn:
         o = self.origin
         if o.tls and o.ssl is None:
@@ -495,6 +559,7 @@ class Pool:
         return conn
 
     def release(self, c: Conn, reusable: bool) -> None:
+        c.disarm()
         if c.state != "busy":
             return
         if not (reusable and c.reusable and not self.closed):
@@ -552,15 +617,22 @@ class Pool:
                 w.set_exception(ConnectFailed("client closed"))
 
 
-async def exchange(pool: Pool, payload: tuple[bytes, ...]) -> Conn:
+async def exchange(pool: Pool, payload: tuple[bytes, ...], deadline: float | None = None
+                   ) -> Conn:
     """Send ``payload`` on a pooled connection and return it once the response's head
     is in; the caller reads the body and releases the connection. A reused connection
-    that ends without one byte of answer is replaced once by a new one."""
+    that ends without one byte of answer is replaced once by a new one.
+
+    ``deadline`` (loop time): the exchange, the wait for a connection included, fails
+    with ``TimeoutError`` then, until the connection is released (``Conn.start``).
+    """
     fresh = False
     while True:
-        c = await pool.acquire(fresh=fresh)
+        c = None if fresh else pool.take_idle()
+        if c is None:
+            c = await _acquire(pool, fresh, deadline)
         try:
-            await c.send(payload)
+            await c.start(payload, deadline)
             return c
         except Disconnected as exc:
             pool.release(c, False)
@@ -570,3 +642,11 @@ async def exchange(pool: Pool, payload: tuple[bytes, ...]) -> Conn:
             pool.release(c, False)
             raise
         fresh = True
+
+
+async def _acquire(pool: Pool, fresh: bool, deadline: float | None) -> Conn:
+    """A new connection, or a wait for a place (no idle one to take), by ``deadline``."""
+    if deadline is None:
+        return await pool.acquire(fresh=fresh)
+    async with asyncio.timeout_at(deadline):
+        return await pool.acquire(fresh=fresh)

@@ -23,10 +23,10 @@ from typing import Any, ClassVar, Protocol
 from ..config import ModelConfig
 from ..errors import GatewayError
 from ..sse import SSEEvent
-from ..translate import anthropic_to_openai_usage, normalize_openai_usage
+from ..translate import anthropic_to_openai_usage
 from ..translate.hub import ADAPTERS, ChunkSource, HubOptions, WireAdapter
 from ..translate.params import Unsupported
-from ..translate.usage import openai_cached_tokens
+from ..translate.usage import openai_counts
 
 
 @dataclass(slots=True)
@@ -44,8 +44,7 @@ class Usage:
         """From OpenAI's (or Moonshot's) usage object; odd values count as 0."""
         if not isinstance(u, dict):
             return cls()
-        n = normalize_openai_usage(u)
-        return cls(n["prompt_tokens"], n["completion_tokens"], openai_cached_tokens(u))
+        return cls(*openai_counts(u))
 
     @classmethod
     def from_anthropic(cls, u: Any) -> Usage:

@@ -61,4 +61,7 @@ def is_neutral_number(value: Any) -> bool:
 
 def resolve(*levels: bool | list[str] | None) -> bool | list[str] | None:
     """The most specific ``drop_params`` that is set (key, then model, then global)."""
-    return next((level for level in levels if level is not None), None)
+    for level in levels:
+        if level is not None:
+            return level
+    return None

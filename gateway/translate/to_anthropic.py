@@ -49,6 +49,9 @@ class ChatTranslation:
     json_tool: str | None = None
 
 
+_PLAIN_TRANSLATION = ChatTranslation()
+
+
 def chat_to_messages_request(
     body: dict[str, Any],
     *,
@@ -66,9 +69,10 @@ def chat_to_messages_request(
     n = body.get("n")
     if n is not None and check.integer(n, "n", minimum=1) > 1:
         raise check.bad("n", "must be 1: Anthropic models return a single choice")
-    _reject_unsupported(body)
     unsupported = unsupported or Unsupported()
-    _check_unservable(body, unsupported)
+    if not _UNSERVABLE.isdisjoint(body):  # most requests have none of them
+        _reject_unsupported(body)
+        _check_unservable(body, unsupported)
 
     system, turns = convert_messages(messages)
     out: dict[str, Any] = {
@@ -151,7 +155,17 @@ def chat_to_messages_request(
         out["metadata"] = {"user_id": user_hash(user)}
     if streaming:
         out["stream"] = True
+    if not streaming and not include_usage and json_tool is None:
+        return out, _PLAIN_TRANSLATION  # the common case, frozen: one instance serves all
     return out, ChatTranslation(stream=streaming, include_usage=include_usage, json_tool=json_tool)
+
+
+# The fields the two checks below look at: a request with none of them passes both.
+_UNSERVABLE = frozenset({
+    "functions", "function_call", "modalities", "audio",  # _reject_unsupported
+    "logprobs", "top_logprobs", "seed", "logit_bias", "presence_penalty",
+    "frequency_penalty", "web_search_options",  # _check_unservable
+})
 
 
 def _reject_unsupported(body: dict[str, Any]) -> None:

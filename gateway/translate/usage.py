@@ -41,6 +41,13 @@ def openai_cached_tokens(usage: dict[str, Any]) -> int:
     return _int(usage.get("cached_tokens"))  # Moonshot's spelling
 
 
+def openai_counts(usage: dict[str, Any]) -> tuple[int, int, int]:
+    """``(prompt, completion, cached)`` tokens of OpenAI's (or Moonshot's) usage, as
+    ``normalize_openai_usage`` reports them (odd values count as 0)."""
+    return (_int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")),
+            openai_cached_tokens(usage))
+
+
 def normalize_openai_usage(usage: dict[str, Any]) -> dict[str, Any]:
     """OpenAI-shaped usage from OpenAI's or Moonshot's; extra upstream fields are kept."""
     out = dict(usage)
