@@ -51,6 +51,7 @@ from typing import Any
 
 import httpx
 import orjson
+import uvloop
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -278,7 +279,7 @@ def main() -> int:
         gc.collect()
         gc.freeze()
         gc.set_threshold(7000, 20, 20)
-        asyncio.run(run(a, old, new))
+        uvloop.run(run(a, old, new))  # the server's loop (cli.py)
     finally:
         mock.terminate()
         mock.wait()

@@ -139,7 +139,21 @@ def access_record(access: Mapping[str, Any],
 _NO_FIELDS: dict[str, Any] = dict.fromkeys(ACCESS_FIELDS)
 
 
+# os.getpid() is a system call, dear on the per-line path: asked once, and again in a
+# forked child.
+_pid = os.getpid()
+
+
+def _renew_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_renew_pid)
+
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+# ".000Z" to ".999Z": a format spec per line costs more than a lookup.
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def _timestamp(created: float, msecs: float) -> str:
@@ -151,7 +165,7 @@ def _timestamp(created: float, msecs: float) -> str:
         sec = int(created)
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
         _second = (sec, text)
-    return f"{text}.{int(msecs):03d}Z"
+    return text + _MILLIS[int(msecs)]
 
 
 class JsonFormatter(logging.Formatter):
@@ -182,7 +196,7 @@ class JsonFormatter(logging.Formatter):
         # LogRecord's own arithmetic for the milliseconds.
         head = _head(created, int((created - int(created)) * 1000),
                      logging.getLevelName(logging.INFO), name,
-                     os.getpid() if logging.logProcesses else None)
+                     _pid if logging.logProcesses else None)
         return self._line(access_record(access, head))
 
     def _line(self, out: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator
 
@@ -269,3 +270,17 @@ def test_log_access_goes_through_logging_for_anything_else(
     log_access(access_logger, dict(ACCESS))
     gateway.handlers[0].flush()
     assert "200 chat_completions key=None route=default" in stream.getvalue()
+
+
+def test_a_forked_child_logs_its_own_pid() -> None:
+    formatter = JsonFormatter(Redactor())
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        os.write(write, formatter.format_access("gateway.access", {"status": 200}).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as f:
+        assert json.loads(f.read())["pid"] == child
+    assert json.loads(formatter.format_access("gateway.access", {}))["pid"] == os.getpid()
