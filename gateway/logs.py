@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -117,17 +118,18 @@ class Redactor(logging.Filter):
 
 def fallbacks(attempts: Any) -> int:
     """How many times a request moved on to another model (retries of one model excluded)."""
-    if not isinstance(attempts, list):
+    if not isinstance(attempts, list) or len(attempts) < 2:  # no pair to compare
         return 0
     models = [a.get("model") for a in attempts if isinstance(a, dict)]
     return sum(1 for a, b in itertools.pairwise(models) if a != b)
 
 
-def access_record(access: Mapping[str, Any]) -> dict[str, Any]:
+def access_record(access: Mapping[str, Any],
+                  head: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The access dict completed to ``ACCESS_FIELDS`` (extra fields such as ``error`` or
-    ``prompt`` follow them)."""
+    ``prompt`` follow them), after the fields of ``head`` if given (a JSON line's)."""
     # The fields first, in their order (null when absent), then the extras in theirs.
-    out: dict[str, Any] = {**_NO_FIELDS, **access}
+    out: dict[str, Any] = {**head, **_NO_FIELDS, **access} if head else {**_NO_FIELDS, **access}
     if out["attempts"] is None:
         out["attempts"] = []
     out["fallbacks"] = fallbacks(out["attempts"])
@@ -137,19 +139,33 @@ def access_record(access: Mapping[str, Any]) -> dict[str, Any]:
 _NO_FIELDS: dict[str, Any] = dict.fromkeys(ACCESS_FIELDS)
 
 
+# os.getpid() is a system call, dear on the per-line path: asked once, and again in a
+# forked child.
+_pid = os.getpid()
+
+
+def _renew_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_renew_pid)
+
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+# ".000Z" to ".999Z": a format spec per line costs more than a lookup.
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
-def _timestamp(record: logging.LogRecord) -> str:
+def _timestamp(created: float, msecs: float) -> str:
     # Lines of one second share the formatted second (strftime is most of the cost);
     # one tuple, replaced whole, so another thread never reads half of it.
     global _second
     sec, text = _second
-    if sec != int(record.created):
-        sec = int(record.created)
+    if sec != int(created):
+        sec = int(created)
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
         _second = (sec, text)
-    return f"{text}.{int(record.msecs):03d}Z"
+    return text + _MILLIS[int(msecs)]
 
 
 class JsonFormatter(logging.Formatter):
@@ -161,17 +177,37 @@ class JsonFormatter(logging.Formatter):
         self.redactor = redactor
 
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {"time": _timestamp(record), "level": record.levelname.lower(),
-                               "logger": record.name, "pid": record.process}
+        out = _head(record.created, record.msecs, record.levelname, record.name,
+                    record.process)
         access = getattr(record, "access", None)
         if isinstance(access, Mapping):
             # Scrubbed once, below, as a whole line (escaped spellings included).
-            out.update(access_record(access))
+            out = access_record(access, out)
         else:
             out["message"] = self.redactor.scrub(record.getMessage())
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
+        return self._line(out)
+
+    def format_access(self, name: str, access: Mapping[str, Any]) -> str:
+        """The line ``format`` makes of an INFO record of logger ``name`` carrying
+        ``access`` and nothing else, made now without the record (``log_access``)."""
+        created = time.time()
+        # LogRecord's own arithmetic for the milliseconds.
+        head = _head(created, int((created - int(created)) * 1000),
+                     logging.getLevelName(logging.INFO), name,
+                     _pid if logging.logProcesses else None)
+        return self._line(access_record(access, head))
+
+    def _line(self, out: dict[str, Any]) -> str:
         return self.redactor.scrub(orjson.dumps(out, default=str).decode())
+
+
+def _head(created: float, msecs: float, levelname: str, name: str,
+          pid: int | None) -> dict[str, Any]:
+    """A JSON line's first fields: time, level, logger, pid."""
+    return {"time": _timestamp(created, msecs), "level": levelname.lower(), "logger": name,
+            "pid": pid}
 
 
 class HumanFormatter(logging.Formatter):
@@ -227,6 +263,34 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:  # noqa: BLE001 - logging's own contract: report, never raise
             self.handleError(record)
             return
+        self._queue(line)
+
+    def takes_access(self, level: int) -> bool:
+        """Can an access record at ``level`` be handed to ``emit_access``, with the
+        line it would get through ``handle``? Yes when the level passes, the formatter
+        is the plain ``JsonFormatter`` and every filter a ``Redactor`` (which lets an
+        access record through untouched): what ``setup_logging`` installs."""
+        if level < self.level or type(self.formatter) is not JsonFormatter:
+            return False
+        for f in self.filters:  # a loop: all() of a generator costs more, every line
+            if type(f) is not Redactor:
+                return False
+        return True
+
+    def emit_access(self, name: str, access: Mapping[str, Any]) -> bool:
+        """``handle`` of an INFO access record of logger ``name``, without the record
+        (see ``log_access``); False if its line could not be made: the caller logs it
+        the usual way, which reports the error."""
+        assert isinstance(self.formatter, JsonFormatter)
+        try:
+            line = self.formatter.format_access(name, access)
+        except Exception:  # noqa: BLE001 - reported by the usual way
+            return False
+        with self.lock:  # type: ignore[union-attr]  # made by Handler.__init__
+            self._queue(line)
+        return True
+
+    def _queue(self, line: str) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -253,6 +317,41 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def flush(self) -> None:
         self._write_pending()
         super().flush()
+
+
+def log_access(logger: logging.Logger, access: dict[str, Any]) -> None:
+    """``logger.info("request", extra={"access": access})``, the one way an access
+    record is logged.
+
+    When the one handler the record would reach is a ``LineHandler`` as
+    ``setup_logging`` installs it (and the logger has no filter), the line is made
+    straight from ``access``: a ``LogRecord`` and logging's dispatch were about half of
+    the cost of a request's line. Any other arrangement (a handler or filter of the
+    user's or a test's, pytest's caplog, the human format, a level that drops the
+    line) goes through ``logging`` as usual.
+    """
+    handler = _direct_handler(logger)
+    if handler is None or not handler.emit_access(logger.name, access):
+        logger.info("request", extra={"access": access})
+
+
+def _direct_handler(logger: logging.Logger) -> LineHandler | None:
+    """The ``LineHandler`` that is the only handler an INFO record of ``logger`` reaches
+    (``Logger.callHandlers``' walk), if it ``takes_access``; else None."""
+    if logger.disabled or logger.filters or not logger.isEnabledFor(logging.INFO):
+        return None
+    found: logging.Handler | None = None
+    node: logging.Logger | None = logger
+    while node is not None:
+        for h in node.handlers:
+            if found is not None:
+                return None
+            found = h
+        node = node.parent if node.propagate else None
+    # Exactly ours: a subclass may emit otherwise.
+    if type(found) is LineHandler and found.takes_access(logging.INFO):
+        return found
+    return None
 
 
 def setup_logging(level: str, fmt: str, secrets: Iterable[str] = (),

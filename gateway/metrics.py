@@ -70,6 +70,7 @@ __all__ = [
     "TTFT_BUCKETS",
     "UPSTREAM_ERROR_KINDS",
     "Metrics",
+    "RequestSeries",
     "config_fingerprint",
     "mark_process_dead",
     "multiprocess_dir",
@@ -251,6 +252,7 @@ class Metrics:
 
         self._config_hash: str | None = None
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._requests: dict[tuple[str, str, str, str, int, bool, str], RequestSeries] = {}
         # The config the info series describe (``api/ops.sync_metrics``).
         self.config_version: int | None = None
         self.config_hash = ""
@@ -279,6 +281,17 @@ class Metrics:
         found = self._children.get(key)
         if found is None:
             found = self._children[key] = metric.labels(*values)
+        return found
+
+    def request_series(self, surface: str, provider: str, model: str, route: str,
+                       status: int, stream: bool, key: str) -> RequestSeries:
+        """The series an answered request with these labels moves (``key``: the
+        ``key`` label of its usage series), memoized like ``child``: one lookup per
+        request instead of one per series."""
+        labels = (surface, provider, model, route, status, stream, key)
+        found = self._requests.get(labels)
+        if found is None:
+            found = self._requests[labels] = RequestSeries(self, *labels)
         return found
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
@@ -323,6 +336,58 @@ class Metrics:
             else:
                 self.config_info.remove(previous)
         self.config_info.labels(config_hash).set(1)
+
+
+class RequestSeries:
+    """The children of the series one answered request moves (``Metrics.request_series``).
+
+    ``requests``, ``duration`` and ``overhead`` are there from the start; the usage
+    series (TTFT; tokens and cost) are created on first use, as a request that no
+    upstream served creates none of them: a series appears in ``/metrics`` with its
+    first event, as it would with ``labels()`` called per request.
+    """
+
+    __slots__ = ("_m", "_ttft", "_usage", "duration", "key", "model", "overhead", "provider",
+                 "requests")
+
+    def __init__(self, m: Metrics, surface: str, provider: str, model: str, route: str,
+                 status: int, stream: bool, key: str) -> None:
+        self._m, self.provider, self.model, self.key = m, provider, model, key
+        self.requests = m.child(m.requests, surface, provider, model, route,
+                                status_class(status), "true" if stream else "false")
+        self.duration = m.child(m.request_duration, surface, provider, model)
+        self.overhead = m.child(m.overhead, surface)
+        self._ttft: Any = None
+        self._usage: tuple[Any, ...] | None = None
+
+    def observe_ttft(self, seconds: float) -> None:
+        if self._ttft is None:
+            self._ttft = self._m.child(self._m.ttft, self.provider, self.model)
+        self._ttft.observe(seconds)
+
+    def count_usage(self, tokens_in: int, tokens_out: int, tokens_cached: int,
+                    cost_usd: float) -> None:
+        """The tokens billed (per model and per key) and the cost."""
+        if self._usage is None:
+            m, p, model, key = self._m, self.provider, self.model, self.key
+            self._usage = (m.child(m.tokens, p, model, "input"),
+                           m.child(m.tokens, p, model, "output"),
+                           m.child(m.tokens, p, model, "cached"),
+                           m.child(m.cost, p, model, key),
+                           m.child(m.key_tokens, key, "input"),
+                           m.child(m.key_tokens, key, "output"))
+        t_in, t_out, t_cached, cost, key_in, key_out = self._usage
+        # Adding zero changes no value: skipped (a request's cached tokens mostly are).
+        if tokens_in:
+            t_in.inc(tokens_in)
+            key_in.inc(tokens_in)
+        if tokens_out:
+            t_out.inc(tokens_out)
+            key_out.inc(tokens_out)
+        if tokens_cached:
+            t_cached.inc(tokens_cached)
+        if cost_usd:
+            cost.inc(cost_usd)
 
 
 def config_fingerprint(config: Mapping[str, Any]) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -21,6 +23,7 @@ from gateway.logs import (
     Redactor,
     access_record,
     fallbacks,
+    log_access,
     setup_logging,
 )
 
@@ -181,3 +184,103 @@ def test_line_handler_writes_at_once_outside_a_loop() -> None:
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.handle(record("starting"))
     assert stream.getvalue() == "starting\n"
+
+
+# --- log_access: the record-free path and the logging path write the same line -------
+
+ACCESS = {"request_id": "r9", "surface": "chat_completions", "key": None, "route": "default",
+          "provider": "claude", "model": "claude-opus-4-5", "status": 200, "cost_usd": 0.0002,
+          "attempts": [{"model": "a", "error": "529"}, {"model": "b", "status": 200}],
+          "routing": {"requested": "auto", "features": {"pii": []}},
+          "error": f"said {SECRET} and \"{SECRET}\"", "prompt": [{"content": SECRET}]}
+
+
+def logged(stream: io.StringIO, via: str, access: dict) -> list[dict]:
+    """The JSON lines logging ``access`` writes, via ``log_access`` or ``logging``."""
+    logger = logging.getLogger("gateway.access")
+    if via == "direct":
+        log_access(logger, access)
+    else:
+        logger.info("request", extra={"access": access})
+    logging.getLogger("gateway").handlers[0].flush()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    stream.truncate(0), stream.seek(0)
+    return lines
+
+
+def test_log_access_without_a_record_writes_the_logging_line(
+        restore_loggers: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    setup_logging("info", "json", [SECRET])
+    made: list[str] = []  # the names of the records logging makes
+    make = logging.Logger.makeRecord
+    monkeypatch.setattr(logging.Logger, "makeRecord",
+                        lambda self, name, *a, **k: made.append(name) or make(self, name, *a, **k))
+    for access in (ACCESS, {"request_id": None, "surface": "messages", "status": 401}):
+        [direct], [usual] = logged(stream, "direct", access), logged(stream, "logging", access)
+        assert made == ["gateway.access"]  # the logging path's, not the direct one's
+        made.clear()
+        for line in (direct, usual):
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line.pop("time"))
+        assert list(direct.items()) == list(usual.items())
+        assert SECRET not in json.dumps(direct)
+
+
+def test_log_access_goes_through_logging_for_anything_else(
+        restore_loggers: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    access_logger = logging.getLogger("gateway.access")
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            kept.append(record)
+
+    kept: list[logging.LogRecord] = []
+    setup_logging("info", "json", [SECRET])
+    # A handler of the user's (or a test's) on the access logger sees the record.
+    access_logger.addHandler(Keep())
+    try:
+        assert len(logged(stream, "direct", dict(ACCESS))) == 1
+        assert [r.access["request_id"] for r in kept] == ["r9"]  # type: ignore[attr-defined]
+    finally:
+        access_logger.handlers.clear()
+    # A filter on the access logger decides.
+    access_logger.addFilter(lambda r: False)
+    try:
+        assert logged(stream, "direct", dict(ACCESS)) == []
+    finally:
+        access_logger.filters.clear()
+    # Propagation to the root logger's handlers (pytest's caplog is one).
+    gateway = logging.getLogger("gateway")
+    gateway.propagate = True
+    logging.getLogger().addHandler(root := Keep())
+    try:
+        kept.clear()
+        assert len(logged(stream, "direct", dict(ACCESS))) == 1 and len(kept) == 1
+    finally:
+        logging.getLogger().removeHandler(root)
+        gateway.propagate = False
+    # A level that drops the line.
+    gateway.setLevel("WARNING")
+    assert logged(stream, "direct", dict(ACCESS)) == []
+    # The human format is made from the record.
+    setup_logging("info", "human", [SECRET])
+    log_access(access_logger, dict(ACCESS))
+    gateway.handlers[0].flush()
+    assert "200 chat_completions key=None route=default" in stream.getvalue()
+
+
+def test_a_forked_child_logs_its_own_pid() -> None:
+    formatter = JsonFormatter(Redactor())
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        os.write(write, formatter.format_access("gateway.access", {"status": 200}).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as f:
+        assert json.loads(f.read())["pid"] == child
+    assert json.loads(formatter.format_access("gateway.access", {}))["pid"] == os.getpid()

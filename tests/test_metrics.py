@@ -458,3 +458,73 @@ def test_remove_multiprocess_dir_removes_only_server_directories(tmp_path: Path)
     gm.remove_multiprocess_dir(str(ours))
     gm.remove_multiprocess_dir(str(other))
     assert not ours.exists() and other.exists()
+
+
+# --- the finish step's series, looked up once per label set ------------------------
+
+# (surface, provider, model, route, status, stream, key, seconds, overhead, ttft, usage)
+FINISHED = [
+    ("chat_completions", "claude", "claude-opus-4-5", "default", 200, False, "anonymous",
+     0.012, 0.0004, None, (12, 7, 0, 0.000235)),
+    ("messages", "none", "none", "none", 401, False, "-", 0.001, 0.001, None, None),
+    ("chat_completions", "kimi", "kimi-k2", "chinese", 200, True, "team-a", 0.9, 0.002, 0.2,
+     (1500, 0, 300, 0.0)),
+    ("chat_completions", "claude", "claude-opus-4-5", "default", 200, False, "anonymous",
+     0.02, 0.0003, None, (40, 9, 0, 0.000425)),
+    ("responses", "claude", "claude-opus-4-5", "default", 529, True, "team-a", 0.3, 0.0009,
+     0.1, (0, 0, 0, 0.0)),
+    ("chat_completions", "kimi", "kimi-k2", "chinese", 200, True, "team-a", 0.5, 0.001, 0.05,
+     (20, 30, 0, 0.0001)),
+]
+
+
+def record_per_series(m: Metrics, surface: str, provider: str, model: str, route: str,
+                      status: int, stream: bool, key: str, seconds: float, overhead: float,
+                      ttft: float | None, usage: tuple[int, int, int, float] | None) -> None:
+    """An answered request counted with ``labels()`` on every series, every time."""
+    m.requests.labels(surface, provider, model, route, gm.status_class(status),
+                      "true" if stream else "false").inc()
+    m.request_duration.labels(surface, provider, model).observe(seconds)
+    m.overhead.labels(surface).observe(overhead)
+    if usage is not None:
+        if ttft is not None:
+            m.ttft.labels(provider, model).observe(ttft)
+        tokens_in, tokens_out, cached, cost = usage
+        m.tokens.labels(provider, model, "input").inc(tokens_in)
+        m.tokens.labels(provider, model, "output").inc(tokens_out)
+        m.tokens.labels(provider, model, "cached").inc(cached)
+        m.cost.labels(provider, model, key).inc(cost)
+        m.key_tokens.labels(key, "input").inc(tokens_in)
+        m.key_tokens.labels(key, "output").inc(tokens_out)
+
+
+def record_by_request_series(m: Metrics, surface: str, provider: str, model: str, route: str,
+                             status: int, stream: bool, key: str, seconds: float,
+                             overhead: float, ttft: float | None,
+                             usage: tuple[int, int, int, float] | None) -> None:
+    """The same, as ``Services`` records it."""
+    s = m.request_series(surface, provider, model, route, status, stream, key)
+    s.requests.inc()
+    s.duration.observe(seconds)
+    s.overhead.observe(overhead)
+    if usage is not None:
+        if ttft is not None:
+            s.observe_ttft(ttft)
+        s.count_usage(*usage)
+
+
+def gateway_series(m: Metrics) -> list[str]:
+    """The exposition's ``gateway_*`` lines, creation times aside."""
+    return [line for line in m.render()[0].decode().splitlines()
+            if "gateway_" in line and "_created" not in line]
+
+
+def test_request_series_move_what_labels_per_series_would(single: Metrics) -> None:
+    plain = Metrics(CollectorRegistry(), version="1.2.3")
+    for i in range(len(FINISHED)):
+        # Every prefix: a series appears with its first event, in the same order.
+        for request in FINISHED[:i + 1]:
+            record_per_series(plain, *request)
+            record_by_request_series(single, *request)
+        assert gateway_series(single) == gateway_series(plain)
+    assert "gateway_time_to_first_token_seconds_count" in "".join(gateway_series(single))

@@ -32,7 +32,10 @@ RING_KEY = "console:decisions"
 class DecisionRing:
     def __init__(self, store: Any, size: int) -> None:
         self.size = size
-        self._mem: collections.deque[dict[str, Any]] = collections.deque(maxlen=size)
+        # (time, record): its entry (``_entry``) is made when it is read, as most
+        # records are pushed out of the ring unread.
+        self._mem: collections.deque[tuple[float, dict[str, Any]]] = collections.deque(
+            maxlen=size)
         self._redis = store.primary if isinstance(store, ResilientStore) else None
         self._store = store
         self._pushes = 0
@@ -50,11 +53,12 @@ class DecisionRing:
             self._mem = collections.deque(self._mem, maxlen=size)
 
     def add(self, rec: dict[str, Any]) -> None:
-        entry = {"time": round(time.time(), 3), **rec}
-        self._mem.append(entry)
+        """Keep ``rec``, which its publisher does not change afterwards."""
+        now = time.time()
+        self._mem.append((now, rec))
         if self._redis is None or self._store.down:
             return
-        self._pending.append(entry)
+        self._pending.append(_entry(now, rec))
         if len(self._pending) == 1:  # the first of this event-loop turn schedules the push
             try:
                 task = asyncio.ensure_future(self._flush())
@@ -97,6 +101,11 @@ class DecisionRing:
                 return "redis", [orjson.loads(bytes(r)) for r in raw]
             except Exception as exc:
                 log.debug("recent-decision read failed: %r", exc)
-        items = list(self._mem)[-n:]
+        items = [_entry(t, rec) for t, rec in list(self._mem)[-n:]]
         items.reverse()
         return "memory", items
+
+
+def _entry(t: float, rec: dict[str, Any]) -> dict[str, Any]:
+    """The ring's entry of a record added at time ``t``."""
+    return {"time": round(t, 3), **rec}

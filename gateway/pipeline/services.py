@@ -20,6 +20,7 @@ from ..errors import GatewayError
 from ..http import json_response
 from ..limits.charges import Limits, key_label, settled_tokens
 from ..limits.limiter import Admission
+from ..logs import log_access
 from ..metrics import status_class
 from ..runtime import Runtime
 from ..sse import SSEResponse
@@ -177,13 +178,15 @@ class Services:
 
     def _settlements(self, ex: Exchange, admission: Admission | None,
                      cost: float) -> list[Awaitable[object]]:
+        quotas = self.limits if self.limits is not None and self.limits.holds_quota(ex) else None
+        if quotas is None and admission is None:  # a key without limits: nothing to settle
+            return []
         # A cache hit spent no upstream tokens: its estimate is refunded; a stream cut
         # before its usage report keeps its estimate (see settled_tokens).
         used = settled_tokens(ex)
-        limits = self.limits
         steps: list[Awaitable[object]] = []
-        if limits is not None and limits.holds_quota(ex):
-            steps.append(limits.settle_quotas(ex, used))
+        if quotas is not None:
+            steps.append(quotas.settle_quotas(ex, used))
         if admission is not None:
             steps.append(admission.settle(used, cost))
         return steps
@@ -218,29 +221,21 @@ class Services:
         m = self.metrics
         if m is None:
             return
-        provider = ex.provider or "none"
-        model = ex.upstream_model or "none"
-        surface = ex.surface.name
-        m.child(m.requests, surface, provider, model, ex.decision.rule,
-                status_class(ex.status), "true" if ex.stream else "false").inc()
-        m.child(m.request_duration, surface, provider, model).observe(
-            rec["duration_ms"] / 1000)
-        m.child(m.overhead, surface).observe(ex.overhead_ms / 1000)
+        series = m.request_series(ex.surface.name, ex.provider or "none",
+                                  ex.upstream_model or "none", ex.decision.rule, ex.status,
+                                  ex.stream, key_label(ex.snap.cfg, ex.caller.tenant))
+        series.requests.inc()
+        series.duration.observe(rec["duration_ms"] / 1000)
+        series.overhead.observe(ex.overhead_ms / 1000)
         if ex.provider and ex.cache != "hit":
             if ex.ttft_s is not None:
-                m.child(m.ttft, provider, model).observe(ex.ttft_s)
+                series.observe_ttft(ex.ttft_s)
             u = ex.usage
-            m.child(m.tokens, provider, model, "input").inc(u.input)
-            m.child(m.tokens, provider, model, "output").inc(u.output)
-            m.child(m.tokens, provider, model, "cached").inc(u.cached)
-            key = key_label(ex.snap.cfg, ex.caller.tenant)
-            m.child(m.cost, provider, model, key).inc(ex.cost_usd)
-            m.child(m.key_tokens, key, "input").inc(u.input)
-            m.child(m.key_tokens, key, "output").inc(u.output)
+            series.count_usage(u.input, u.output, u.cached, ex.cost_usd)
 
     @staticmethod
     def _log(ex: Exchange, rec: dict[str, Any]) -> None:
-        access.info("request", extra={"access": rec})
+        log_access(access, rec)
 
     def count_early_error(self, surface: str, e: GatewayError,
                           request_id: str | None = None) -> None:
@@ -248,5 +243,5 @@ class Services:
             self.metrics.requests.labels(surface=surface, provider="none", model="none",
                                          route="none", status_class=status_class(e.status),
                                          stream="false").inc()
-        access.info("request", extra={"access": {"request_id": request_id, "surface": surface,
-                                                 "status": e.status, "error": e.message}})
+        log_access(access, {"request_id": request_id, "surface": surface, "status": e.status,
+                            "error": e.message})

@@ -10,6 +10,7 @@ import httpx
 import openai
 import pytest
 
+from gateway.console.ring import DecisionRing
 from tests.support.gateway_server import GatewayServer
 from tests.support.gateway_server import test_config as make_config
 
@@ -80,3 +81,18 @@ def test_prompt_text_only_with_prompt_logging(kimi, claude, log_prompts: bool) -
         assert (MARKER in out) is log_prompts
         assert rec["routing"]["features"]["language"] == "en"
         assert ("prompt" in rec) is log_prompts
+
+
+async def test_memory_ring_entries_are_the_records_with_their_time_first() -> None:
+    ring = DecisionRing(None, 2)
+    before = time.time()
+    for i in range(3):
+        ring.add({"request_id": f"r{i}", "status": 200})
+    source, records = await ring.recent()
+    assert source == "memory"
+    assert [list(r.items())[1:] for r in records] == [[("request_id", "r2"), ("status", 200)],
+                                                      [("request_id", "r1"), ("status", 200)]]
+    for r in records:
+        assert next(iter(r)) == "time" and r["time"] == round(r["time"], 3)
+        assert before - 0.001 <= r["time"] <= time.time() + 0.001
+    assert (await ring.recent(1))[1] == records[:1]
