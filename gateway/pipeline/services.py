@@ -10,14 +10,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from ..auth import Caller
 from ..cache.entries import CachedResponse
 from ..cache.layer import CacheLayer
 from ..errors import GatewayError
-from ..http import json_response
+from ..http import Afterwards, json_response
 from ..limits.charges import Limits, key_label, settled_tokens
 from ..limits.limiter import Admission
 from ..logs import log_access
@@ -147,7 +146,7 @@ class Services:
                     after_stream(self.finish(ex, admission, inflight))
             return SSEResponse(gen(), headers)
         resp = json_response(body, 200, headers)
-        resp.background = BackgroundTask(self.finish, ex, admission, inflight)
+        resp.background = Afterwards(self.finish, ex, admission, inflight)
         return resp
 
     # -- finish: reconcile, release, observe -----------------------------------------
