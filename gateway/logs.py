@@ -282,11 +282,11 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         (see ``log_access``); False if its line could not be made: the caller logs it
         the usual way, which reports the error."""
         assert isinstance(self.formatter, JsonFormatter)
-        try:
-            line = self.formatter.format_access(name, access)
-        except Exception:  # noqa: BLE001 - reported by the usual way
-            return False
-        with self.lock:  # type: ignore[union-attr]  # made by Handler.__init__
+        with self.lock:  # type: ignore[union-attr]  # made by Handler.__init__, as handle
+            try:
+                line = self.formatter.format_access(name, access)
+            except Exception:  # noqa: BLE001 - reported by the usual way
+                return False
             self._queue(line)
         return True
 

@@ -284,3 +284,17 @@ def test_a_forked_child_logs_its_own_pid() -> None:
     with os.fdopen(read) as f:
         assert json.loads(f.read())["pid"] == child
     assert json.loads(formatter.format_access("gateway.access", {}))["pid"] == os.getpid()
+
+
+def test_a_line_that_cannot_be_made_is_reported_the_usual_way(
+        restore_loggers: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    setup_logging("info", "json", [SECRET])
+    handler = logging.getLogger("gateway").handlers[0]
+    reported: list[logging.LogRecord] = []
+    monkeypatch.setattr(handler, "handleError", reported.append)
+    log_access(logging.getLogger("gateway.access"), {"status": 200, "routing": {1: "x"}})
+    handler.flush()
+    assert stream.getvalue() == "" and len(reported) == 1  # orjson: a key that is no str
+    assert reported[0].access["status"] == 200  # type: ignore[attr-defined]
