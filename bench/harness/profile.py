@@ -70,6 +70,7 @@ def record(pid: int, seconds: float, out: Path, load: Callable[[], None]) -> dic
     if exe is None:
         return {"error": "py-spy is not installed (bench/run.sh installs it)"}
     raw = out.with_suffix(".txt")
+    raw.parent.mkdir(parents=True, exist_ok=True)
     worker = threading.Thread(target=load, daemon=True)
     worker.start()
     # BENCH_PYSPY_GIL=1: only samples holding the GIL (Python CPU, not waits).
