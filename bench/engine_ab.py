@@ -38,13 +38,11 @@ import argparse
 import asyncio
 import gc
 import importlib
-import io
 import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -63,21 +61,10 @@ from harness import payloads  # noqa: E402
 from harness.mock import ANTHROPIC_RESPONSE, OPENAI_RESPONSE  # noqa: E402
 from harness.payloads import Shape  # noqa: E402
 from harness.procs import port_open  # noqa: E402
+from revtree import import_revision  # noqa: E402
 from surface_ab import free_port  # noqa: E402
 
 Timed = Callable[[int], Awaitable[float]]  # n calls -> CPU us per call
-
-
-def load_rev(rev: str, tmp: Path) -> str:
-    """Import ``rev``'s ``gateway`` package as ``gateway_<rev>``; returns that name."""
-    name = "gateway_" + "".join(c if c.isalnum() else "_" for c in rev)
-    data = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "gateway"],
-                          check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(data)) as t:
-        t.extractall(tmp, filter="data")
-    (tmp / "gateway").rename(tmp / name)
-    sys.path.insert(0, str(tmp))
-    return name
 
 
 class Side:
@@ -335,7 +322,7 @@ def main() -> int:
                                str(port)], cwd=BENCH,
                               env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{BENCH}"})
     try:
-        old = Side(load_rev(args.rev, tmp), cfg_text, env)
+        old = Side(import_revision(args.rev, tmp), cfg_text, env)
         new = Side("gateway", cfg_text, env)
         while not port_open(port):
             time.sleep(0.05)

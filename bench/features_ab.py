@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import io
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,7 +34,10 @@ from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from revtree import import_revision  # noqa: E402
+
 CORPUS = ROOT / "tests" / "features" / "data" / "token_corpus.jsonl"
 
 # bench/harness/shipped.py's _gateway_call for the "auto" path (MAX_TOKENS there is 64).
@@ -47,15 +47,10 @@ SHORT: dict[str, Any] = {"model": "auto", "max_tokens": 64, "messages": [
 
 
 def load_old(rev: str, tmp: Path) -> ModuleType:
-    """``gateway/features`` as of ``rev``, importable as ``gateway_old.features``."""
-    files = ["gateway/__init__.py", "gateway/agent_text.py", "gateway/features"]
-    tar = subprocess.run(["git", "-C", str(ROOT), "archive", rev, *files], check=True,
-                         capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(tar)) as t:
-        t.extractall(tmp, filter="data")
-    (tmp / "gateway").rename(tmp / "gateway_old")
-    sys.path.insert(0, str(tmp))
-    return importlib.import_module("gateway_old.features")
+    """``gateway/features`` as of ``rev``, beside this tree's."""
+    name = import_revision(rev, tmp, ["gateway/__init__.py", "gateway/agent_text.py",
+                                      "gateway/features"])
+    return importlib.import_module(f"{name}.features")
 
 
 def corpus(*categories: str) -> list[str]:

@@ -35,13 +35,11 @@ import io
 import logging
 import os
 import pstats
-import re
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
@@ -59,6 +57,7 @@ sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from harness import payloads
 from harness.payloads import Shape
+from revtree import import_revision
 
 SHIPPED = ROOT / "config" / "gateway.yaml"
 BATCH = 16
@@ -69,19 +68,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def export(rev: str, into: Path) -> str:
-    """The revision's ``gateway`` package as ``gateway_<rev>`` under ``into`` (on sys.path);
-    every import inside the package is relative, so it loads beside the tree's."""
-    data = subprocess.run(["git", "archive", "--format=tar", rev, "gateway"], cwd=ROOT,
-                          check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(data)) as t:
-        t.extractall(into / "x", filter="data")
-    name = "gateway_" + re.sub(r"\W", "_", rev)
-    (into / "x" / "gateway").rename(into / name)
-    sys.path.insert(0, str(into))
-    return name
 
 
 class Side:
@@ -278,7 +264,7 @@ def main() -> int:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        old = Side(export(a.rev, tmp), up, devnull)
+        old = Side(import_revision(a.rev, tmp), up, devnull)
         new = Side("gateway", up, devnull)
         # As the server does once its app is built (entry.app_from_env).
         gc.collect()

@@ -1,0 +1,33 @@
+"""A git revision's ``gateway`` package, importable beside this tree's.
+
+The in-process A/B scripts (``engine_ab.py``, ``features_ab.py``, ``finish_ab.py``) load
+both versions into one interpreter and time them in interleaved batches: the revision's
+package is exported with ``git archive`` (no checkout is touched) and renamed
+``gateway_<rev>``; every import inside the package is relative, so it loads beside the
+working tree's ``gateway`` without either seeing the other.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+import tarfile
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def import_revision(rev: str, into: Path, files: Sequence[str] = ("gateway",)) -> str:
+    """Export ``files`` (paths under ``gateway/``, or the whole package) of ``rev`` under
+    ``into``, put it on ``sys.path`` and return the package's name there."""
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, *files],
+                          check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        t.extractall(into / "export", filter="data")
+    name = "gateway_" + re.sub(r"\W", "_", rev)
+    (into / "export" / "gateway").rename(into / name)
+    sys.path.insert(0, str(into))
+    return name
