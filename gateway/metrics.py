@@ -34,6 +34,7 @@ invalid body) is recorded with ``provider="none"`` and ``model="none"``.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -466,14 +467,20 @@ def mark_process_dead(pid: int, path: str | None = None) -> None:
 def _reap_dead_workers(path: str) -> None:
     # uvicorn's supervisor restarts crashed workers without a hook for us, so the scrape
     # itself drops live-gauge files of processes that no longer exist; otherwise a
-    # crashed worker's in-flight count would stay in the sum forever.
-    dead = set()
+    # crashed worker's in-flight count would stay in the sum forever. Two workers'
+    # scrapes may reap the same file at once (prometheus_client's mark_process_dead
+    # would then fail the later one's scrape): a file already gone is reaped.
+    alive: dict[int, bool] = {}
     for file in glob.glob(os.path.join(path, "gauge_live*.db")):
         match = _LIVE_FILE.match(os.path.basename(file))
-        if match and not _pid_alive(int(match.group(1))):
-            dead.add(int(match.group(1)))
-    for pid in dead:
-        prom_multiprocess.mark_process_dead(pid, path)
+        if match is None:
+            continue
+        pid = int(match.group(1))
+        if pid not in alive:
+            alive[pid] = _pid_alive(pid)
+        if not alive[pid]:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(file)
 
 
 def _pid_alive(pid: int) -> bool:

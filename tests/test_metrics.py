@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -528,3 +529,35 @@ def test_request_series_move_what_labels_per_series_would(single: Metrics) -> No
             record_by_request_series(single, *request)
         assert gateway_series(single) == gateway_series(plain)
     assert "gateway_time_to_first_token_seconds_count" in "".join(gateway_series(single))
+
+
+def test_scrapes_racing_to_reap_a_crashed_workers_gauges_all_succeed(mpdir: str) -> None:
+    # After a crash, every worker's next scrape finds the dead worker's live-gauge files
+    # and removes them: two scrapes at once must both answer (one finds the file the
+    # other just removed), as the supervisor's workers do after a SIGKILL.
+    survivor = Worker(mpdir, 1)
+    try:
+        for _ in range(15):
+            crashed = Worker(mpdir, 2)
+            crashed.stop()
+            start = threading.Barrier(6)
+            errors: list[BaseException] = []
+
+            def scrape() -> None:
+                start.wait()
+                try:
+                    render(None)
+                except BaseException as e:  # noqa: BLE001 - collected, asserted below
+                    errors.append(e)
+
+            threads = [threading.Thread(target=scrape) for _ in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert errors == []
+            text = render(None)[0].decode()
+            assert sample_value(text, "gateway_inflight_requests",
+                                surface="chat_completions") == 1
+    finally:
+        survivor.stop()
