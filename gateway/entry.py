@@ -13,7 +13,6 @@ import os
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-
 from . import conn_guard
 from .app import GatewayApp, create_app
 from .config import GatewayConfig, ProviderConfig, load_config, resolve_config_path

@@ -197,7 +197,9 @@ class Afterwards(BackgroundTask):
     (it is always a coroutine function here)."""
 
     def __init__(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        self.func, self.args, self.kwargs, self.is_async = func, args, {}, True
+        # BackgroundTask types its arguments by ``func``'s ParamSpec.
+        self.func, self.is_async = func, True
+        self.args, self.kwargs = args, {}  # type: ignore[assignment]
 
 
 class JSONResponse(Response):
@@ -356,7 +358,8 @@ class HeaderLimitedHttpTools(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:  # this request's
             cycle.transport = FirstWriteHeld(self.transport, self.loop)  # type: ignore[assignment]
-            self.scope.setdefault("extensions", {})[LEAVE_NOTICE] = self._notify_leave  # type: ignore[typeddict-unknown-key]
+            extensions: dict[Any, Any] = self.scope.setdefault("extensions", {})
+            extensions[LEAVE_NOTICE] = self._notify_leave
 
     def _notify_leave(self, callback: Callable[[], None] | None) -> bool:
         """``LEAVE_NOTICE``: call ``callback`` (once) when this connection is lost; None

@@ -406,15 +406,15 @@ def _decide(
 
     if pinned:
         m = cfg.models[req.model]
-        r = _why_removed(req.model, m, f, pol)
+        refused = _why_removed(req.model, m, f, pol)
         entry = {"rule": PINNED, "matched": True, "reason": f"model {req.model} requested"}
         trace.append(entry)
-        if r is None:
+        if refused is None:
             entry["candidates"] = [req.model]
             return Decision(PINNED, [req.model], pol, trace)
-        entry["removed"] = [{"model": req.model, "reason": r[1]}]
-        msg = f"model {req.model!r} cannot serve this request: {r[1]}"
-        if r[0] in ("policy", "pii"):
+        entry["removed"] = [{"model": req.model, "reason": refused[1]}]
+        msg = f"model {req.model!r} cannot serve this request: {refused[1]}"
+        if refused[0] in ("policy", "pii"):
             raise PolicyForbidden(msg, param="model")
         raise BadRequest(msg, param="messages", code="context_length_exceeded")
 
