@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by the surfaces: bodies, ids, JSON and error responses."""
+"""HTTP plumbing shared by the surfaces: bodies, ids, JSON and error responses, and
+the server protocol ``gateway serve`` runs (``HeaderLimitedHttpTools``)."""
 
 from __future__ import annotations
 
@@ -126,11 +127,14 @@ async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
         left = True
         current.cancel()
 
+    stop: Callable[[], object]
     notice = request.scope.get("extensions", {}).get(LEAVE_NOTICE)
     if notice is not None:
         if not notice(leave):
             raise ClientGone()
-        stop: Any = notice
+
+        def stop() -> None:
+            notice(None)
     else:
         async def watch() -> None:
             await _disconnected(request)
@@ -145,10 +149,7 @@ async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
         current.uncancel()  # the leave's cancel is consumed here, nowhere else
         raise ClientGone() from None
     finally:
-        if notice is not None:
-            stop(None)
-        else:
-            stop()
+        stop()
 
 
 async def read_body(request: Request, max_bytes: int, timeout_s: float) -> bytes:
