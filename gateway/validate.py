@@ -78,7 +78,7 @@ def chat_request(body: Any) -> dict[str, Any]:
                          code="invalid_value")
     for i, m in enumerate(msgs):
         _chat_message(m, i)
-    _check_fields(body, _CHAT_FIELDS, _CHAT_RANK)
+    _check_fields(body, _CHAT_FIELDS)
     return body
 
 
@@ -134,17 +134,12 @@ def _chat_part(part: Any, pp: str) -> None:
 FieldCheck = Callable[[dict[str, Any], str], None]
 
 
-def _check_fields(body: dict[str, Any], fields: tuple[tuple[str, FieldCheck], ...],
-                  rank: dict[str, int]) -> None:
-    """Run the checks of the optional ``fields`` the body has, in the order of
-    ``fields`` (the first bad one is the 400): a body has few of the many it may have,
-    so it costs what the body holds, not what the table lists."""
-    present = [rank[k] for k in body if k in rank]
-    if len(present) > 1:
-        present.sort()
-    for i in present:
-        name, check = fields[i]
-        check(body, name)
+def _check_fields(body: dict[str, Any], fields: tuple[tuple[str, FieldCheck], ...]) -> None:
+    """Run the checks of the optional ``fields`` the body has, in the order of ``fields``
+    (the first bad one is the 400)."""
+    for name, check in fields:
+        if name in body:
+            check(body, name)
 
 
 def _opt_object(body: dict[str, Any], name: str) -> None:
@@ -217,7 +212,6 @@ _CHAT_FIELDS: tuple[tuple[str, FieldCheck], ...] = (
     ("response_format", _response_format),
     ("metadata", _opt_object),
 )
-_CHAT_RANK = {name: i for i, (name, _) in enumerate(_CHAT_FIELDS)}
 
 
 def messages_request(body: Any) -> dict[str, Any]:
