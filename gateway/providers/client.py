@@ -35,7 +35,7 @@ from ..jsonutil import too_deep_json
 from ..logs import Redactor
 from ..sse import SSEEvent, SSEParser
 from ..translate.hub import CHAT_COMPLETIONS
-from . import h1
+from . import encoding, h1
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 MAX_ERROR_BYTES = 64 * 1024
@@ -270,7 +270,7 @@ class ProviderClient:
                     f"upstream {self.name} answered a stream request with content-type "
                     f"{ctype or 'none'}", provider=self.name)
             try:
-                decoder = h1.decoder(c.headers.get("content-encoding"), MAX_RESPONSE_BYTES)
+                decoder = encoding.decoder(c.headers.get("content-encoding"), MAX_RESPONSE_BYTES)
             except h1.BadResponse as exc:
                 raise self._map(exc) from None
         except BaseException:

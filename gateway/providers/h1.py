@@ -24,7 +24,8 @@ objects, timers, header multidicts, stream readers); this client spends ~9 us
   connection (the server closed it idle and never read the request);
 - failures are raised as ``ConnectFailed`` (no connection), ``Disconnected`` (the
   connection ended before the response did), ``BadResponse`` (not HTTP/1.x) and
-  ``TimeoutError``; ``ProviderClient`` maps them onto the gateway's errors.
+  ``TimeoutError`` (``errors.py``); ``ProviderClient`` maps them onto the gateway's
+  errors. Bodies are decoded by ``encoding.py``.
 """
 
 from __future__ import annotations
@@ -34,48 +35,26 @@ import collections
 import os
 import socket
 import ssl
-import zlib
-from typing import Any, cast
+from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
+
+from .encoding import decode as _decode
+from .errors import (
+    BadResponse,
+    ConnectFailed,
+    ConnectTimeout,
+    Disconnected,
+    TooLarge,
+)
+from .errors import HttpClientError as HttpClientError  # the client's catch-all, re-exported
 
 HIGH_WATER = 256 * 1024  # bytes a stream buffers for its consumer before reading pauses
 # A hostile or broken upstream's response head: bytes (status line and headers, 1xx
 # heads included) and header lines; past either, the response is a BadResponse.
 MAX_HEAD_BYTES = 64 * 1024
 MAX_HEADERS = 256
-
-
-class HttpClientError(Exception):
-    """Base of this module's errors."""
-
-
-class ConnectFailed(HttpClientError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class ConnectTimeout(ConnectFailed, TimeoutError):
-    """No connection within the connect timeout (TCP and TLS)."""
-
-
-class Disconnected(HttpClientError):
-    """The connection ended before the response did. ``started``: some of the response
-    had arrived."""
-
-    def __init__(self, message: str, *, started: bool) -> None:
-        super().__init__(message)
-        self.started = started
-
-
-class BadResponse(HttpClientError):
-    pass
-
-
-class TooLarge(HttpClientError):
-    pass
 
 
 class Origin:
@@ -411,60 +390,6 @@ def _reason(exc: OSError) -> str:
 def _expire(w: asyncio.Future[None]) -> None:
     if not w.done():
         w.set_exception(TimeoutError())
-
-
-class Decoder:
-    """A ``gzip`` / ``deflate`` body decoded piece by piece, at most ``cap`` bytes out in
-    all (``TooLarge`` past it: 1 MB of gzip can inflate to 1 GB); each piece's output is
-    bounded before it is made, never after."""
-
-    def __init__(self, wbits: int, cap: int) -> None:
-        self._d = zlib.decompressobj(wbits)
-        self.cap = cap
-        self.out = 0
-
-    def feed(self, data: bytes) -> bytes:
-        """Decoded bytes of ``data``; ``b""`` ends the body (what is left is flushed)."""
-        d = self._d
-        # At the end, zlib holds at most a window (32 KiB) of output.
-        out = d.decompress(data, self.cap - self.out + 1) if data else d.flush()
-        self.out += len(out)
-        if self.out > self.cap or d.unconsumed_tail:
-            raise TooLarge(f"decoded response body over {self.cap} bytes")
-        return out
-
-
-def decoder(encoding: str | None, cap: int) -> Decoder | None:
-    """A decoder for a ``gzip`` / ``deflate`` body of at most ``cap`` bytes decoded,
-    None for identity."""
-    enc = (encoding or "identity").strip().lower()
-    if enc == "identity":
-        return None
-    if enc in ("gzip", "x-gzip"):
-        return Decoder(16 + zlib.MAX_WBITS, cap)
-    if enc == "deflate":
-        return Decoder(zlib.MAX_WBITS, cap)
-    raise BadResponse(f"unsupported content-encoding {encoding!r}")
-
-
-def _whole(d: Decoder, body: bytes) -> bytes:
-    out, tail = d.feed(body), d.feed(b"")
-    return out + tail if tail else out  # no copy of a large body for an empty tail
-
-
-def _decode(body: bytes, encoding: str | None, cap: int) -> bytes:
-    d = decoder(encoding, cap)
-    if d is None:
-        return body
-    try:
-        try:
-            return _whole(d, body)
-        except zlib.error:
-            if encoding is None or encoding.strip().lower() != "deflate":
-                raise
-            return _whole(Decoder(-zlib.MAX_WBITS, cap), body)  # raw deflate, a common mistake
-    except zlib.error as exc:
-        raise BadResponse(f"undecodable {encoding} body: {exc}") from None
 
 
 class Pool:
