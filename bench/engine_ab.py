@@ -40,12 +40,12 @@ import gc
 import importlib
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -61,7 +61,7 @@ from harness import payloads  # noqa: E402
 from harness.mock import ANTHROPIC_RESPONSE, OPENAI_RESPONSE  # noqa: E402
 from harness.payloads import Shape  # noqa: E402
 from harness.procs import port_open  # noqa: E402
-from revtree import import_revision  # noqa: E402
+from revtree import alternate, import_revision, ratio_row  # noqa: E402
 from surface_ab import free_port  # noqa: E402
 
 Timed = Callable[[int], Awaitable[float]]  # n calls -> CPU us per call
@@ -295,14 +295,8 @@ async def run(args: argparse.Namespace, old: Side, new: Side) -> None:
             fo, fn = olds[name], news[name]
             await fo(n // 4)
             await fn(n // 4)
-            ro: list[float] = []
-            rn: list[float] = []
-            for i in range(args.rounds):
-                pair = ((fo, ro), (fn, rn)) if i % 2 else ((fn, rn), (fo, ro))
-                for f, acc in pair:
-                    acc.append(await f(n))
-            mo, mn = statistics.median(ro), statistics.median(rn)
-            print(f"| {name} | {mo:.2f} | {mn:.2f} | {mn / mo:.2f} |", flush=True)
+            ro, rn = await alternate(partial(fo, n), partial(fn, n), args.rounds)
+            print(ratio_row(name, ro, rn), flush=True)
 
 
 def main() -> int:

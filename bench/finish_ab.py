@@ -37,12 +37,12 @@ import os
 import pstats
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -57,7 +57,7 @@ sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from harness import payloads
 from harness.payloads import Shape
-from revtree import import_revision
+from revtree import alternate, import_revision, ratio_row
 
 SHIPPED = ROOT / "config" / "gateway.yaml"
 BATCH = 16
@@ -231,14 +231,8 @@ async def run(a: argparse.Namespace, old: Side, new: Side) -> None:
     for name, fn, k in cases:
         for _ in range(3):
             await fn(old), await fn(new)  # warm
-        olds: list[float] = []
-        news: list[float] = []
-        for i in range(a.rounds * k):
-            pair = ((old, olds), (new, news)) if i % 2 else ((new, news), (old, olds))
-            for side, acc in pair:
-                acc.append(await fn(side))
-        mo, mn = statistics.median(olds), statistics.median(news)
-        print(f"| {name} | {len(olds)} | {mo:.2f} | {mn:.2f} | {mn / mo:.2f} |")
+        olds, news = await alternate(partial(fn, old), partial(fn, new), a.rounds * k)
+        print(ratio_row(f"{name} | {len(olds)}", olds, news))
 
 
 def main() -> int:
