@@ -29,6 +29,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from . import idle
 from .api import ops
 from .api.explain import explain
 from .api.models import ROUTES as MODEL_ROUTES
@@ -220,6 +221,7 @@ def create_app(rt: Runtime, *, log_prompts: bool = False, watch_config: bool = T
             rt.drain.begin(grace_s)
             if watcher is not None:
                 watcher.cancel()
+            idle.flush()  # what was answered is counted and logged
             await rt.close()
             for server in demo:
                 await server.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 
 import httpx
@@ -100,9 +101,17 @@ def test_the_proxy_and_explain_agree_on_a_messages_body(make_gateway, tmp_path, 
     with caplog.at_level(logging.INFO, logger="gateway.access"):
         r = httpx.post(gw.url + "/v1/messages", json=body,
                        headers={"anthropic-version": "2023-06-01"}, timeout=30)
-    assert r.status_code == 200, r.text
-    recs = [rec.access for rec in caplog.records if hasattr(rec, "access")]
-    proxied = next(a for a in recs if a.get("surface") == "messages")
+        assert r.status_code == 200, r.text
+        # The record is published off the response's path (gateway/idle.py), within
+        # milliseconds of it.
+        deadline = time.monotonic() + 5
+        while True:
+            recs = [rec.access for rec in caplog.records if hasattr(rec, "access")]
+            proxied = next((a for a in recs if a.get("surface") == "messages"), None)
+            if proxied is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.005)
+    assert proxied is not None, "no access record for the proxied request"
     explained = httpx.post(gw.url + "/v1/gateway/route?surface=messages", json=body,
                            timeout=30).json()
     assert proxied["routing"]["features"] == explained["features"]

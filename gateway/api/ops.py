@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import openapi
+from .. import idle, openapi
 from ..breaker import STATE_VALUE
 from ..http import json_response
 from ..metrics import Metrics, config_fingerprint
@@ -43,6 +43,7 @@ async def metrics(request: Request) -> Response:
     m = rt.metrics
     if m is None:
         return Response(b"", media_type="text/plain")
+    idle.flush()  # the exchanges answered so far, counted
     sync_metrics(rt, m)
     accept = request.headers.get("accept")
     if m.multiprocess:

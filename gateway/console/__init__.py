@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from ..pipeline.exchange import Exchange
 from ..pipeline.services import Services
+from .. import idle
 from ..api import access
 from ..api.access import Role
 from ..api.explain import explain_body
@@ -113,6 +114,7 @@ def console_routes(rt: Runtime, svc: Services) -> list[Route]:
 
     async def live(request: Request) -> Response:
         authorize(request)
+        idle.flush()
         m = rt.metrics
         out: dict[str, Any] = {"metrics": None}
         if m is not None:
@@ -132,6 +134,7 @@ def console_routes(rt: Runtime, svc: Services) -> list[Route]:
             limit = int(request.query_params.get("limit", "100"))
         except ValueError:
             raise BadRequest("limit must be an integer", param="limit") from None
+        idle.flush()
         source, records = await ring.recent(max(1, limit))
         return json_response({"source": source, "size": ring.size, "records": records},
                              headers=_API_HEADERS)
@@ -178,6 +181,7 @@ def console_routes(rt: Runtime, svc: Services) -> list[Route]:
             scrub = Redactor(secrets_of(cfg) + used)
             return json_response({"ok": False, "error": f"error: {scrub.scrub(str(exc))}"},
                                  headers=_API_HEADERS)
+        idle.flush()
         source, records = await ring.recent()
         return json_response({"ok": True, "source": source,
                               "summary": replay(records, draft)}, headers=_API_HEADERS)

@@ -17,6 +17,7 @@ from ..cache.entries import CachedResponse
 from ..cache.layer import CacheLayer
 from ..errors import GatewayError
 from ..http import Afterwards, json_response
+from ..idle import defer
 from ..limits.charges import Limits, key_label, settled_tokens
 from ..limits.limiter import Admission
 from ..logs import log_access
@@ -153,17 +154,19 @@ class Services:
     async def finish(self, ex: Exchange, admission: Admission | None,
                      inflight: Gauge | None = None,
                      to_cache: dict[str, Any] | None = None) -> None:
-        """Count and log the exchange, then store the response ``to_cache`` (if any) and
-        settle its limits: one store call for the key (reconcile + slot release), one
-        per provider quota it was charged. The store calls go out together: each is
-        queued before any is waited for (see resp.py's ``execute_later``)."""
+        """Queue the exchange's record (metrics, access line, console: published off the
+        next request's path, see ``idle.py``), then store the response ``to_cache`` (if
+        any) and settle its limits, now: one store call for the key (reconcile + slot
+        release), one per provider quota it was charged. The store calls go out
+        together: each is queued before any is waited for (see resp.py's
+        ``execute_later``)."""
         if inflight is not None:
             inflight.dec()
         # A cache hit cost nothing upstream.
         cost = ex.cost_usd = cost_usd(ex) if ex.cache != "hit" else 0.0
         steps: list[Awaitable[object]] = []
         try:
-            self._publish(ex)
+            defer(self._publish, ex, time.perf_counter())  # its duration ends now
         finally:
             if to_cache is not None and self.cache is not None and self.cache.store_wanted(ex):
                 steps.append(self.cache.save(ex, to_cache))
@@ -190,8 +193,9 @@ class Services:
             steps.append(admission.settle(used, cost))
         return steps
 
-    def _publish(self, ex: Exchange) -> None:
-        """The exchange's one record, to every sink (metrics, access log, console)."""
+    def _publish(self, ex: Exchange, t_end: float) -> None:
+        """The exchange's one record, to every sink (metrics, access log, console);
+        ``t_end``: when it ended (``perf_counter``)."""
         caller = ex.caller
         rec: dict[str, Any] = {
             "request_id": ex.request_id, "surface": ex.surface.name,
@@ -201,7 +205,7 @@ class Services:
             "status": ex.status, "stream": ex.stream, "cache": ex.cache,
             "tokens_in": ex.usage.input, "tokens_out": ex.usage.output,
             "tokens_cached": ex.usage.cached, "cost_usd": round(ex.cost_usd, 8),
-            "duration_ms": round((time.perf_counter() - ex.t0) * 1000, 2),
+            "duration_ms": round((t_end - ex.t0) * 1000, 2),
             "upstream_ms": round(ex.upstream_s * 1000, 2),
             "overhead_ms": round(ex.overhead_ms, 3),
             "ttft_ms": round(ex.ttft_s * 1000, 2) if ex.ttft_s is not None else None,

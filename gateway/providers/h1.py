@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from ..idle import while_waiting
 from .encoding import decode as _decode
 from .errors import (
     BadResponse,
@@ -290,6 +291,7 @@ class Conn(asyncio.Protocol):
             self.timer = loop.call_later(deadline - loop.time(), self._expire)
         assert self.transport is not None
         self.transport.writelines(payload)  # no copy of a 10 MB body into one buffer
+        while_waiting(self.loop)  # the upstream is at work: earlier exchanges' records
         return head
 
     def _expire(self) -> None:
