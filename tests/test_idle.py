@@ -183,3 +183,27 @@ def test_the_console_shows_what_was_deferred(make_gateway, monkeypatch: pytest.M
     assert r.status_code == 200, r.text
     records = httpx.get(gw.url + "/console/api/decisions", timeout=30).json()["records"]
     assert [x["request_id"] for x in records] == [r.headers["x-request-id"]]
+
+
+def test_an_exchange_that_called_no_upstream_is_published_at_once(
+        make_gateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A cache hit has no upstream wait to publish in, nor may the requests after it:
+    its record goes out with it, after what was queued before it (the deadline out of
+    reach shows it is not the timer)."""
+    monkeypatch.setattr(idle, "LATEST_S", 60.0)
+    gw = make_gateway(extra="cache: {enabled: true, mode: all}")
+    body = {"model": "kimi-k2", "messages": [{"role": "user", "content": "cached?"}]}
+    with caplog.at_level(logging.INFO, logger="gateway.access"):
+        miss = httpx.post(gw.url + "/v1/chat/completions", json=body, timeout=30)
+        hit = httpx.post(gw.url + "/v1/chat/completions", json=body, timeout=30)
+        assert hit.headers["x-gateway-cache"] == "hit", hit.headers
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            logged = [(rec.access["request_id"], rec.access["cache"])
+                      for rec in caplog.records if hasattr(rec, "access")]
+            if len(logged) >= 2:
+                break
+            time.sleep(0.005)
+    # The miss's record, still queued, goes first: lines in the order exchanges ended.
+    assert logged == [(miss.headers["x-request-id"], "miss"),
+                      (hit.headers["x-request-id"], "hit")]

@@ -58,6 +58,10 @@ PATHS = {
              Shape("kimi", "kimi-k2", max_tokens=MAX_TOKENS)),
     "claude": (Shape("claude", "claude-opus", max_tokens=MAX_TOKENS),
                Shape("claude", "claude-opus", max_tokens=MAX_TOKENS)),
+    # temperature 0: cacheable (mode deterministic, as shipped), so every request after
+    # the first is a cache hit (the gateway's own answer; the peers cache nothing here)
+    "kimi-hit": (Shape("kimi", "kimi-k2", max_tokens=MAX_TOKENS, temperature=0),
+                 Shape("kimi", "kimi-k2", max_tokens=MAX_TOKENS, temperature=0)),
 }
 PEERS = ("litellm", "portkey")
 
@@ -74,7 +78,8 @@ class Variant:
     cprofile: bool = False                  # under harness/cprofile_serve.py (``--cprofile``)
     args: tuple[str, ...] = ()              # more arguments of the server (granian's)
     root: Path | None = None                # another source tree (``--alt``): gw-alt
-    app: str = "gateway"                    # gateway | floor (harness/floor_app.py)
+    app: str = "gateway"                    # gateway | floor (harness/floor_app.py) |
+                                            # proxy-raw | proxy-uvicorn (harness/floor_proxy.py)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -96,6 +101,9 @@ VARIANTS: dict[str, Variant] = {
     # granian with its own (Rust) task implementation instead of asyncio's Task.
     "gw-granian-rust": Variant(server="granian", args=("--task-impl", "rust")),
     "floor-granian-rust": Variant(app="floor", server="granian", args=("--task-impl", "rust")),
+    # A relay with no gateway work: the floor of a Python proxy, bare and under uvicorn.
+    "floor-proxy": Variant(app="proxy-raw"),
+    "floor-proxy-uvicorn": Variant(app="proxy-uvicorn"),
 }
 GRANIAN = BENCH / ".granian"  # pip --target: granian is no dependency of the project
 
@@ -111,9 +119,12 @@ class Sys:
 
 def _gateway_call(shape: Shape) -> Call:
     # No gateway key: the shipped config has none set (open access).
-    body = json.dumps({"model": shape.alias, "max_tokens": shape.max_tokens, "messages": [
+    req: dict[str, Any] = {"model": shape.alias, "max_tokens": shape.max_tokens, "messages": [
         {"role": "system", "content": "You are a helpful assistant."},
-        {"role": "user", "content": shape.prompt}]}, separators=(",", ":")).encode()
+        {"role": "user", "content": shape.prompt}]}
+    if shape.temperature is not None:
+        req["temperature"] = shape.temperature
+    body = json.dumps(req, separators=(",", ":")).encode()
     return Call("/v1/chat/completions", {"content-type": "application/json"}, body)
 
 
@@ -151,6 +162,10 @@ def start_gateway(procs: Procs, name: str, v: Variant, upstream: int, workdir: P
                 "--http", "1", "--workers", "1", "--host", "127.0.0.1", "--port", str(port),
                 "--no-access-log", "--log-level", "warning", *v.args,
                 *(["--factory"] if v.app == "gateway" else []), target]
+    elif v.app.startswith("proxy-"):
+        env["PYTHONPATH"] = str(BENCH)
+        argv = [sys.executable, "-m", "harness.floor_proxy", v.app.removeprefix("proxy-"),
+                "--port", str(port), "--upstream", str(upstream)]
     elif v.app == "floor":
         argv = [sys.executable, "-m", "uvicorn", "harness.floor_app:app", "--loop", "uvloop",
                 "--http", "httptools", "--host", "127.0.0.1", "--port", str(port),
@@ -164,7 +179,7 @@ def start_gateway(procs: Procs, name: str, v: Variant, upstream: int, workdir: P
                 raise RuntimeError(f"{name} did not become ready in tmux")
             time.sleep(0.1)
     else:
-        proc = procs.start(name, argv, env=env, cwd=BENCH if v.app == "floor" else root,
+        proc = procs.start(name, argv, env=env, cwd=root if v.app == "gateway" else BENCH,
                            sink=v.sink)
         procs.wait_ready(proc, lambda: _http_ok(ready))
         pid = proc.pid

@@ -17,7 +17,7 @@ from ..cache.entries import CachedResponse
 from ..cache.layer import CacheLayer
 from ..errors import GatewayError
 from ..http import Afterwards, json_response
-from ..idle import defer
+from ..idle import defer, flush
 from ..limits.charges import Limits, key_label, settled_tokens
 from ..limits.limiter import Admission
 from ..logs import log_access
@@ -166,7 +166,17 @@ class Services:
         cost = ex.cost_usd = cost_usd(ex) if ex.cache != "hit" else 0.0
         steps: list[Awaitable[object]] = []
         try:
-            defer(self._publish, ex, time.perf_counter())  # its duration ends now
+            # Deferred, the record is published while a later request waits on its
+            # upstream. An exchange that called none (a cache hit, a refusal) says this
+            # traffic may have no such wait to fill: published at once, after those
+            # still queued (records stay in the order the exchanges ended), as a
+            # deferral would only move it to the timer's turn (measured: cache hits at
+            # c=1 lost ~30 us per request to that).
+            if ex.provider is None or ex.cache == "hit":
+                flush()
+                self._publish(ex, time.perf_counter())
+            else:
+                defer(self._publish, ex, time.perf_counter())  # its duration ends now
         finally:
             if to_cache is not None and self.cache is not None and self.cache.store_wanted(ex):
                 steps.append(self.cache.save(ex, to_cache))
