@@ -24,7 +24,6 @@ import argparse
 import importlib
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from revtree import import_revision  # noqa: E402
+from revtree import import_revision, ratio_row  # noqa: E402
 
 CORPUS = ROOT / "tests" / "features" / "data" / "token_corpus.jsonl"
 
@@ -181,8 +180,7 @@ def ab(name: str, old: Callable[[], Any], new: Callable[[], Any], n: int, rounds
         pair = ((old, olds), (new, news)) if i % 2 else ((new, news), (old, olds))
         for fn, acc in pair:
             acc.append(timed(fn, n))
-    mo, mn = statistics.median(olds), statistics.median(news)
-    print(f"| {name} | {mo:.2f} | {mn:.2f} | {mn / mo:.2f} |", flush=True)
+    print(ratio_row(name, olds, news), flush=True)
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from gateway.features import _language_sample, language
+from gateway.features import _head, _language_sample, _tail, language
 from gateway.features.tokens import (
     _CLASS,
     _DEFAULT_HAN_SHARE,
@@ -121,38 +121,20 @@ def test_detect_language_on_the_labelled_rows_is_its_definition() -> None:
         assert language.detect_language(text) == _plain_detect_language(text), text
 
 
-def _plain_head(parts: list[str], limit: int) -> str:
-    out: list[str] = []
-    for p in parts:
-        if limit <= 0:
-            break
-        out.append(p[:limit])
-        limit -= len(out[-1]) + 1
-    return "\n".join(out)
-
-
-def _plain_tail(parts: list[str], limit: int) -> str:
-    out: list[str] = []
-    for p in reversed(parts):
-        if limit <= 0:
-            break
-        out.append(p[-limit:])
-        limit -= len(out[-1]) + 1
-    return "\n".join(reversed(out))
-
-
 def _plain_language_sample(turns: list[list[str]]) -> str:
+    """The sample without its one-short-text shortcut (the module's `_head` and
+    `_tail` are unchanged by it)."""
     latest = turns[-1]
     size = sum(len(p) + 1 for p in latest)
     if size <= 1200 + 400:
-        pieces = [_plain_head(latest, size)]
+        pieces = [_head(latest, size)]
     else:
-        pieces = [_plain_head(latest, 1200), _plain_tail(latest, 400)]
+        pieces = [_head(latest, 1200), _tail(latest, 400)]
     budget = language.SAMPLE_CHARS - sum(map(len, pieces))
     for turn in reversed(turns[:-1]):
         if budget <= 0:
             break
-        piece = _plain_head(turn, min(200, budget))
+        piece = _head(turn, min(200, budget))
         pieces.append(piece)
         budget -= len(piece) + 1
     return "\n".join(pieces)
