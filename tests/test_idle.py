@@ -207,3 +207,24 @@ def test_an_exchange_that_called_no_upstream_is_published_at_once(
     # The miss's record, still queued, goes first: lines in the order exchanges ended.
     assert logged == [(miss.headers["x-request-id"], "miss"),
                       (hit.headers["x-request-id"], "hit")]
+
+
+def test_a_deferred_record_times_the_exchange_not_its_wait_in_the_queue(
+        make_gateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The record is published after the exchange ended, maybe much later: its overhead
+    (the access line's ``overhead_ms``, the ``gateway_overhead_seconds`` histogram) is
+    measured at the end, like its duration, not when the queue ran."""
+    monkeypatch.setattr(idle, "LATEST_S", 60.0)
+    gw = make_gateway()
+    with caplog.at_level(logging.INFO, logger="gateway.access"):
+        r = httpx.post(gw.url + "/v1/chat/completions", timeout=30, json={
+            "model": "kimi-k2", "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 200, r.text
+        time.sleep(0.5)  # queued all along: the deadline is out of reach
+        scrape = httpx.get(gw.url + "/metrics", timeout=30).text
+    [rec] = [rec.access for rec in caplog.records
+             if getattr(rec, "access", {}).get("request_id") == r.headers["x-request-id"]]
+    assert 0 < rec["overhead_ms"] <= rec["duration_ms"] < 500, rec
+    [total] = [float(ln.rsplit(" ", 1)[1]) for ln in scrape.splitlines()
+               if ln.startswith("gateway_overhead_seconds_sum{")]
+    assert 0 < total <= rec["duration_ms"] / 1000, scrape[-3000:]

@@ -63,7 +63,12 @@ class Exchange:
 
     @property
     def overhead_ms(self) -> float:
-        return max(0.0, (time.perf_counter() - self.t0 - self.upstream_s) * 1000)
+        return self.overhead_ms_at(time.perf_counter())
+
+    def overhead_ms_at(self, t: float) -> float:
+        """The gateway's own time from the request's start to ``t`` (``perf_counter``):
+        the elapsed time less the upstream's."""
+        return max(0.0, (t - self.t0 - self.upstream_s) * 1000)
 
     def headers(self) -> dict[str, str]:
         h = {"x-request-id": self.request_id, "x-gateway-cache": self.cache}

@@ -217,7 +217,8 @@ class Services:
             "tokens_cached": ex.usage.cached, "cost_usd": round(ex.cost_usd, 8),
             "duration_ms": round((t_end - ex.t0) * 1000, 2),
             "upstream_ms": round(ex.upstream_s * 1000, 2),
-            "overhead_ms": round(ex.overhead_ms, 3),
+            # At its end, not now: the record may be published a while later (idle.py).
+            "overhead_ms": round(ex.overhead_ms_at(t_end), 3),
             "ttft_ms": round(ex.ttft_s * 1000, 2) if ex.ttft_s is not None else None,
             "attempts": ex.attempts,
             "routing": routing_record(ex),
@@ -239,7 +240,7 @@ class Services:
                                   ex.stream, key_label(ex.snap.cfg, ex.caller.tenant))
         series.requests.inc()
         series.duration.observe(rec["duration_ms"] / 1000)
-        series.overhead.observe(ex.overhead_ms / 1000)
+        series.overhead.observe(rec["overhead_ms"] / 1000)
         if ex.provider and ex.cache != "hit":
             if ex.ttft_s is not None:
                 series.observe_ttft(ex.ttft_s)
