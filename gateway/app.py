@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,6 +36,7 @@ from .api.explain import explain
 from .api.models import ROUTES as MODEL_ROUTES
 from .api.proxy import surface_routes
 from .console import console_routes
+from .direct import DirectCycle
 from .emulators import (
     EmulatorControl,
     RunningServer,
@@ -43,7 +45,7 @@ from .emulators import (
     serve_in_loop,
 )
 from .errors import GatewayError, MethodNotAllowed, NotFound
-from .http import ProxiedRequest, error_response, request_id
+from .http import JSONResponse, ProxiedRequest, error_response, request_id
 from .metrics import mark_process_dead
 from .pipeline.handler import proxy_request
 from .pipeline.services import Services
@@ -147,13 +149,18 @@ class GatewayApp:
     whose router knows how to strip it.
     """
 
-    __slots__ = ("_proxied", "_svc", "starlette")
+    __slots__ = ("_proxied", "_svc", "direct_routes", "starlette")
 
     def __init__(self, starlette: Starlette, svc: Services, surfaces: tuple[Surface, ...]
                  ) -> None:
         self.starlette = starlette
         self._svc = svc
         self._proxied = {s.path: s for s in surfaces}
+        # What the gateway's own protocol serves without the ASGI cycle (direct.py):
+        # the same handler, by the exact raw path.
+        self.direct_routes: dict[bytes, Callable[[DirectCycle], Awaitable[None]]] = {
+            s.path.encode("ascii"): functools.partial(self._direct, surface=s)
+            for s in surfaces}
 
     @property
     def state(self) -> Any:
@@ -173,8 +180,6 @@ class GatewayApp:
 
     async def _proxy(self, scope: Scope, receive: Receive, send: Send, surface: Surface
                      ) -> None:
-        scope["app"] = self.starlette  # what Starlette sets for its endpoints
-        request = ProxiedRequest(scope, receive, send)
         started = False
 
         async def sending(message: Any) -> None:
@@ -182,12 +187,37 @@ class GatewayApp:
             started = True
             await send(message)
 
+        await self._handle(ProxiedRequest(scope, receive, send), surface, sending,
+                           lambda: started)
+
+    async def _direct(self, cycle: DirectCycle, surface: Surface) -> None:
+        """A proxy request on the direct way (``http.HeaderLimitedHttpTools``): its body
+        taken whole and a JSON answer written whole by the cycle, anything else (a
+        stream, an answer the cycle leaves to ASGI) sent through it as ASGI messages."""
+        send = cast(Send, cycle.send)
+        request = ProxiedRequest(cast(Scope, cycle.scope), cast(Receive, cycle.receive), send,
+                                 cycle.whole_body)
+        await self._handle(request, surface, send, lambda: cycle.response_started,
+                           cycle.answer)
+
+    async def _handle(self, request: ProxiedRequest, surface: Surface, send: Send,
+                      started: Callable[[], bool],
+                      answer: Callable[[int, Mapping[str, str], bytes], bool] | None = None
+                      ) -> None:
+        scope, receive = request.scope, request.receive
+        scope["app"] = self.starlette  # what Starlette sets for its endpoints
         try:
             response = await proxy_request(request, self._svc, surface)
-            await response(scope, receive, sending)
+            if (answer is not None and type(response) is JSONResponse
+                    and response.given_only()
+                    and answer(response.status_code, response.given, bytes(response.body))):
+                if response.background is not None:
+                    await response.background()
+            else:
+                await response(scope, receive, send)
         except Exception as exc:
             failed = await on_unexpected(request, exc)
-            if not started:
+            if not started():
                 await failed(scope, receive, send)
             raise
 

@@ -7,7 +7,7 @@ import asyncio
 import os
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 from starlette.background import BackgroundTask
@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from .direct import DirectCycle
 from .errors import BadRequest, GatewayError, PayloadTooLarge, RequestTimeout
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -72,11 +73,15 @@ class HeaderMap(Headers):
 
 class ProxiedRequest(Request):
     """The request of a surface's proxy route (``app.GatewayApp``): Starlette's
-    ``Request`` with its headers in a ``HeaderMap``."""
+    ``Request`` with its headers in a ``HeaderMap``. ``whole_body``, when the server
+    offers it (``direct.DirectCycle``), gives the whole body at once, or None if it
+    must be read from ``receive`` (``read_body``)."""
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(self, scope: Scope, receive: Receive, send: Send,
+                 whole_body: Callable[[], bytes | None] | None = None) -> None:
         super().__init__(scope, receive, send)
         self._header_map = HeaderMap(scope)
+        self.whole_body = whole_body
 
     @property
     def headers(self) -> HeaderMap:
@@ -166,6 +171,13 @@ async def read_body(request: Request, max_bytes: int, timeout_s: float) -> bytes
             raise PayloadTooLarge(
                 f"Request body of {int(cl)} bytes exceeds the limit of {max_bytes} bytes.",
                 headers={"connection": "close"})
+    whole = getattr(request, "whole_body", None)
+    body = whole() if whole is not None else None
+    if body is not None:  # all of it arrived with the head: no receive() round
+        if len(body) > max_bytes:
+            raise PayloadTooLarge(f"Request body exceeds the limit of {max_bytes} bytes.",
+                                  headers={"connection": "close"})
+        return body
     chunks: list[bytes] = []
     size = 0
     receive = request.receive  # not request.stream(): an async generator costs more
@@ -206,7 +218,9 @@ class Afterwards(BackgroundTask):
 class JSONResponse(Response):
     """A JSON body already serialised: Starlette's ``Response`` with its head built
     directly (the same headers in the same order: the given ones, then content-length
-    and content-type unless given)."""
+    and content-type unless given). ``given`` keeps the headers as given: the direct
+    path (``direct.DirectCycle.answer``) writes the head from them, so the raw list is
+    only made when the ASGI way asks for it."""
 
     media_type = "application/json"
 
@@ -214,13 +228,31 @@ class JSONResponse(Response):
         self.status_code = status
         self.body = body
         self.background = None
-        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-        given = {k for k, _ in raw}
-        if b"content-length" not in given and status >= 200 and status not in (204, 304):
-            raw.append((b"content-length", str(len(body)).encode("latin-1")))
-        if b"content-type" not in given:
-            raw.append((b"content-type", b"application/json"))
-        self.raw_headers = raw
+        self.given = headers
+        self._raw: list[tuple[bytes, bytes]] | None = None
+
+    def given_only(self) -> bool:
+        """The head is still the given headers: its raw list was never made (nor
+        changed through it)."""
+        return self._raw is None
+
+    @property  # type: ignore[override]
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        if self._raw is None:
+            raw = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                   for k, v in self.given.items()]
+            given = {k for k, _ in raw}
+            status = self.status_code
+            if b"content-length" not in given and status >= 200 and status not in (204, 304):
+                raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
+            if b"content-type" not in given:
+                raw.append((b"content-type", b"application/json"))
+            self._raw = raw
+        return self._raw
+
+    @raw_headers.setter
+    def raw_headers(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
 
 
 def json_response(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -355,12 +387,58 @@ class HeaderLimitedHttpTools(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head, self._head_bytes, self._tail = False, 0, b""
+        serve = self._direct_route()
+        if serve is not None:
+            self._start_direct(serve)
+            return
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:  # this request's
             cycle.transport = FirstWriteHeld(self.transport, self.loop)  # type: ignore[assignment]
             extensions: dict[Any, Any] = self.scope.setdefault("extensions", {})
             extensions[LEAVE_NOTICE] = self._notify_leave
+
+    def _direct_route(self) -> Callable[[DirectCycle], Awaitable[None]] | None:
+        """The handler of this request if it goes the direct way (``direct.py``): an exact
+        ``POST`` to a path the app serves so (``GatewayApp.direct_routes``; no query,
+        no escapes, no upgrade, no root path), unless uvicorn's ``limit_concurrency``
+        is set (its 503 stays uvicorn's)."""
+        routes: dict[bytes, Any] | None = getattr(self.app, "direct_routes", None)
+        if not routes or self.root_path or self.limit_concurrency is not None:
+            return None
+        serve = routes.get(self.url)
+        if serve is None or self.parser.get_method() != b"POST" or self.parser.should_upgrade():
+            return None
+        return serve  # type: ignore[no-any-return]
+
+    def _start_direct(self, serve: Callable[[DirectCycle], Awaitable[None]]) -> None:
+        """uvicorn's ``on_headers_complete`` for a direct request: the scope completed,
+        a ``DirectCycle`` started, or queued behind a pipelined request still answering."""
+        http_version = self.parser.get_http_version()
+        scope = self.scope
+        scope["method"] = "POST"
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        scope["path"] = self.url.decode("ascii")
+        scope["raw_path"] = self.url
+        scope["query_string"] = b""
+        scope["extensions"] = cast(Any, {LEAVE_NOTICE: self._notify_leave})
+        existing = self.cycle
+        self.cycle = cycle = DirectCycle(
+            wire=self.transport, serve=serve,
+            # A stream's head (sent the ASGI way) leaves with its first event.
+            transport=FirstWriteHeld(self.transport, self.loop),
+            scope=scope, flow=self.flow, logger=self.logger,
+            access_logger=self.access_logger, access_log=self.access_log,
+            default_headers=self.server_state.default_headers,
+            message_event=asyncio.Event(), expect_100_continue=self.expect_100_continue,
+            keep_alive=http_version != "1.0" and self.parser.should_keep_alive(),
+            on_response=self.on_response_complete)
+        if existing is None or existing.response_complete:
+            self._start_asgi_task(cycle, cycle.app)
+        else:
+            self.flow.pause_reading()
+            self.pipeline.appendleft((cycle, cycle.app))
 
     def _notify_leave(self, callback: Callable[[], None] | None) -> bool:
         """``LEAVE_NOTICE``: call ``callback`` (once) when this connection is lost; None

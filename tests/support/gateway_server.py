@@ -42,6 +42,8 @@ class GatewayServer:
         self._server = uvicorn.Server(uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, loop="asyncio",
             http=http,
+            # As ``gateway serve`` runs it: the app unwrapped (the direct way applies).
+            proxy_headers=False, server_header=False,
             lifespan="on", log_level="warning", access_log=False))
         self._thread: threading.Thread | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
