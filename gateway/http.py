@@ -35,10 +35,28 @@ def request_id(headers: Mapping[str, str]) -> str:
     return new_request_id()
 
 
+# Random bytes for request ids, drawn from the OS 64 ids at a time (one getrandom
+# syscall per 64 requests instead of one each); emptied in a forked child, so no two
+# processes hand out the same ids.
+_ID_BATCH = 64
+_id_bytes = bytearray()
+
+
+def _forget_id_bytes() -> None:
+    del _id_bytes[:]
+
+
+os.register_at_fork(after_in_child=_forget_id_bytes)
+
+
 def new_request_id() -> str:
     """A random UUID (version 4, RFC 9562) as 32 hex digits, like ``uuid.uuid4().hex``
-    at a third of its cost (no UUID object)."""
-    b = bytearray(os.urandom(16))
+    at a fraction of its cost (no UUID object, the OS's random bytes fetched in
+    batches)."""
+    if not _id_bytes:
+        _id_bytes[:] = os.urandom(16 * _ID_BATCH)
+    b = _id_bytes[-16:]
+    del _id_bytes[-16:]
     b[6] = (b[6] & 0x0F) | 0x40  # version 4
     b[8] = (b[8] & 0x3F) | 0x80  # the RFC's variant
     return b.hex()

@@ -58,6 +58,40 @@ def test_request_ids_are_uuid4_hex() -> None:
         assert (u.version, u.variant, u.hex) == (4, uuid.RFC_4122, rid)
 
 
+def test_request_ids_take_the_os_random_bytes_in_batches(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    import os
+
+    drawn: list[int] = []
+    real = os.urandom
+
+    def counting(n: int) -> bytes:
+        drawn.append(n)
+        return real(n)
+
+    monkeypatch.setattr(os, "urandom", counting)
+    ids = {new_request_id() for _ in range(640)}
+    assert len(ids) == 640
+    assert 10 <= len(drawn) <= 11 and set(drawn) == {16 * 64}  # 64 ids a draw
+
+
+def test_a_forked_child_never_repeats_its_parents_request_ids() -> None:
+    import os
+
+    new_request_id()  # the parent holds a batch of unused bytes when it forks
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, then out
+        os.write(w, " ".join(new_request_id() for _ in range(8)).encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    with os.fdopen(r) as f:
+        child = set(f.read().split())
+    parent = {new_request_id() for _ in range(8)}
+    assert len(child) == 8 and not child & parent
+
+
 class Recorder(asyncio.Transport):
     """A transport that records what it is asked to send, call by call."""
 
