@@ -93,7 +93,8 @@ class App:
     async def _direct(self, cycle: DirectCycle) -> None:
         resp = await self.handle(ProxiedRequest(cycle.scope, cycle.receive, cycle.send,
                                                 cycle.whole_body))
-        if not (resp.given_only() and cycle.answer(resp.status_code, resp.given, resp.body)):
+        if not (resp.given_only() and cycle.answer(resp.status_code, resp.head_fields(),
+                                                            resp.body)):
             await resp(cycle.scope, cycle.receive, cycle.send)
         self.answered += 1
 

@@ -19,7 +19,7 @@ import functools
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import FrameType
 from typing import Any, cast
 
@@ -202,7 +202,7 @@ class GatewayApp:
 
     async def _handle(self, request: ProxiedRequest, surface: Surface, send: Send,
                       started: Callable[[], bool],
-                      answer: Callable[[int, Mapping[str, str], bytes], bool] | None = None
+                      answer: Callable[[int, list[tuple[str, str]], bytes], bool] | None = None
                       ) -> None:
         scope, receive = request.scope, request.receive
         scope["app"] = self.starlette  # what Starlette sets for its endpoints
@@ -210,7 +210,8 @@ class GatewayApp:
             response = await proxy_request(request, self._svc, surface)
             if (answer is not None and type(response) is JSONResponse
                     and response.given_only()
-                    and answer(response.status_code, response.given, bytes(response.body))):
+                    and answer(response.status_code, response.head_fields(),
+                               bytes(response.body))):
                 if response.background is not None:
                     await response.background()
             else:

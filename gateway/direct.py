@@ -13,8 +13,9 @@ otherwise left to uvicorn's own code:
 - ``whole_body``: the request's body, once all of it has arrived (it usually has, in
   the same read as the head), without the ``receive()`` round and its timeout;
 - ``answer``: a whole JSON answer (status, headers, body) in one write, its head built
-  from the headers as given, checked by the same two expressions once over all names
-  and once over all values (the same characters refused).
+  from the answer's header fields as text (``JSONResponse.head_fields``, as the ASGI
+  way encodes them), checked by the same two expressions once over all names and once
+  over all values (the same characters refused).
 
 Everything else (streams, ``Expect: 100-continue``, a client that left, paused writing,
 pipelining, keep-alive, the drain, the connection guard) is the cycle's and the
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCycle
@@ -68,19 +69,20 @@ class DirectCycle(RequestResponseCycle):
         self.flow.resume_reading()  # as receive() does: a large body may have paused it
         return bytes(body)
 
-    def answer(self, status: int, headers: Mapping[str, str], body: bytes) -> bool:
-        """Send a whole answer: ``headers`` as given (no content-length or
-        transfer-encoding among them), then content-length and, unless given,
-        content-type ``application/json``. False, with nothing sent, where the ASGI
-        way must do it: a response already started, a client gone, writing paused, a
-        status without a body, or a header a server would refuse (so it raises there as
-        it always did)."""
+    def answer(self, status: int, fields: Sequence[tuple[str, str]], body: bytes) -> bool:
+        """Send a whole answer: ``fields`` (its headers, names lowercased, its
+        content-length among them: ``JSONResponse.head_fields``), then the body. False,
+        with nothing sent, where the ASGI way must do it: a response already started, a
+        client gone, writing paused, a status without a body, a framing other than
+        this body's content-length, or a header a server would refuse (so it raises
+        there as it always did)."""
         if (self.response_started or self.disconnected or self.flow.write_paused
                 or not 200 <= status < 600 or status in (204, 304)):
             return False
-        names = [k.lower() for k in headers]
-        values = list(headers.values())
-        if ("content-length" in names or "transfer-encoding" in names
+        names = [k for k, _ in fields]
+        values = [v for _, v in fields]
+        if ("transfer-encoding" in names or "content-length" not in names
+                or values[names.index("content-length")] != str(len(body))
                 or _BAD_NAME.search("".join(names)) or _BAD_VALUE.search("".join(values))):
             return False
         close = not self.keep_alive
@@ -88,10 +90,7 @@ class DirectCycle(RequestResponseCycle):
             tokens = values[names.index("connection")].split(",")
             if "close" in (t.strip().lower() for t in tokens):
                 close, self.keep_alive = False, False  # given: not added again below
-        lines = [f"{k}: {v}\r\n" for k, v in zip(names, values, strict=True)]
-        lines.append(f"content-length: {len(body)}\r\n")
-        if "content-type" not in names:
-            lines.append("content-type: application/json\r\n")
+        lines = [f"{k}: {v}\r\n" for k, v in fields]
         if close:
             lines.append("connection: close\r\n")
         lines.append("\r\n")

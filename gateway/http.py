@@ -236,9 +236,9 @@ class Afterwards(BackgroundTask):
 class JSONResponse(Response):
     """A JSON body already serialised: Starlette's ``Response`` with its head built
     directly (the same headers in the same order: the given ones, then content-length
-    and content-type unless given). ``given`` keeps the headers as given: the direct
-    path (``direct.DirectCycle.answer``) writes the head from them, so the raw list is
-    only made when the ASGI way asks for it."""
+    and content-type unless given: ``head_fields``). ``given`` keeps the headers as
+    given: the direct way (``direct.DirectCycle.answer``) writes the head from the same
+    fields as text, so the raw list is only made when the ASGI way asks for it."""
 
     media_type = "application/json"
 
@@ -254,18 +254,23 @@ class JSONResponse(Response):
         changed through it)."""
         return self._raw is None
 
+    def head_fields(self) -> list[tuple[str, str]]:
+        """The answer's headers: the given ones (names lowercased), then content-length
+        (unless given, or a status without a body) and content-type unless given."""
+        fields = [(k.lower(), v) for k, v in self.given.items()]
+        names = {k for k, _ in fields}
+        status = self.status_code
+        if "content-length" not in names and status >= 200 and status not in (204, 304):
+            fields.append(("content-length", str(len(self.body))))
+        if "content-type" not in names:
+            fields.append(("content-type", "application/json"))
+        return fields
+
     @property  # type: ignore[override]
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         if self._raw is None:
-            raw = [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                   for k, v in self.given.items()]
-            given = {k for k, _ in raw}
-            status = self.status_code
-            if b"content-length" not in given and status >= 200 and status not in (204, 304):
-                raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
-            if b"content-type" not in given:
-                raw.append((b"content-type", b"application/json"))
-            self._raw = raw
+            self._raw = [(k.encode("latin-1"), v.encode("latin-1"))
+                         for k, v in self.head_fields()]
         return self._raw
 
     @raw_headers.setter

@@ -147,6 +147,14 @@ def test_the_upstream_client_runs_deferred_work_once_its_request_is_written(
     assert seen == [1] and answer == b"{}"
 
 
+def _ask(gw, text: str) -> httpx.Response:  # type: ignore[no-untyped-def]
+    """One chat completion from the gateway (Kimi), answered 200."""
+    r = httpx.post(gw.url + "/v1/chat/completions", timeout=30, json={
+        "model": "kimi-k2", "messages": [{"role": "user", "content": text}]})
+    assert r.status_code == 200, r.text
+    return r
+
+
 def test_a_scrape_and_a_shutdown_publish_what_was_deferred(
         make_gateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """With the deadline out of reach and no upstream wait after the request, only the
@@ -154,9 +162,7 @@ def test_a_scrape_and_a_shutdown_publish_what_was_deferred(
     monkeypatch.setattr(idle, "LATEST_S", 60.0)
     gw = make_gateway()
     with caplog.at_level(logging.INFO, logger="gateway.access"):
-        r = httpx.post(gw.url + "/v1/chat/completions", timeout=30, json={
-            "model": "kimi-k2", "messages": [{"role": "user", "content": "hi"}]})
-        assert r.status_code == 200, r.text
+        r = _ask(gw, "hi")
         rid = r.headers["x-request-id"]
         time.sleep(0.05)
         assert not [rec for rec in caplog.records
@@ -167,8 +173,7 @@ def test_a_scrape_and_a_shutdown_publish_what_was_deferred(
                    and 'status_class="2xx"' in ln]
         assert counted and float(counted[0].rsplit(" ", 1)[1]) == 1.0, scrape[-2000:]
         # A second request, then shutdown before its deadline: its line is not lost.
-        r2 = httpx.post(gw.url + "/v1/chat/completions", timeout=30, json={
-            "model": "kimi-k2", "messages": [{"role": "user", "content": "again"}]})
+        r2 = _ask(gw, "again")
         gw.stop()
     logged = {rec.access["request_id"] for rec in caplog.records if hasattr(rec, "access")}
     assert {rid, r2.headers["x-request-id"]} <= logged
@@ -178,9 +183,7 @@ def test_the_console_shows_what_was_deferred(make_gateway, monkeypatch: pytest.M
                                              ) -> None:
     monkeypatch.setattr(idle, "LATEST_S", 60.0)
     gw = make_gateway()
-    r = httpx.post(gw.url + "/v1/chat/completions", timeout=30, json={
-        "model": "kimi-k2", "messages": [{"role": "user", "content": "hi"}]})
-    assert r.status_code == 200, r.text
+    r = _ask(gw, "hi")
     records = httpx.get(gw.url + "/console/api/decisions", timeout=30).json()["records"]
     assert [x["request_id"] for x in records] == [r.headers["x-request-id"]]
 
@@ -217,9 +220,7 @@ def test_a_deferred_record_times_the_exchange_not_its_wait_in_the_queue(
     monkeypatch.setattr(idle, "LATEST_S", 60.0)
     gw = make_gateway()
     with caplog.at_level(logging.INFO, logger="gateway.access"):
-        r = httpx.post(gw.url + "/v1/chat/completions", timeout=30, json={
-            "model": "kimi-k2", "messages": [{"role": "user", "content": "hi"}]})
-        assert r.status_code == 200, r.text
+        r = _ask(gw, "hi")
         time.sleep(0.5)  # queued all along: the deadline is out of reach
         scrape = httpx.get(gw.url + "/metrics", timeout=30).text
     [rec] = [rec.access for rec in caplog.records
